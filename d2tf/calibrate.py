@@ -1,0 +1,111 @@
+"""Calibrated random checkpoints for any detectron2 config: the test models of d2tf (no zoo weights offline).
+
+Plain random init explodes through 50 FrozenBN layers and gives degenerate boxes. So, in one forward pass on the
+synthetic image, each FrozenBN takes its statistics from the activations it actually sees (a pre-hook runs before
+the layer), and each prediction layer rescales its weights so its outputs have a chosen spread: varied
+objectness, class scores above the test threshold, box deltas that move boxes without collapsing them, masks that
+are not flat 0.5. Everything is seeded, so the same config and seed give the same file.
+
+    python -m d2tf.calibrate --config COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml --out model.pkl
+"""
+
+import argparse
+
+import numpy as np
+
+from d2tf import checkpoint, cli, zoo
+from d2tf.synthetic import synthetic_image
+
+# Output spread (std) each prediction layer is scaled to, by the last part of its module name.
+_OUTPUT_STD = {
+    "objectness_logits": 1.5,
+    "anchor_deltas": 0.1,
+    "cls_score": 2.5,
+    "bbox_pred": 0.2,
+    "predictor": 3.0,  # mask_head.predictor
+}
+
+
+def calibrated_weights(cfg, seed=0, height=256, width=320):
+    """Builds cfg's model with seeded random weights, calibrates it on the synthetic image, returns its
+    state dict as `{name: float32 ndarray}` (the names detectron2 writes)."""
+    import torch
+    from detectron2.layers import FrozenBatchNorm2d
+    from detectron2.modeling import build_model
+
+    torch.manual_seed(seed)
+    model = build_model(cfg).eval()
+    gen = torch.Generator().manual_seed(seed)
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, FrozenBatchNorm2d):
+            hooks.append(module.register_forward_pre_hook(_bn_from_activations(gen)))
+        elif name.split(".")[-1] in _OUTPUT_STD and hasattr(module, "weight"):
+            hooks.append(module.register_forward_hook(_scale_output(_OUTPUT_STD[name.split(".")[-1]])))
+    image = torch.from_numpy(synthetic_image(height, width, seed)).permute(2, 0, 1)
+    with torch.no_grad():
+        model.inference([{"image": image}], do_postprocess=False)
+    for hook in hooks:
+        hook.remove()
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _bn_from_activations(gen):
+    import torch
+
+    def hook(module, inputs):
+        if getattr(module, "_d2tf_calibrated", False):
+            return
+        x = inputs[0]
+        var = x.var(dim=(0, 2, 3))
+        module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+        module.running_var.copy_(torch.clamp(var - module.eps, min=1e-3))
+        n = module.num_features
+        module.weight.copy_(0.6 + 0.4 * torch.rand(n, generator=gen))
+        module.bias.copy_(0.4 * torch.rand(n, generator=gen) - 0.2)
+        module._d2tf_calibrated = True
+
+    return hook
+
+
+def _scale_output(target_std):
+    def hook(module, inputs, output):
+        if getattr(module, "_d2tf_calibrated", False):
+            return output
+        module._d2tf_calibrated = True
+        std = float(output.std()) if output.numel() > 1 else 0.0
+        if std <= 0:
+            return output
+        factor = target_std / std
+        module.weight.mul_(factor)
+        if module.bias is not None:
+            module.bias.mul_(factor)
+        return output * factor
+
+    return hook
+
+
+def write_checkpoint(config, out, seed=0):
+    """Writes a calibrated checkpoint for `config` to `out` (.pkl in model-zoo format or .pth as training does)."""
+    weights = calibrated_weights(zoo.load_config(config), seed=seed)
+    if str(out).endswith(".pth"):
+        checkpoint.save_pth(weights, out)
+    else:
+        checkpoint.save_pkl(weights, out, author=f"d2tf.calibrate seed={seed}")
+    return weights
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m d2tf.calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=zoo.DEFAULT_EXAMPLE, help="zoo name, d2tf derived name or yaml path")
+    parser.add_argument("--out", required=True, help="output .pkl (model-zoo format) or .pth (training format)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    with cli.step(f"calibrating {zoo.short_name(args.config)} (seed {args.seed})"):
+        weights = write_checkpoint(args.config, args.out, seed=args.seed)
+    size = sum(np.asarray(v).nbytes for v in weights.values()) / 2**20
+    cli.log(f"[d2tf] wrote {args.out}: {len(weights)} tensors, {size:.0f} MiB")
+
+
+if __name__ == "__main__":
+    cli.run(main)

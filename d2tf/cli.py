@@ -1,0 +1,29 @@
+"""What every d2tf command line shares: one-line errors and timed progress on stderr."""
+
+import contextlib
+import sys
+import time
+
+from d2tf import D2TFError
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def step(name):
+    """Prints `name ...` and then its duration, so long steps show progress."""
+    log(f"[d2tf] {name} ...")
+    start = time.perf_counter()
+    yield
+    log(f"[d2tf] {name}: done in {time.perf_counter() - start:.1f} s")
+
+
+def run(main, argv=None):
+    """Runs `main(argv)`; a D2TFError becomes `error: <message>` and exit status 2 instead of a traceback."""
+    try:
+        main(argv)
+    except D2TFError as e:
+        log(f"error: {e}")
+        sys.exit(2)

@@ -1,0 +1,77 @@
+"""Resolving a `--config` argument (zoo name or yaml path) to a detectron2 CfgNode. PyTorch side only."""
+
+import os
+
+from d2tf import D2TFError
+
+# Model-zoo configs that have no yaml of their own: built from a zoo yaml plus overrides. The zoo ships only
+# cascade_mask_rcnn_R_50_FPN; the seed converter also covers R101 and box-only cascades.
+_CASCADE_BASE = "Misc/cascade_mask_rcnn_R_50_FPN_3x.yaml"
+DERIVED = {
+    "d2tf/cascade_faster_rcnn_R_50_FPN_3x.yaml": (_CASCADE_BASE, ["MODEL.MASK_ON", False]),
+    "d2tf/cascade_mask_rcnn_R_101_FPN_3x.yaml": (_CASCADE_BASE, ["MODEL.RESNETS.DEPTH", 101]),
+    "d2tf/cascade_faster_rcnn_R_101_FPN_3x.yaml": (
+        _CASCADE_BASE,
+        ["MODEL.MASK_ON", False, "MODEL.RESNETS.DEPTH", 101],
+    ),
+}
+
+# The 12 architectures the seed converter supported, by the config each is tested with.
+SEED_ARCHITECTURES = [
+    "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml",
+    "COCO-Detection/faster_rcnn_R_101_C4_3x.yaml",
+    "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",
+    "COCO-Detection/faster_rcnn_R_101_FPN_3x.yaml",
+    "COCO-InstanceSegmentation/mask_rcnn_R_50_C4_3x.yaml",
+    "COCO-InstanceSegmentation/mask_rcnn_R_101_C4_3x.yaml",
+    "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml",
+    "COCO-InstanceSegmentation/mask_rcnn_R_101_FPN_3x.yaml",
+    "d2tf/cascade_faster_rcnn_R_50_FPN_3x.yaml",
+    "d2tf/cascade_faster_rcnn_R_101_FPN_3x.yaml",
+    "Misc/cascade_mask_rcnn_R_50_FPN_3x.yaml",
+    "d2tf/cascade_mask_rcnn_R_101_FPN_3x.yaml",
+]
+
+DEFAULT_EXAMPLE = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
+
+
+def short_name(config):
+    """`COCO-Detection/faster_rcnn_R_50_C4_3x.yaml` -> `faster_rcnn_R_50_C4_3x` (for file and test names)."""
+    return os.path.splitext(os.path.basename(config))[0]
+
+
+def load_config(config):
+    """Returns a frozen CfgNode for a zoo name (with or without `.yaml`), a derived d2tf name, or a yaml path."""
+    from detectron2 import model_zoo
+    from detectron2.config import get_cfg
+
+    name = config if config.endswith(".yaml") else config + ".yaml"
+    cfg = get_cfg()
+    if name in DERIVED:
+        base, overrides = DERIVED[name]
+        cfg.merge_from_file(model_zoo.get_config_file(base))
+        cfg.merge_from_list(overrides)
+    elif os.path.isfile(config):
+        _merge_user_yaml(cfg, config)
+    else:
+        try:
+            path = model_zoo.get_config_file(name)
+        except RuntimeError:
+            raise D2TFError(
+                f"unknown config {config!r}: not a file, not a detectron2 model-zoo name "
+                f"(e.g. {DEFAULT_EXAMPLE}), not one of {sorted(DERIVED)}"
+            ) from None
+        cfg.merge_from_file(path)
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.WEIGHTS = ""
+    cfg.freeze()
+    return cfg
+
+
+def _merge_user_yaml(cfg, path):
+    try:
+        cfg.merge_from_file(path)
+    except (KeyError, ValueError, TypeError, AssertionError) as e:
+        raise D2TFError(f"{path}: not a detectron2 yacs config: {e}") from None
+    except Exception as e:  # yaml syntax errors and unreadable _BASE_ files come in many types
+        raise D2TFError(f"{path}: cannot read config ({type(e).__name__}: {str(e).splitlines()[0]})") from None

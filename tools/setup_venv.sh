@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Creates .venv at the repository root with everything d2tf needs. Idempotent: a complete venv is left alone
+# (the stamp file records which requirements it was built from).
+#
+# detectron2 is not on PyPI under its own name. PyPI's `pb1-detectron2==0.6` is the unmodified 0.6 source tree
+# without the C++ sources, so `pip install` of it fails while compiling. d2tf never needs the C++ ops (R-CNN
+# inference in detectron2 does not call them), so we install the pure-Python package as is and add a stand-in
+# `detectron2._C` that raises if anything ever calls into it.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/.venv"
+stamp="$venv/.d2tf-installed"
+want=$(cat "$root/requirements.txt" "$0" | sha256sum | cut -d' ' -f1)
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+
+# torch 2.14.1 / torchvision 0.29.1 lie on this machine's disk as wheels for CPython 3.11 only.
+python=${PYTHON:-python3.11}
+command -v "$python" >/dev/null || python=python3
+"$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), "d2tf needs Python 3.11 (torch wheels)"'
+
+echo "[setup] creating $venv" >&2
+rm -f "$stamp"
+"$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+"${pip[@]}" install "pip<26.2"
+
+echo "[setup] installing torch (a few minutes on a fresh machine)" >&2
+"${pip[@]}" install $(grep -E '^(torch|torchvision)==' "$root/requirements.txt")
+echo "[setup] installing requirements.txt" >&2
+"${pip[@]}" install -r "$root/requirements.txt"
+
+echo "[setup] installing detectron2 0.6 (pure-Python part of pb1-detectron2)" >&2
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# --no-build-isolation: the sdist's setup.py imports torch just to report its metadata.
+"${pip[@]}" download --no-deps --no-build-isolation pb1-detectron2==0.6 -d "$work"
+tar -xzf "$work"/pb1-detectron2-0.6.tar.gz -C "$work"
+rm -rf "$site/detectron2"
+cp -r "$work/pb1-detectron2-0.6/detectron2" "$site/detectron2"
+cat > "$site/detectron2/_C.py" <<'EOF'
+"""Stand-in for detectron2's compiled extension, which PyPI's source tree cannot build.
+
+R-CNN inference never calls it; anything that does (deformable conv, rotated boxes, ...) fails loudly here.
+"""
+
+
+def __getattr__(name):
+    raise ImportError(f"detectron2._C.{name} is unavailable: d2tf installs detectron2 without its C++ ops")
+EOF
+"$venv/bin/python" -c 'import detectron2.modeling, detectron2.model_zoo; print("[setup] detectron2", detectron2.__version__)' >&2
+"${pip[@]}" check
+
+echo "$want" > "$stamp"
+echo "[setup] done" >&2

@@ -32,10 +32,14 @@ _SAFE_GLOBALS = {
 }
 
 
+class _Refused(pickle.UnpicklingError):
+    pass
+
+
 class _ZooUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in _SAFE_GLOBALS:
-            raise pickle.UnpicklingError(f"it references {module}.{name}, which a model-zoo checkpoint never contains")
+            raise _Refused(f"it references {module}.{name}, which a model-zoo checkpoint never contains")
         return super().find_class(module, name)
 
 
@@ -66,9 +70,9 @@ def _load_pkl(path):
     try:
         with open(path, "rb") as f:
             return _ZooUnpickler(f, encoding="latin1").load()
-    except pickle.UnpicklingError as e:
+    except _Refused as e:
         raise D2TFError(f"{path}: refused to load: {e}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError) as e:
         raise D2TFError(f"{path}: corrupt or not a pickle ({type(e).__name__}: {e})") from None
 
 

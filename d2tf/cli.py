@@ -3,6 +3,7 @@
 import contextlib
 import sys
 import time
+import warnings
 
 from d2tf import D2TFError
 
@@ -22,6 +23,9 @@ def step(name):
 
 def run(main, argv=None):
     """Runs `main(argv)`; a D2TFError becomes `error: <message>` and exit status 2 instead of a traceback."""
+    # torch, detectron2 and their dependencies warn about their own deprecations on import; users cannot act on it.
+    for module in ("torch", "detectron2", "fvcore", "iopath", "pkg_resources", "onnx"):
+        warnings.filterwarnings("ignore", module=module)
     try:
         main(argv)
     except D2TFError as e:

@@ -1,0 +1,15 @@
+"""Running an exported ONNX graph in onnxruntime (the reference every later stage is compared with)."""
+
+import onnxruntime as ort
+
+
+def session(onnx_path):
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # the traced graph triggers harmless shape-merge warnings
+    return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+def run(sess, image):
+    """{output name: ndarray} for one HxWx3 float32 BGR image."""
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, {"image": image})))

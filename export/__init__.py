@@ -1,0 +1,4 @@
+"""Stage 1 of d2tf: a detectron2 config + checkpoint -> `model.onnx` (traced) and `model.json`.
+
+    python -m export --config <zoo name | yaml> --weights <pkl|pth> --out <dir>
+"""

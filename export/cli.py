@@ -1,0 +1,73 @@
+"""`python -m export`: detectron2 config + weights -> <out>/model.onnx and <out>/model.json."""
+
+import argparse
+import json
+import os
+
+import onnx
+
+from d2tf import D2TFError, checkpoint, cli, zoo
+from d2tf.synthetic import synthetic_image
+from export.info import model_info
+from export.model import build_model
+from export.supported import check_supported
+from export.trace import add_provenance, trace_to_onnx
+
+
+def parse_size(text):
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH, e.g. 512x640, got {text!r}") from None
+    return height, width
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Export a detectron2 R-CNN (one of the 12 tensorpack-compatible architectures) to ONNX.",
+    )
+    parser.add_argument("--config", required=True, help="model-zoo name (e.g. %s), d2tf/... name, or yaml path"
+                        % zoo.DEFAULT_EXAMPLE)
+    parser.add_argument("--weights", required=True, help="model_final_*.pkl (model zoo) or .pth (training)")
+    parser.add_argument("--out", required=True, help="output directory for model.onnx and model.json")
+    parser.add_argument("--trace-size", type=parse_size, default=(512, 640), metavar="HxW",
+                        help="size of the synthetic image traced through the model (the ONNX takes any size)")
+    args = parser.parse_args(argv)
+    export(args.config, args.weights, args.out, args.trace_size)
+
+
+def export(config, weights_path, out_dir, trace_size=(512, 640)):
+    """Runs the export stage; returns the paths written."""
+    with cli.step("checking config"):
+        cfg = zoo.load_config(config)
+        arch = check_supported(cfg)
+        cli.log(f"[d2tf] architecture: {arch.name}")
+    with cli.step(f"loading weights {weights_path}"):
+        weights = checkpoint.load_weights(weights_path)
+        model = build_model(cfg, weights)
+    with cli.step(f"tracing at {trace_size[0]}x{trace_size[1]}"):
+        proto = trace_to_onnx(model, synthetic_image(*trace_size), arch.mask)
+    info = model_info(cfg, arch, config, weights_path, trace_size)
+    add_provenance(proto, info)
+    with cli.step("checking ONNX"):
+        onnx.checker.check_model(proto, full_check=True)
+    os.makedirs(out_dir, exist_ok=True)
+    onnx_path, json_path = os.path.join(out_dir, "model.onnx"), os.path.join(out_dir, "model.json")
+    _write_atomic(onnx_path, proto.SerializeToString())
+    _write_atomic(json_path, (json.dumps(info, indent=2) + "\n").encode())
+    cli.log(f"[d2tf] wrote {onnx_path} ({os.path.getsize(onnx_path) / 2**20:.0f} MiB, {len(proto.graph.node)} nodes)"
+            f" and {json_path}")
+    return onnx_path, json_path
+
+
+def _write_atomic(path, payload):
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise D2TFError(f"cannot write {path}: {e.strerror}") from None

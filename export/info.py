@@ -1,0 +1,70 @@
+"""model.json: everything later stages need to know about the model, so they never read the yaml again."""
+
+import hashlib
+
+import d2tf
+from export.model import output_names
+from export.trace import OPSET
+
+
+def model_info(cfg, arch, config, weights_path, traced_size):
+    mask_head = cfg.MODEL.ROI_MASK_HEAD
+    box_head = cfg.MODEL.ROI_BOX_HEAD
+    return {
+        "d2tf_version": d2tf.__version__,
+        "source": {"config": config, "weights": str(weights_path), "weights_sha256": sha256(weights_path)},
+        "architecture": {
+            "name": arch.name,
+            "backbone": arch.backbone,
+            "depth": arch.depth,
+            "mask": arch.mask,
+            "cascade": arch.cascade,
+            "stride_in_1x1": bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1),
+            "reference_config": arch.reference_config,
+        },
+        "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+        "input": {
+            "name": "image",
+            "shape": ["height", "width", 3],
+            "dtype": "float32",
+            "format": "BGR",
+            "range": [0, 255],
+            "size_divisibility": 32 if arch.backbone == "FPN" else 0,
+            "traced_size": list(traced_size),
+        },
+        "pixel_mean_bgr": list(cfg.MODEL.PIXEL_MEAN),
+        "pixel_std_bgr": list(cfg.MODEL.PIXEL_STD),
+        "outputs": output_names(arch.mask),
+        "class_ids": "0-based, background excluded (detectron2)",
+        "pooler": {
+            "box": _pooler(box_head),
+            **({"mask": _pooler(mask_head)} if arch.mask else {}),
+        },
+        "mask_resolution": 2 * mask_head.POOLER_RESOLUTION if arch.mask else None,
+        "test": {
+            "score_thresh": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
+            "nms_thresh": cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST,
+            "detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "rpn_pre_nms_topk": cfg.MODEL.RPN.PRE_NMS_TOPK_TEST,
+            "rpn_post_nms_topk": cfg.MODEL.RPN.POST_NMS_TOPK_TEST,
+            "rpn_nms_thresh": cfg.MODEL.RPN.NMS_THRESH,
+        },
+        "onnx_opset": OPSET,
+    }
+
+
+def _pooler(head):
+    return {
+        "type": head.POOLER_TYPE,
+        "resolution": head.POOLER_RESOLUTION,
+        "sampling_ratio": head.POOLER_SAMPLING_RATIO,
+        "aligned": head.POOLER_TYPE == "ROIAlignV2",
+    }
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,60 @@
+"""The detectron2 model to trace: built from the config, loaded with checked weights, wrapped for export."""
+
+import numpy as np
+import torch
+
+from d2tf import D2TFError
+
+
+def build_model(cfg, weights):
+    """detectron2's model for cfg in eval mode, holding `weights` ({name: ndarray}) after check_weights."""
+    from detectron2.modeling import build_model as d2_build_model
+
+    model = d2_build_model(cfg).eval()
+    check_weights(model, weights)
+    state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in weights.items() if k in model.state_dict()}
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def check_weights(model, weights):
+    """Refuses weights that do not fit the model exactly, naming every missing, unexpected or misshapen tensor.
+    Anchor buffers are the one exception: detectron2 recomputes them from the config."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(k for k in set(weights) - set(expected) if "cell_anchors" not in k)
+    misshapen = sorted(
+        f"{k} {tuple(np.shape(weights[k]))} (model has {expected[k]})"
+        for k in set(expected) & set(weights)
+        if tuple(np.shape(weights[k])) != expected[k]
+    )
+    problems = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshapen))
+        if names
+    ]
+    if problems:
+        raise D2TFError("weights do not match the config: " + "; ".join(problems))
+
+
+class ExportWrapper(torch.nn.Module):
+    """image [H, W, 3] float32 BGR 0..255 -> boxes [N, 4], scores [N], classes [N] (0-based), masks [N, M, M].
+
+    The HWC layout is what the final pb takes, so no stage after this one changes the interface. Normalisation
+    and padding to the size divisibility happen inside detectron2's preprocess_image, so they are in the graph.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image):
+        instances = self.model.inference([{"image": image.permute(2, 0, 1)}], do_postprocess=False)[0]
+        outputs = (instances.pred_boxes.tensor, instances.scores, instances.pred_classes)
+        if instances.has("pred_masks"):
+            outputs += (instances.pred_masks[:, 0],)
+        return outputs
+
+
+def output_names(mask):
+    return ["boxes", "scores", "classes"] + (["masks"] if mask else [])

@@ -1,0 +1,119 @@
+"""Which detectron2 configs d2tf converts: the 12 seed architectures, nothing that differs from them silently.
+
+A config is matched to its reference (the seed config with the same backbone, depth, heads), then every
+graph-changing key is compared with that reference. Keys that only matter for training are skipped; the few
+that the outputs can carry (pixel statistics, class count, test thresholds, STRIDE_IN_1X1) may differ.
+"""
+
+import dataclasses
+
+from d2tf import D2TFError, zoo
+
+# Leaf names that only affect training, in any subtree.
+_TRAINING_ONLY = {
+    "FREEZE_AT", "BOUNDARY_THRESH", "IOU_THRESHOLDS", "IOU_LABELS", "BATCH_SIZE_PER_IMAGE", "POSITIVE_FRACTION",
+    "BBOX_REG_LOSS_TYPE", "BBOX_REG_LOSS_WEIGHT", "SMOOTH_L1_BETA", "LOSS_WEIGHT", "PROPOSAL_APPEND_GT",
+    "TRAIN_ON_PRED_BOXES", "IOUS", "PRE_NMS_TOPK_TRAIN", "POST_NMS_TOPK_TRAIN",
+}
+# Keys whose value is carried into model.json and the tensorpack flags rather than fixed by the reference.
+_CARRIED = {
+    "MODEL.DEVICE", "MODEL.WEIGHTS", "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD", "MODEL.RESNETS.STRIDE_IN_1X1",
+    "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.ROI_HEADS.NMS_THRESH_TEST",
+}
+# Subtrees that do not exist in the graph of a GeneralizedRCNN without keypoints/semantic heads.
+_UNUSED_SUBTREES = ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET")
+
+_BACKBONES = {"build_resnet_backbone": "C4", "build_resnet_fpn_backbone": "FPN"}
+_ROI_HEADS = {"C4": {"Res5ROIHeads"}, "FPN": {"StandardROIHeads", "CascadeROIHeads"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    backbone: str  # "C4" or "FPN"
+    depth: int  # 50 or 101
+    mask: bool
+    cascade: bool
+
+    @property
+    def name(self):
+        kind = ("Cascade " if self.cascade else "") + ("Mask" if self.mask else "Faster") + " R-CNN"
+        return f"R{self.depth}-{self.backbone} {kind}"
+
+    @property
+    def reference_config(self):
+        head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
+        name = f"{head}_rcnn_R_{self.depth}_{self.backbone}_3x"
+        return next(c for c in zoo.SEED_ARCHITECTURES if zoo.short_name(c) == name)
+
+
+def check_supported(cfg):
+    """Returns the Architecture of cfg, or raises one D2TFError naming every unsupported key and value."""
+    problems = []
+
+    def require(key, allowed):
+        value = _get(cfg, key)
+        if value not in allowed:
+            problems.append(f"{key}={value!r} (supported: {', '.join(map(repr, sorted(allowed)))})")
+        return value
+
+    require("MODEL.META_ARCHITECTURE", {"GeneralizedRCNN"})
+    backbone = _BACKBONES.get(require("MODEL.BACKBONE.NAME", set(_BACKBONES)))
+    depth = require("MODEL.RESNETS.DEPTH", {50, 101})
+    require("MODEL.KEYPOINT_ON", {False})
+    require("MODEL.LOAD_PROPOSALS", {False})
+    require("INPUT.FORMAT", {"BGR"})
+    heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
+    if problems:
+        raise _unsupported(cfg, problems)
+
+    arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), heads == "CascadeROIHeads")
+    reference = zoo.load_config(arch.reference_config)
+    for key, value in _graph_keys(cfg, arch):
+        expected = _get(reference, key)
+        if _normalise(value) != _normalise(expected):
+            problems.append(f"{key}={value!r} (the {arch.name} tensorpack supports has {expected!r})")
+    if problems:
+        raise _unsupported(cfg, problems)
+    return arch
+
+
+def _unsupported(cfg, problems):
+    return D2TFError("unsupported config, refusing to convert: " + "; ".join(problems))
+
+
+def _graph_keys(cfg, arch):
+    """(dotted key, value) of every leaf of cfg.MODEL that shapes the inference graph of `arch`."""
+    skip = set(_UNUSED_SUBTREES)
+    if not arch.mask:
+        skip.add("MODEL.ROI_MASK_HEAD")
+    if not arch.cascade:
+        skip.add("MODEL.ROI_BOX_CASCADE_HEAD")
+    if arch.backbone != "FPN":
+        skip.add("MODEL.FPN")
+    for key, value in _leaves(cfg.MODEL, "MODEL"):
+        if key.split(".")[-1] in _TRAINING_ONLY or key in _CARRIED or any(key.startswith(s + ".") for s in skip):
+            continue
+        yield key, value
+    yield "TEST.DETECTIONS_PER_IMAGE", cfg.TEST.DETECTIONS_PER_IMAGE
+
+
+def _leaves(node, prefix):
+    for key, value in node.items():
+        if hasattr(value, "items"):
+            yield from _leaves(value, f"{prefix}.{key}")
+        else:
+            yield f"{prefix}.{key}", value
+
+
+def _get(cfg, key):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def _normalise(value):
+    """yaml gives lists where the defaults have tuples; compare contents only."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_normalise(v) for v in value)
+    return value

@@ -1,0 +1,22 @@
+"""Asserting that two runtimes gave the same detections, matched by label and IoU (not by index)."""
+
+import numpy as np
+
+from d2tf.matching import match_detections
+
+
+def assert_same_detections(ref, cand, box_tol, score_tol, mask_tol=None):
+    """Same count; every detection matched (same class, IoU >= 0.9) within the tolerances. The one allowed
+    exception: detections tied with the last kept score (within score_tol) may swap at the top-k cut-off."""
+    assert len(ref["scores"]) == len(cand["scores"]), "detection counts differ"
+    match = match_detections(ref, cand)
+    cutoff = min(ref["scores"].min(initial=np.inf), cand["scores"].min(initial=np.inf)) + score_tol
+    for name, dets, matched in (("reference", ref, match.pairs[:, 0]), ("candidate", cand, match.pairs[:, 1])):
+        unmatched = np.setdiff1d(np.arange(len(dets["scores"])), matched)
+        assert (dets["scores"][unmatched] <= cutoff).all(), f"{name} detections {unmatched.tolist()} unmatched"
+    assert match.max_box_diff <= box_tol, f"box diff {match.max_box_diff} px"
+    assert match.max_score_diff <= score_tol, f"score diff {match.max_score_diff}"
+    if mask_tol is not None and len(match.pairs):
+        mask_diff = np.abs(ref["masks"][match.pairs[:, 0]] - cand["masks"][match.pairs[:, 1]]).max()
+        assert mask_diff <= mask_tol, f"mask diff {mask_diff}"
+    return match

@@ -1,0 +1,212 @@
+"""export stage: detectron2 (PyTorch) -> model.onnx, checked in onnxruntime against detectron2 itself."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from d2tf import D2TFError, ort, zoo
+from d2tf.synthetic import synthetic_image
+from export.cli import export
+from export.model import ExportWrapper, build_model, output_names
+from tests.parity import assert_same_detections
+
+# float32 round-off: boxes measured up to 0.012 px at 1000-px coordinates; scores/masks 1e-5.
+BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-4, 1e-4
+TRACE_SIZE = (256, 320)
+OTHER_SIZE = (300, 452)  # another aspect, and not a multiple of 32 (FPN pads inside the graph)
+
+
+@pytest.fixture(scope="session")
+def exported(checkpoint_path, tmp_path_factory):
+    """`exported(config)` -> (out dir, detectron2 model), exported once per session."""
+    cache = {}
+
+    def get(config):
+        if config not in cache:
+            out = tmp_path_factory.mktemp(zoo.short_name(config))
+            export(config, checkpoint_path(config), out, TRACE_SIZE)
+            from d2tf.checkpoint import load_weights
+
+            cache[config] = out, build_model(zoo.load_config(config), load_weights(checkpoint_path(config)))
+        return cache[config]
+
+    return get
+
+
+def detectron2_outputs(model, image):
+    with torch.no_grad():
+        values = ExportWrapper(model)(torch.from_numpy(image))
+    return {k: v.numpy() for k, v in zip(output_names(len(values) == 4), values)}
+
+
+@pytest.mark.parametrize("config", zoo.SEED_ARCHITECTURES, ids=zoo.short_name)
+def test_onnxruntime_matches_detectron2_at_two_sizes(config, exported):
+    out, model = exported(config)
+    sess = ort.session(out / "model.onnx")
+    mask = "masks" in output_names(model.roi_heads.mask_on)
+    for seed, size in ((1, TRACE_SIZE), (2, OTHER_SIZE)):
+        image = synthetic_image(*size, seed=seed)
+        ref, got = detectron2_outputs(model, image), ort.run(sess, image)
+        assert sorted(got) == sorted(ref)
+        assert len(ref["scores"]) >= 10, "a test without detections compares nothing"
+        assert_same_detections(ref, got, BOX_TOL, SCORE_TOL, MASK_TOL if mask else None)
+
+
+def test_model_json_and_netron_metadata(exported):
+    config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
+    out, _ = exported(config)
+    info = json.loads((out / "model.json").read_text())
+    assert info["architecture"] == {
+        "name": "R50-FPN Mask R-CNN", "backbone": "FPN", "depth": 50, "mask": True, "cascade": False,
+        "stride_in_1x1": True, "reference_config": config,
+    }
+    assert info["num_classes"] == 80
+    assert info["pixel_mean_bgr"] == [103.53, 116.28, 123.675]
+    assert info["input"]["format"] == "BGR" and info["input"]["size_divisibility"] == 32
+    assert info["pooler"]["box"] == {"type": "ROIAlignV2", "resolution": 7, "sampling_ratio": 0, "aligned": True}
+    assert info["mask_resolution"] == 28
+    assert info["test"]["score_thresh"] == 0.05 and info["test"]["detections_per_image"] == 100
+
+    proto = onnx.load(str(out / "model.onnx"), load_external_data=False)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["source_config"] == config
+    assert props["weights_sha256"] == info["source"]["weights_sha256"] and len(props["weights_sha256"]) == 64
+    assert config in proto.doc_string
+    names = [n.name for n in proto.graph.node]
+    assert any(n.startswith("/backbone/bottom_up/res2/") for n in names), "node names carry module paths"
+    assert any(n.startswith("/roi_heads/mask_head/") for n in names)
+    assert {i.name for i in proto.graph.input} == {"image"}
+    assert [o.name for o in proto.graph.output] == ["boxes", "scores", "classes", "masks"]
+    assert proto.opset_import[0].version == 16
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml",
+        "COCO-InstanceSegmentation/mask_rcnn_R_50_C4_3x.yaml",
+        "Misc/cascade_mask_rcnn_R_50_FPN_3x.yaml",
+    ],
+    ids=zoo.short_name,
+)
+def test_zero_detections_give_empty_outputs(config, checkpoint_path, tmp_path):
+    """Traced with detections, run on an image with none: every output is empty, nothing fails."""
+    from detectron2 import model_zoo
+
+    yaml = tmp_path / "high_threshold.yaml"
+    yaml.write_text(f'_BASE_: "{model_zoo.get_config_file(config)}"\nMODEL:\n  ROI_HEADS:\n    SCORE_THRESH_TEST: 0.6\n')
+    export(str(yaml), checkpoint_path(config), tmp_path, TRACE_SIZE)
+    sess = ort.session(tmp_path / "model.onnx")
+    assert len(ort.run(sess, synthetic_image(*TRACE_SIZE, seed=0))["scores"]) > 0, "trace image must detect"
+    got = ort.run(sess, np.full((256, 320, 3), 128, np.float32))
+    shapes = {k: v.shape for k, v in got.items()}
+    assert shapes == {"boxes": (0, 4), "scores": (0,), "classes": (0,), "masks": (0, *got["masks"].shape[1:])}
+
+
+def _cfg_yaml(tmp_path, base, body):
+    from detectron2 import model_zoo
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(f'_BASE_: "{model_zoo.get_config_file(base)}"\n{body}')
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "body, named",
+    [
+        ("MODEL:\n  RESNETS:\n    DEPTH: 152\n", ["MODEL.RESNETS.DEPTH=152"]),
+        ("MODEL:\n  RESNETS:\n    NORM: GN\n  FPN:\n    NORM: GN\n", ["MODEL.RESNETS.NORM='GN'", "MODEL.FPN.NORM='GN'"]),
+        ("MODEL:\n  ROI_BOX_HEAD:\n    POOLER_SAMPLING_RATIO: 2\n", ["MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO=2"]),
+        ("MODEL:\n  RESNETS:\n    DEFORM_ON_PER_STAGE: [False, True, True, True]\n", ["DEFORM_ON_PER_STAGE"]),
+        ("MODEL:\n  KEYPOINT_ON: True\n", ["MODEL.KEYPOINT_ON=True"]),
+        ("MODEL:\n  ROI_BOX_HEAD:\n    NUM_FC: 3\n    FC_DIM: 2048\n", ["NUM_FC=3", "FC_DIM=2048"]),
+        ("MODEL:\n  ROI_MASK_HEAD:\n    NUM_CONV: 2\n", ["MODEL.ROI_MASK_HEAD.NUM_CONV=2"]),
+        ("MODEL:\n  META_ARCHITECTURE: RetinaNet\n", ["MODEL.META_ARCHITECTURE='RetinaNet'"]),
+        ("MODEL:\n  BACKBONE:\n    NAME: build_resnet_backbone\n", ["StandardROIHeads"]),
+        ("INPUT:\n  FORMAT: RGB\n", ["INPUT.FORMAT='RGB'"]),
+    ],
+)
+def test_unsupported_configs_are_refused_naming_each_key(tmp_path, body, named):
+    from export.supported import check_supported
+
+    cfg = zoo.load_config(_cfg_yaml(tmp_path, "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml", body))
+    with pytest.raises(D2TFError, match="unsupported config") as err:
+        check_supported(cfg)
+    for text in named:
+        assert text in str(err.value)
+
+
+def test_cascade_with_other_stage_count_is_refused(tmp_path):
+    from export.supported import check_supported
+
+    body = "MODEL:\n  ROI_BOX_CASCADE_HEAD:\n    IOUS: [0.5, 0.6]\n    BBOX_REG_WEIGHTS: [[10, 10, 5, 5], [20, 20, 10, 10]]\n"
+    cfg = zoo.load_config(_cfg_yaml(tmp_path, "Misc/cascade_mask_rcnn_R_50_FPN_3x.yaml", body))
+    with pytest.raises(D2TFError, match="MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS"):
+        check_supported(cfg)
+
+
+def test_carried_values_and_training_keys_are_accepted(tmp_path):
+    from export.supported import check_supported
+
+    body = (
+        "MODEL:\n  ROI_HEADS:\n    NUM_CLASSES: 3\n    SCORE_THRESH_TEST: 0.3\n    BATCH_SIZE_PER_IMAGE: 64\n"
+        "  RESNETS:\n    STRIDE_IN_1X1: False\n  PIXEL_STD: [57.375, 57.12, 58.395]\n  BACKBONE:\n    FREEZE_AT: 0\n"
+    )
+    arch = check_supported(zoo.load_config(_cfg_yaml(tmp_path, "COCO-Detection/faster_rcnn_R_101_C4_3x.yaml", body)))
+    assert arch.name == "R101-C4 Faster R-CNN"
+
+
+def test_all_seed_architectures_are_recognised():
+    from export.supported import check_supported
+
+    names = [check_supported(zoo.load_config(c)).reference_config for c in zoo.SEED_ARCHITECTURES]
+    assert names == zoo.SEED_ARCHITECTURES
+
+
+def _weights(checkpoint_path):
+    from d2tf.checkpoint import load_weights
+
+    return load_weights(checkpoint_path("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"))
+
+
+def test_mismatched_weights_are_refused_by_name(checkpoint_path):
+    weights = _weights(checkpoint_path)
+    del weights["roi_heads.box_head.fc1.weight"]
+    weights["roi_heads.extra.weight"] = np.zeros(3, np.float32)
+    weights["roi_heads.box_predictor.cls_score.weight"] = np.zeros((11, 1024), np.float32)
+    weights["proposal_generator.anchor_generator.cell_anchors.0"] = np.zeros((3, 4), np.float32)  # allowed
+    with pytest.raises(D2TFError) as err:
+        build_model(zoo.load_config("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"), weights)
+    message = str(err.value)
+    assert "missing: roi_heads.box_head.fc1.weight" in message
+    assert "unexpected: roi_heads.extra.weight" in message
+    assert "wrong shape: roi_heads.box_predictor.cls_score.weight (11, 1024) (model has (81, 1024))" in message
+    assert "cell_anchors" not in message
+
+
+def test_weights_of_another_architecture_are_refused(checkpoint_path):
+    with pytest.raises(D2TFError, match="missing: .*roi_heads.mask_head"):
+        build_model(zoo.load_config("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"), _weights(checkpoint_path))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config", "COCO-Detection/no_such_model", "--weights", "x.pkl"], "error: unknown config"),
+        (["--config", zoo.DEFAULT_EXAMPLE, "--weights", "/nonexistent/model_final.pkl"], "error: weights file not found"),
+        (["--config", zoo.DEFAULT_EXAMPLE, "--weights", "x.pkl", "--trace-size", "big"], "expected HEIGHTxWIDTH"),
+    ],
+)
+def test_cli_user_errors_are_one_line(tmp_path, args, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "export", *args, "--out", str(tmp_path / "out")], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "model.onnx").exists()

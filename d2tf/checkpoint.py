@@ -14,6 +14,7 @@ import pickle
 import numpy as np
 
 from d2tf import D2TFError
+from d2tf.files import write_atomic
 
 # The globals a model-zoo pickle refers to. numpy 1.x pickles name `numpy.core`, numpy 2.x `numpy._core`;
 # `_codecs.encode` carries array bytes in protocol-2 pickles, `_frombuffer` in protocol-5 ones.
@@ -93,7 +94,7 @@ def save_pkl(weights, path, author="d2tf"):
     data = {"model": dict(weights), "__author__": author, "matching_heuristics": True}
     buf = io.BytesIO()
     pickle.dump(data, buf, protocol=4)  # arrays as `_reconstruct`, like the zoo's files
-    _write_atomic(path, buf.getvalue())
+    write_atomic(path, buf.getvalue())
 
 
 def save_pth(weights, path):
@@ -103,12 +104,4 @@ def save_pth(weights, path):
     data = {"model": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}, "iteration": 0}
     buf = io.BytesIO()
     torch.save(data, buf)
-    _write_atomic(path, buf.getvalue())
-
-
-def _write_atomic(path, payload):
-    path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(payload)
-    os.replace(tmp, path)
+    write_atomic(path, buf.getvalue())

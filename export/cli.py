@@ -6,7 +6,8 @@ import os
 
 import onnx
 
-from d2tf import D2TFError, checkpoint, cli, zoo
+from d2tf import checkpoint, cli, zoo
+from d2tf.files import write_atomic
 from d2tf.synthetic import synthetic_image
 from export.info import model_info
 from export.model import build_model
@@ -54,20 +55,9 @@ def export(config, weights_path, out_dir, trace_size=(512, 640)):
         onnx.checker.check_model(proto, full_check=True)
     os.makedirs(out_dir, exist_ok=True)
     onnx_path, json_path = os.path.join(out_dir, "model.onnx"), os.path.join(out_dir, "model.json")
-    _write_atomic(onnx_path, proto.SerializeToString())
-    _write_atomic(json_path, (json.dumps(info, indent=2) + "\n").encode())
+    write_atomic(onnx_path, proto.SerializeToString())
+    write_atomic(json_path, (json.dumps(info, indent=2) + "\n").encode())
     cli.log(f"[d2tf] wrote {onnx_path} ({os.path.getsize(onnx_path) / 2**20:.0f} MiB, {len(proto.graph.node)} nodes)"
             f" and {json_path}")
     return onnx_path, json_path
 
-
-def _write_atomic(path, payload):
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise D2TFError(f"cannot write {path}: {e.strerror}") from None

@@ -30,8 +30,24 @@ def trace_to_onnx(model, image, mask):
             output_names=outputs,
             dynamic_axes=dynamic,
             do_constant_folding=True,
+            # EVAL would fold each FrozenBN into its conv; PRESERVE (on an eval-mode model) keeps them as
+            # BatchNormalization nodes whose inputs are the checkpoint's own tensors, under their detectron2 names,
+            # which is what the tensorpack npz is derived from. Folding is graphfix's opt-in pass.
+            training=torch.onnx.TrainingMode.PRESERVE,
         )
-    return onnx.load_from_string(buf.getvalue())
+    proto = onnx.load_from_string(buf.getvalue())
+    _strip_wrapper_prefix(proto)
+    return proto
+
+
+def _strip_wrapper_prefix(proto, prefix="model."):
+    """Initializers are named by parameter path through ExportWrapper (`model.backbone...`); drop the wrapper's
+    attribute so each carries exactly its detectron2 checkpoint name."""
+    renamed = {i.name: i.name[len(prefix):] for i in proto.graph.initializer if i.name.startswith(prefix)}
+    for init in proto.graph.initializer:
+        init.name = renamed.get(init.name, init.name)
+    for node in proto.graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
 
 
 def add_provenance(proto, info):

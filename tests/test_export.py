@@ -85,6 +85,21 @@ def test_model_json_and_netron_metadata(exported):
     assert proto.opset_import[0].version == 16
 
 
+def test_onnx_holds_each_checkpoint_tensor_unfolded_under_its_name(exported, checkpoint_path):
+    from d2tf.checkpoint import load_weights
+
+    config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
+    out, _ = exported(config)
+    proto = onnx.load(str(out / "model.onnx"))
+    weights = load_weights(checkpoint_path(config))
+    initializers = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}
+    assert sorted(initializers) == sorted(weights)
+    for name, value in weights.items():
+        np.testing.assert_array_equal(initializers[name], value, err_msg=name)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("BatchNormalization") == 53, "R50: one per FrozenBN, not folded into the convs"
+
+
 @pytest.mark.parametrize(
     "config",
     [

@@ -1,0 +1,20 @@
+"""Writing output files so that a failure or interruption never leaves a half-written one."""
+
+import os
+
+from d2tf import D2TFError
+
+
+def write_atomic(path, payload):
+    """Writes bytes to a temporary name beside `path`, then renames it into place."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise D2TFError(f"cannot write {path}: {e.strerror}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,50 @@
+"""`python -m graphfix`: model.onnx -> model.fixed.onnx through the named passes."""
+
+import argparse
+import os
+
+import onnx
+
+from d2tf import D2TFError, cli
+from d2tf.files import write_atomic
+from graphfix.passes import DEFAULT, PASSES, summary
+from graphfix.pipeline import apply
+from graphfix.passes.roialign import MODES
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m graphfix",
+        description="Rewrite an exported d2tf ONNX graph so TensorFlow/tensorpack can take it; every pass keeps "
+        "the graph valid and runnable in onnxruntime.",
+    )
+    parser.add_argument("model", nargs="?", help="the export stage's model.onnx")
+    parser.add_argument("--out", help="output path (default: model.fixed.onnx beside the input)")
+    parser.add_argument("--roialign", choices=MODES, default="tensorpack",
+                        help="tensorpack: sampling ratio 2 as tensorpack computes it (default); exact: detectron2's "
+                        "adaptive grid")
+    parser.add_argument("--passes", default=",".join(DEFAULT), help=f"comma-separated, in order (default: %(default)s)")
+    parser.add_argument("--list", action="store_true", help="list the passes and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name in PASSES:
+            print(f"{name:10s} {summary(name)}")
+        return
+    if not args.model:
+        parser.error("the model.onnx to fix is required")
+    out = args.out or os.path.join(os.path.dirname(args.model), "model.fixed.onnx")
+    fix(args.model, out, [p for p in args.passes.split(",") if p], args.roialign)
+
+
+def fix(src, out, passes=DEFAULT, roialign="tensorpack"):
+    if not os.path.isfile(src):
+        raise D2TFError(f"ONNX file not found: {src}")
+    with cli.step(f"loading {src}"):
+        try:
+            model = onnx.load(src)
+        except Exception as e:  # protobuf raises DecodeError and others
+            raise D2TFError(f"{src}: not an ONNX model ({type(e).__name__})") from None
+    model = apply(model, passes, roialign)
+    write_atomic(out, model.SerializeToString())
+    cli.log(f"[d2tf] wrote {out} ({len(model.graph.node)} nodes)")
+    return out

@@ -1,0 +1,35 @@
+"""roialign: give every RoiAlign the RoIAlign semantics of the chosen target.
+
+detectron2's ROIAlignV2 exports as RoiAlign(coordinate_transformation_mode=half_pixel, sampling_ratio=0): an
+adaptive ceil(roi_size / output_size) grid of samples per bin. tensorpack (crop_and_resize to twice the output
+size, then 2x2 average pooling) is the same operator with exactly 2x2 samples per bin, i.e. sampling_ratio=2
+(measured equal in onnxruntime within 1e-5, see shared/reference/tensorpack-format.md section 4).
+- mode "tensorpack" (default): sampling_ratio becomes 2, so the graph computes what tensorpack computes.
+- mode "exact": the adaptive grid stays; the pb reproduces detectron2 itself.
+"""
+
+import onnx
+
+from d2tf import D2TFError
+
+MODES = ("tensorpack", "exact")
+
+
+def run(model, roialign="tensorpack"):
+    if roialign not in MODES:
+        raise D2TFError(f"--roialign must be one of {', '.join(MODES)}, not {roialign!r}")
+    for node in model.graph.node:
+        if node.op_type != "RoiAlign":
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        mode = onnx.helper.get_attribute_value(attrs["coordinate_transformation_mode"]).decode() \
+            if "coordinate_transformation_mode" in attrs else "half_pixel"
+        if mode != "half_pixel":
+            raise D2TFError(f"RoiAlign {node.name}: coordinate_transformation_mode={mode}; d2tf expects aligned "
+                            "(half_pixel) RoIAlign as ROIAlignV2 exports it")
+        if roialign == "tensorpack":
+            if "sampling_ratio" in attrs:
+                attrs["sampling_ratio"].i = 2
+            else:
+                node.attribute.append(onnx.helper.make_attribute("sampling_ratio", 2))
+    return model

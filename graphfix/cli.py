@@ -8,7 +8,7 @@ import onnx
 from d2tf import D2TFError, cli
 from d2tf.files import write_atomic
 from graphfix.passes import DEFAULT, PASSES, summary
-from graphfix.pipeline import apply
+from graphfix.pipeline import apply, check_names
 from graphfix.passes.roialign import MODES
 
 
@@ -37,6 +37,7 @@ def main(argv=None):
 
 
 def fix(src, out, passes=DEFAULT, roialign="tensorpack"):
+    check_names(passes)
     if not os.path.isfile(src):
         raise D2TFError(f"ONNX file not found: {src}")
     with cli.step(f"loading {src}"):

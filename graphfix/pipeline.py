@@ -8,9 +8,7 @@ from graphfix.passes import PASSES
 
 def apply(model, names, roialign="tensorpack"):
     """Runs the named passes on `model` (a ModelProto, changed in place and returned)."""
-    unknown = [n for n in names if n not in PASSES]
-    if unknown:
-        raise D2TFError(f"unknown pass {', '.join(unknown)}; passes: {', '.join(PASSES)}")
+    check_names(names)
     done = []
     for name in names:
         with cli.step(f"pass {name}"):
@@ -21,6 +19,12 @@ def apply(model, names, roialign="tensorpack"):
         done.append(f"roialign({roialign})" if name == "roialign" else name)
     _record(model, "graphfix_passes", ",".join(done))
     return model
+
+
+def check_names(names):
+    unknown = [n for n in names if n not in PASSES]
+    if unknown:
+        raise D2TFError(f"unknown pass {', '.join(unknown)}; passes: {', '.join(PASSES)}")
 
 
 def _record(model, key, value):

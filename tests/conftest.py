@@ -3,6 +3,7 @@
 import pytest
 
 from d2tf import zoo
+from tests.parity import TRACE_SIZE
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +23,81 @@ def checkpoint_path(tmp_path_factory):
         return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def exported(checkpoint_path, tmp_path_factory):
+    """`exported(config)` -> (out dir with model.onnx/model.json, detectron2 model), exported once per session."""
+    from d2tf.checkpoint import load_weights
+    from export.cli import export
+    from export.model import build_model
+
+    cache = {}
+
+    def get(config):
+        if config not in cache:
+            out = tmp_path_factory.mktemp(zoo.short_name(config))
+            export(config, checkpoint_path(config), out, TRACE_SIZE)
+            cache[config] = out, build_model(zoo.load_config(config), load_weights(checkpoint_path(config)))
+        return cache[config]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def onnx_outputs():
+    """`onnx_outputs(path, seed, size)` -> onnxruntime outputs on that synthetic image, computed once per session."""
+    from d2tf import ort
+    from d2tf.synthetic import synthetic_image
+
+    cache = {}
+
+    def get(path, seed, size):
+        key = (str(path), seed, tuple(size))
+        if key not in cache:
+            cache[key] = ort.run(ort.session(path), synthetic_image(*size, seed=seed))
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def fixed(exported):
+    """`fixed(config, roialign)` -> path of graphfix's output for that exported model, made once per session."""
+    from graphfix.cli import fix
+
+    cache = {}
+
+    def get(config, roialign):
+        if (config, roialign) not in cache:
+            out, _ = exported(config)
+            cache[config, roialign] = fix(str(out / "model.onnx"), str(out / f"model.fixed.{roialign}.onnx"),
+                                          roialign=roialign)
+        return cache[config, roialign]
+
+    return get
+
+
+_MEASUREMENTS = []
+
+
+@pytest.fixture
+def measure():
+    """`measure(table, **row)`: a figure to print in the summary (the numbers the issue notes report)."""
+    return lambda table, **row: _MEASUREMENTS.append((table, row))
+
+
+def pytest_terminal_summary(terminalreporter):
+    tables = {}
+    for table, row in _MEASUREMENTS:
+        tables.setdefault(table, []).append(row)
+    for table, rows in tables.items():
+        terminalreporter.section(table)
+        columns = list(rows[0])
+        terminalreporter.line(" | ".join(columns))
+        for row in rows:
+            terminalreporter.line(" | ".join(_fmt(row.get(c)) for c in columns))
+
+
+def _fmt(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

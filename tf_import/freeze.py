@@ -1,0 +1,38 @@
+"""The frozen pb: the translated graph behind tensorpack's predict.py interface, constants only."""
+
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from d2tf import D2TFError
+from tf_import.translate import Translator
+
+# What tensorpack's `predict.py --output-pb` graph exposes (shared/reference/tensorpack-format.md section 3).
+INPUT = "image"
+OUTPUTS = {"boxes": "output/boxes", "scores": "output/scores", "labels": "output/labels", "masks": "output/masks"}
+_CONTROL_FLOW = {"If", "StatelessIf", "While", "StatelessWhile", "Switch", "Merge", "Enter", "Exit", "NextIteration"}
+
+
+def frozen_graph_def(model):
+    """GraphDef with input `image:0` (float32 [H, W, 3] BGR) and tensorpack's `output/*:0` tensors."""
+    translator = Translator(model)
+    names = [o.name for o in model.graph.output]
+    expected = ["boxes", "scores", "classes"] + (["masks"] if "masks" in names else [])
+    if names != expected or [i.name for i in model.graph.input] != [INPUT]:
+        raise D2TFError(f"expected a d2tf graph (input image; outputs {expected}), got inputs "
+                        f"{[i.name for i in model.graph.input]} and outputs {names}")
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.float32, name=INPUT)], autograph=False)
+    def serve(image):
+        out = translator(image=image)
+        results = {"boxes": out["boxes"], "scores": out["scores"],
+                   "labels": tf.cast(out["classes"], tf.int64) + 1}  # tensorpack: 1-based, 0 is background
+        if "masks" in out:
+            results["masks"] = out["masks"]
+        with tf.name_scope("output"):
+            return {key: tf.identity(value, name=key) for key, value in results.items()}
+
+    graph_def = convert_variables_to_constants_v2(serve.get_concrete_function()).graph.as_graph_def()
+    flow = sorted({n.op for n in graph_def.node} & _CONTROL_FLOW)
+    if flow:
+        raise D2TFError(f"the translated graph holds control flow ops {flow}")
+    return graph_def

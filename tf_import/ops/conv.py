@@ -1,0 +1,71 @@
+"""Conv and ConvTranspose, channels-last (the only layout TF's CPU kernels take)."""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_import.ops import handles
+from tf_import.translate import refuse
+from tf_import.value import Value
+
+
+def _check_2d(node, inputs, attrs):
+    if inputs[1].const is None:
+        raise refuse(node, "weights computed at run time")
+    if inputs[0].rank != 4:
+        raise refuse(node, f"{inputs[0].rank}-D input; only 2-D convolutions are handled")
+    if attrs.get("group", 1) != 1:
+        raise refuse(node, f"group={attrs['group']}")
+    if attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        raise refuse(node, f"auto_pad={attrs['auto_pad']}")
+
+
+def _explicit_pads(attrs):
+    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+    return [[0, 0], [top, bottom], [left, right], [0, 0]]
+
+
+@handles("Conv")
+def conv(node, inputs, attrs):
+    _check_2d(node, inputs, attrs)
+    x, w, b = (inputs + [None])[:3]
+    kernel = tf.constant(np.transpose(w.const, (2, 3, 1, 0)))  # (out, in, kh, kw) -> (kh, kw, in, out)
+    y = tf.nn.conv2d(x.nhwc, kernel, strides=[1, *attrs.get("strides", [1, 1]), 1], padding=_explicit_pads(attrs),
+                     dilations=[1, *attrs.get("dilations", [1, 1]), 1])
+    if b is not None:
+        y = tf.nn.bias_add(y, b.onnx)
+    return Value(y, nhwc=True)
+
+
+@handles("ConvTranspose")
+def conv_transpose(node, inputs, attrs):
+    _check_2d(node, inputs, attrs)
+    x, w, b = (inputs + [None])[:3]
+    if any(attrs.get("pads", [0])) or any(attrs.get("output_padding", [0])) or "output_shape" in attrs:
+        raise refuse(node, "padding or output_shape on a transposed convolution")
+    if attrs.get("dilations", [1, 1]) != [1, 1]:
+        raise refuse(node, f"dilations={attrs['dilations']}")
+    sh, sw = attrs.get("strides", [1, 1])
+    kh, kw = w.const.shape[2:]
+    kernel = tf.constant(np.transpose(w.const, (2, 3, 1, 0)))  # (in, out, kh, kw) -> (kh, kw, out, in)
+    shape = tf.shape(x.nhwc)
+    out_shape = tf.stack([shape[0], (shape[1] - 1) * sh + kh, (shape[2] - 1) * sw + kw, kernel.shape[2]])
+    y = tf.nn.conv2d_transpose(x.nhwc, kernel, out_shape, strides=[1, sh, sw, 1], padding="VALID")
+    if b is not None:
+        y = tf.nn.bias_add(y, b.onnx)
+    return Value(y, nhwc=True)
+
+
+@handles("BatchNormalization")
+def batch_normalization(node, inputs, attrs):
+    """Inference BN as one multiply-add with per-channel constants (what the folded conv would compute)."""
+    x, gamma, beta, mean, var = inputs
+    if attrs.get("training_mode", 0):
+        raise refuse(node, "training_mode=1")
+    if any(v.const is None for v in (gamma, beta, mean, var)):
+        raise refuse(node, "statistics computed at run time")
+    scale = gamma.const / np.sqrt(var.const + np.float32(attrs.get("epsilon", 1e-5)))
+    shift = beta.const - mean.const * scale
+    if x.rank == 4:
+        return Value(x.nhwc * scale.astype(np.float32) + shift.astype(np.float32), nhwc=True)
+    shape = [-1] + [1] * (x.rank - 2)
+    return x.onnx * scale.reshape(shape).astype(np.float32) + shift.reshape(shape).astype(np.float32)

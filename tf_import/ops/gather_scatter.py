@@ -1,0 +1,50 @@
+"""Indexing ops: Gather, GatherND, ScatterND, NonZero, OneHot."""
+
+import tensorflow as tf
+
+from tf_import.ops import handles
+from tf_import.translate import refuse
+
+
+def _wrap_negative(indices, dim):
+    """ONNX indices may count from the end; TF's gathers do not."""
+    indices = tf.cast(indices, tf.int64)
+    return tf.where(indices < 0, indices + tf.cast(dim, tf.int64), indices)
+
+
+@handles("Gather")
+def gather(node, inputs, attrs):
+    data, indices = inputs
+    axis = attrs.get("axis", 0)
+    axis = axis + data.rank if axis < 0 else axis
+    dim = tf.shape(data.onnx, out_type=tf.int64)[axis]
+    return tf.gather(data.onnx, _wrap_negative(indices.onnx, dim), axis=axis)
+
+
+@handles("GatherND")
+def gather_nd(node, inputs, attrs):
+    data, indices = inputs
+    return tf.gather_nd(data.onnx, tf.cast(indices.onnx, tf.int64), batch_dims=attrs.get("batch_dims", 0))
+
+
+@handles("ScatterND")
+def scatter_nd(node, inputs, attrs):
+    data, indices, updates = inputs
+    if attrs.get("reduction", "none") != "none":
+        raise refuse(node, f"reduction={attrs['reduction']}")
+    return tf.tensor_scatter_nd_update(data.onnx, tf.cast(indices.onnx, tf.int64), updates.onnx)
+
+
+@handles("NonZero")
+def non_zero(node, inputs, attrs):
+    (x,) = inputs
+    return tf.transpose(tf.where(tf.not_equal(x.onnx, tf.zeros([], x.onnx.dtype))))  # [rank, count], int64
+
+
+@handles("OneHot")
+def one_hot(node, inputs, attrs):
+    indices, depth, values = inputs
+    depth = tf.cast(tf.reshape(depth.onnx, []), tf.int64)
+    indices = _wrap_negative(indices.onnx, depth)
+    off, on = values.onnx[0], values.onnx[1]
+    return tf.one_hot(indices, tf.cast(depth, tf.int32), on_value=on, off_value=off, axis=attrs.get("axis", -1))

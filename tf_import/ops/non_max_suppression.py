@@ -1,0 +1,32 @@
+"""NonMaxSuppression as TF's native non_max_suppression, one call per (batch, class)."""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_import.ops import handles
+from tf_import.translate import refuse
+
+
+@handles("NonMaxSuppression")
+def non_max_suppression(node, inputs, attrs):
+    boxes, scores, max_per_class, iou, score_threshold = (inputs + [None] * 5)[:5]
+    if attrs.get("center_point_box", 0):
+        raise refuse(node, "center_point_box=1")
+    if score_threshold is not None:
+        raise refuse(node, "score_threshold input")
+    num_batches, num_classes = boxes.onnx.shape[0], scores.onnx.shape[1]
+    if num_batches is None or num_classes is None:
+        raise refuse(node, "batch or class count unknown at translation time")
+    count = tf.shape(boxes.onnx, out_type=tf.int64)[1]
+    # torchvision exports max_output_boxes_per_class as INT64_MAX: clamp in int64 before TF's int32 argument.
+    limit = count if max_per_class is None else tf.minimum(tf.reshape(max_per_class.onnx, []), count)
+    limit = tf.cast(limit, tf.int32)
+    threshold = tf.reshape(iou.onnx, []) if iou is not None else 0.0
+    selected = []
+    for b in range(num_batches):
+        for c in range(num_classes):
+            # IoU is symmetric in x and y, so ONNX's [y1, x1, y2, x2] and torchvision's [x1, y1, x2, y2] agree.
+            keep = tf.cast(tf.image.non_max_suppression(boxes.onnx[b], scores.onnx[b, c], limit, threshold), tf.int64)
+            prefix = tf.tile(np.array([[b, c]], np.int64), tf.stack([tf.size(keep, out_type=tf.int64), 1]))
+            selected.append(tf.concat([prefix, keep[:, None]], axis=1))
+    return tf.concat(selected, axis=0) if len(selected) > 1 else selected[0]

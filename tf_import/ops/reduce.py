@@ -1,0 +1,42 @@
+"""Reductions and ranking: ReduceMax, Softmax, TopK."""
+
+import tensorflow as tf
+
+from tf_import.ops import handles
+from tf_import.translate import refuse
+
+
+@handles("ReduceMax")
+def reduce_max(node, inputs, attrs):
+    x = inputs[0]
+    if len(inputs) > 1 or attrs.get("noop_with_empty_axes", 0):
+        raise refuse(node, "axes given as an input (opset 18 form)")
+    # An empty input gives -inf, as in onnxruntime (graphfix's nms pass relies on it).
+    return tf.reduce_max(x.onnx, axis=attrs.get("axes"), keepdims=bool(attrs.get("keepdims", 1)))
+
+
+@handles("Softmax")
+def softmax(node, inputs, attrs):
+    (x,) = inputs
+    return tf.nn.softmax(x.onnx, axis=attrs.get("axis", -1))
+
+
+@handles("TopK")
+def top_k(node, inputs, attrs):
+    x, k = inputs
+    if not attrs.get("largest", 1) or not attrs.get("sorted", 1):
+        raise refuse(node, "smallest-k or unsorted TopK")
+    rank = x.rank
+    axis = attrs.get("axis", -1)
+    axis = axis + rank if axis < 0 else axis
+    data = x.onnx
+    perm = list(range(rank))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    if axis != rank - 1:
+        data = tf.transpose(data, perm)
+    # Ties keep the lower index first in both TF and onnxruntime.
+    values, indices = tf.math.top_k(data, k=tf.cast(tf.reshape(k.onnx, []), tf.int32), sorted=True)
+    indices = tf.cast(indices, tf.int64)
+    if axis != rank - 1:
+        values, indices = tf.transpose(values, perm), tf.transpose(indices, perm)
+    return values, indices

@@ -1,0 +1,148 @@
+"""Shape and layout ops: Shape, Reshape, Flatten, (Un)Squeeze, Expand, Tile, Concat, Split, Slice, Transpose,
+ConstantOfShape, Range. All work on the ONNX layout; shapes are int64 as in ONNX."""
+
+import numpy as np
+import tensorflow as tf
+
+from tf_import.ops import handles
+from tf_import.translate import refuse
+
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def _axes(values, rank):
+    return [a + rank if a < 0 else a for a in values]
+
+
+@handles("Shape")
+def shape(node, inputs, attrs):
+    (x,) = inputs
+    dims = tf.shape(x.onnx, out_type=tf.int64)
+    start, end = attrs.get("start", 0), attrs.get("end")
+    return dims[start:end]
+
+
+@handles("Reshape")
+def reshape(node, inputs, attrs):
+    x, target = inputs
+    if attrs.get("allowzero", 0):
+        raise refuse(node, "allowzero=1")
+    data = x.onnx
+    if target.const is not None and (np.asarray(target.const) > 0).all():
+        return tf.reshape(data, target.int_list())
+    target = tf.cast(target.onnx, tf.int64)
+    # ONNX: 0 copies the input's dim. TF also cannot infer -1 for an empty tensor ([0, 320] -> [0, -1] fails), so
+    # -1 is computed here from the other dims, and as the input's own trailing size when those multiply to zero.
+    in_dims = tf.shape(data, out_type=tf.int64)
+    rank_in = tf.size(in_dims, out_type=tf.int64)
+    index = tf.range(tf.size(target, out_type=tf.int64))
+    copied = tf.gather(in_dims, tf.minimum(index, rank_in - 1))
+    target = tf.where(tf.equal(target, 0), copied, target)
+    known = tf.reduce_prod(tf.where(tf.equal(target, -1), tf.ones_like(target), target))
+    size = tf.reduce_prod(in_dims)
+    inferred = tf.where(known > 0, size // tf.maximum(known, 1), _trailing_size(in_dims, target))
+    return tf.reshape(data, tf.where(tf.equal(target, -1), inferred, target))
+
+
+def _trailing_size(in_dims, target):
+    """For an empty input: the -1 dim gets the product of the input dims past the target's leading ones."""
+    lead = tf.size(target, out_type=tf.int64) - 1
+    return tf.reduce_prod(in_dims[tf.minimum(lead, tf.size(in_dims, out_type=tf.int64)):])
+
+
+@handles("Flatten")
+def flatten(node, inputs, attrs):
+    (x,) = inputs
+    axis = attrs.get("axis", 1)
+    dims = tf.shape(x.onnx, out_type=tf.int64)
+    axis = axis + x.rank if axis < 0 else axis
+    return tf.reshape(x.onnx, tf.stack([tf.reduce_prod(dims[:axis]), tf.reduce_prod(dims[axis:])]))
+
+
+@handles("Unsqueeze")
+def unsqueeze(node, inputs, attrs):
+    x, axes = inputs
+    out_rank = x.rank + len(axes.int_list())
+    y = x.onnx
+    for axis in sorted(_axes(axes.int_list(), out_rank)):
+        y = tf.expand_dims(y, axis)
+    return y
+
+
+@handles("Squeeze")
+def squeeze(node, inputs, attrs):
+    x, axes = (inputs + [None])[:2]
+    if axes is None:
+        return tf.squeeze(x.onnx)
+    return tf.squeeze(x.onnx, _axes(axes.int_list(), x.rank))
+
+
+@handles("Expand")
+def expand(node, inputs, attrs):
+    x, target = inputs
+    # ONNX Expand broadcasts both ways (a 1 in the target keeps the input's dim): broadcast the two shapes first.
+    shape = tf.broadcast_dynamic_shape(tf.shape(x.onnx, out_type=tf.int64), tf.cast(target.onnx, tf.int64))
+    return tf.broadcast_to(x.onnx, shape)
+
+
+@handles("Tile")
+def tile(node, inputs, attrs):
+    x, repeats = inputs
+    return tf.tile(x.onnx, tf.cast(repeats.onnx, tf.int64))
+
+
+@handles("Concat")
+def concat(node, inputs, attrs):
+    parts = [v.onnx for v in inputs]
+    axis = attrs["axis"]
+    return tf.concat(parts, axis + parts[0].shape.rank if axis < 0 else axis)
+
+
+@handles("Split")
+def split(node, inputs, attrs):
+    x, sizes = (inputs + [None])[:2]
+    axis = _axes([attrs.get("axis", 0)], x.rank)[0]
+    if sizes is None:
+        return tf.split(x.onnx, len(node.output), axis=axis)
+    return tf.split(x.onnx, tf.cast(sizes.onnx, tf.int64), axis=axis, num=len(node.output))
+
+
+@handles("Slice")
+def slice_(node, inputs, attrs):
+    x, starts, ends, axes, steps = (inputs + [None] * 5)[:5]
+    rank = x.rank
+    if axes is not None and axes.const is None:
+        raise refuse(node, "axes computed at run time")
+    count = int(starts.onnx.shape[0])
+    axes = _axes(axes.int_list(), rank) if axes is not None else list(range(count))
+    zero, one = tf.constant(0, tf.int64), tf.constant(1, tf.int64)
+    begin, end, stride = [zero] * rank, [zero] * rank, [one] * rank
+    for i, axis in enumerate(axes):
+        begin[axis] = tf.cast(starts.onnx[i], tf.int64)
+        end[axis] = tf.cast(ends.onnx[i], tf.int64)
+        stride[axis] = tf.cast(steps.onnx[i], tf.int64) if steps is not None else one
+    untouched = sum(1 << a for a in range(rank) if a not in axes)
+    return tf.strided_slice(x.onnx, tf.stack(begin), tf.stack(end), tf.stack(stride),
+                            begin_mask=untouched, end_mask=untouched)
+
+
+@handles("Transpose")
+def transpose(node, inputs, attrs):
+    (x,) = inputs
+    perm = attrs.get("perm", list(reversed(range(x.rank))))
+    if x.held_nhwc and perm == [0, 2, 3, 1]:
+        return x.nhwc  # already what was asked for: no transpose at all
+    return tf.transpose(x.onnx, perm)
+
+
+@handles("ConstantOfShape")
+def constant_of_shape(node, inputs, attrs):
+    (dims,) = inputs
+    value = np.asarray(attrs.get("value", np.zeros(1, np.float32))).reshape(-1)
+    return tf.fill(tf.cast(dims.onnx, tf.int64), tf.constant(value[0]))
+
+
+@handles("Range")
+def range_(node, inputs, attrs):
+    start, limit, delta = (v.onnx for v in inputs)
+    return tf.range(start, limit, delta)

@@ -1,0 +1,49 @@
+"""A translated ONNX value: a TF tensor, possibly held channels-last, possibly with a known constant value."""
+
+import numpy as np
+import tensorflow as tf
+
+_TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+
+
+class Value:
+    """ONNX computes 4-D activations as NCHW; TF's CPU convolutions only take NHWC. A Value made by a
+    channels-last handler (conv, pooling, RoIAlign) stays NHWC through layout-free ops (BN, ReLU, Add, ...), and is
+    transposed at most once each way, when a layout-bound op (Reshape, Flatten, ...) first asks for the ONNX form."""
+
+    def __init__(self, tensor, nhwc=False, const=None):
+        self._onnx = None if nhwc else tensor
+        self._nhwc = tensor if nhwc else None
+        self.const = const  # ndarray when the value is known at translation time
+
+    @classmethod
+    def constant(cls, array):
+        array = np.asarray(array)
+        return cls(tf.constant(array), const=array)
+
+    @property
+    def onnx(self):
+        """The tensor in ONNX's layout."""
+        if self._onnx is None:
+            self._onnx = tf.transpose(self._nhwc, _TO_NCHW)
+        return self._onnx
+
+    @property
+    def nhwc(self):
+        """A 4-D value channels-last."""
+        if self._nhwc is None:
+            self._nhwc = tf.transpose(self._onnx, _TO_NHWC)
+        return self._nhwc
+
+    @property
+    def held_nhwc(self):
+        return self._onnx is None
+
+    @property
+    def rank(self):
+        tensor = self._onnx if self._onnx is not None else self._nhwc
+        return tensor.shape.rank
+
+    def int_list(self):
+        """The constant's values as Python ints (for axes, pads, sizes)."""
+        return [int(v) for v in np.asarray(self.const).reshape(-1)]

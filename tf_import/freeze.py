@@ -9,7 +9,15 @@ from tf_import.translate import Translator
 # What tensorpack's `predict.py --output-pb` graph exposes (shared/reference/tensorpack-format.md section 3).
 INPUT = "image"
 OUTPUTS = {"boxes": "output/boxes", "scores": "output/scores", "labels": "output/labels", "masks": "output/masks"}
-_CONTROL_FLOW = {"If", "StatelessIf", "While", "StatelessWhile", "Switch", "Merge", "Enter", "Exit", "NextIteration"}
+_LOOP = {"While", "StatelessWhile", "LoopCond", "Switch", "Merge", "Enter", "Exit", "NextIteration"}  # frozen: v1 ops
+_CONTROL_FLOW = {"If", "StatelessIf"} | _LOOP
+
+
+def _allowed_loops(model):
+    """Exact (adaptive) RoiAlign loops over boxes (tf_import/ops/roi_align.py); nothing else may."""
+    adaptive = any(n.op_type == "RoiAlign" and all(a.i == 0 for a in n.attribute if a.name == "sampling_ratio")
+                   for n in model.graph.node)
+    return _LOOP if adaptive else set()
 
 
 def frozen_graph_def(model):
@@ -32,7 +40,7 @@ def frozen_graph_def(model):
             return {key: tf.identity(value, name=key) for key, value in results.items()}
 
     graph_def = convert_variables_to_constants_v2(serve.get_concrete_function()).graph.as_graph_def()
-    flow = sorted({n.op for n in graph_def.node} & _CONTROL_FLOW)
+    flow = sorted({n.op for n in graph_def.node} & _CONTROL_FLOW - _allowed_loops(model))
     if flow:
         raise D2TFError(f"the translated graph holds control flow ops {flow}")
     return graph_def

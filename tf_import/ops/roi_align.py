@@ -6,6 +6,11 @@ holds TF's native CropAndResize. For a box [x0, x1] (feature coordinates, aligne
 S, the samples sit at x0 + w/(4S) - 0.5 + k w/(2S), k = 0..2S-1; in the padded map that is +1. crop_and_resize reads
 0 outside the padded map, i.e. outside [-1, size] of the original one, and the padding makes [-1, 0) and
 (size-1, size] read the border row, as onnxruntime's clamping does.
+
+With sampling_ratio=0 (`--roialign exact`, detectron2's adaptive grid): each box has its own ceil(h/S) x ceil(w/S)
+samples per bin, so no fixed-size crop covers all boxes. Each box is cropped at S*gy x S*gx samples (same padded
+map and sample positions) and averaged per bin, one box per iteration of a tf.map_fn loop: the one place where a
+d2tf pb holds control flow, because the sample count is data-dependent.
 """
 
 import tensorflow as tf
@@ -20,19 +25,49 @@ def roi_align(node, inputs, attrs):
     x, rois, batch_indices = inputs
     if attrs.get("coordinate_transformation_mode", "half_pixel") != "half_pixel" or attrs.get("mode", "avg") != "avg":
         raise refuse(node, "RoiAlign other than aligned (half_pixel) averaging")
-    if attrs.get("sampling_ratio", 0) != 2:
-        raise refuse(node, f"sampling_ratio={attrs.get('sampling_ratio', 0)}; only 2 (tensorpack semantics, "
-                     "graphfix --roialign tensorpack) has a TF translation so far")
-    size_h, size_w = attrs.get("output_height", 1), attrs.get("output_width", 1)
-    scale = attrs.get("spatial_scale", 1.0)
+    ratio = attrs.get("sampling_ratio", 0)
+    if ratio not in (0, 2):
+        raise refuse(node, f"sampling_ratio={ratio}; handled: 2 (tensorpack) and 0 (adaptive, exact)")
+    size = attrs.get("output_height", 1), attrs.get("output_width", 1)
     features = tf.pad(x.nhwc, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
-    padded = tf.cast(tf.shape(features)[1:3], tf.float32)
-    x0, y0, x1, y1 = tf.unstack(rois.onnx * scale, axis=1)
-    first_y, step_y = y0 + (y1 - y0) / (4 * size_h) + 0.5, (y1 - y0) / (2 * size_h)
-    first_x, step_x = x0 + (x1 - x0) / (4 * size_w) + 0.5, (x1 - x0) / (2 * size_w)
-    last_y, last_x = first_y + (2 * size_h - 1) * step_y, first_x + (2 * size_w - 1) * step_x
-    boxes = tf.stack([first_y / (padded[0] - 1), first_x / (padded[1] - 1),
-                      last_y / (padded[0] - 1), last_x / (padded[1] - 1)], axis=1)
-    crops = tf.image.crop_and_resize(features, boxes, tf.cast(batch_indices.onnx, tf.int32),
-                                     [2 * size_h, 2 * size_w], method="bilinear", extrapolation_value=0.0)
-    return Value(tf.nn.avg_pool2d(crops, 2, 2, "VALID"), nhwc=True)
+    boxes = rois.onnx * attrs.get("spatial_scale", 1.0)
+    indices = tf.cast(batch_indices.onnx, tf.int32)
+    pool = _tensorpack if ratio == 2 else _adaptive
+    return Value(pool(features, boxes, indices, size), nhwc=True)
+
+
+def _crop_boxes(features, boxes, samples):
+    """crop_and_resize boxes (normalised, padded map) whose `samples` = (ny, nx) points per axis sit where
+    RoiAlign samples an aligned box: evenly, half a step in from its edges, shifted by -0.5 (+1 for the pad)."""
+    padded = tf.cast(tf.shape(features)[1:3], tf.float32) - 1
+    x0, y0, x1, y1 = tf.unstack(boxes, axis=-1)
+    ny, nx = (tf.cast(n, tf.float32) for n in samples)
+    step_y, step_x = (y1 - y0) / ny, (x1 - x0) / nx
+    first_y, first_x = y0 + step_y / 2 + 0.5, x0 + step_x / 2 + 0.5
+    last_y, last_x = first_y + (ny - 1) * step_y, first_x + (nx - 1) * step_x
+    return tf.stack([first_y / padded[0], first_x / padded[1], last_y / padded[0], last_x / padded[1]], axis=-1)
+
+
+def _tensorpack(features, boxes, indices, size):
+    crop = (2 * size[0], 2 * size[1])
+    crops = tf.image.crop_and_resize(features, _crop_boxes(features, boxes, crop), indices, crop,
+                                     method="bilinear", extrapolation_value=0.0)
+    return tf.nn.avg_pool2d(crops, 2, 2, "VALID")
+
+
+def _adaptive(features, boxes, indices, size):
+    channels = features.shape[-1]
+
+    def one_box(args):
+        box, index = args
+        height, width = box[3] - box[1], box[2] - box[0]
+        grid = tf.cast(tf.math.ceil(tf.stack([height / size[0], width / size[1]])), tf.int32)
+        grid_safe = tf.maximum(grid, 1)  # an empty box has no samples: onnxruntime then gives 0
+        samples = (size[0] * grid_safe[0], size[1] * grid_safe[1])
+        crop = tf.image.crop_and_resize(features, _crop_boxes(features, box[None], samples), index[None],
+                                        tf.stack(samples), method="bilinear", extrapolation_value=0.0)
+        bins = tf.reshape(crop, [size[0], grid_safe[0], size[1], grid_safe[1], channels])
+        return tf.reduce_mean(bins, axis=[1, 3]) * tf.cast(tf.reduce_all(grid > 0), tf.float32)
+
+    return tf.map_fn(one_box, (boxes, indices), fn_output_signature=tf.TensorSpec([*size, channels], tf.float32),
+                     parallel_iterations=16)

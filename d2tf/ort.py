@@ -6,6 +6,8 @@ import onnxruntime as ort
 def session(onnx_path):
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the traced graph triggers harmless shape-merge warnings
+    # No arena: C4 heads make ~1 GB intermediates, and an arena would keep its peak for the session's life.
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
 

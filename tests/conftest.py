@@ -27,21 +27,28 @@ def checkpoint_path(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def exported(checkpoint_path, tmp_path_factory):
-    """`exported(config)` -> (out dir with model.onnx/model.json, detectron2 model), exported once per session."""
-    from d2tf.checkpoint import load_weights
+    """`exported(config)` -> out dir with model.onnx and model.json, exported once per session."""
     from export.cli import export
-    from export.model import build_model
 
     cache = {}
 
     def get(config):
         if config not in cache:
-            out = tmp_path_factory.mktemp(zoo.short_name(config))
-            export(config, checkpoint_path(config), out, TRACE_SIZE)
-            cache[config] = out, build_model(zoo.load_config(config), load_weights(checkpoint_path(config)))
+            cache[config] = tmp_path_factory.mktemp(zoo.short_name(config))
+            export(config, checkpoint_path(config), cache[config], TRACE_SIZE)
         return cache[config]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def d2_model(checkpoint_path):
+    """`d2_model(config)` -> detectron2's model with the test checkpoint. Built on each call rather than kept:
+    twelve of them would hold several GB."""
+    from d2tf.checkpoint import load_weights
+    from export.model import build_model
+
+    return lambda config: build_model(zoo.load_config(config), load_weights(checkpoint_path(config)))
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +77,7 @@ def fixed(exported):
 
     def get(config, roialign):
         if (config, roialign) not in cache:
-            out, _ = exported(config)
+            out = exported(config)
             cache[config, roialign] = fix(str(out / "model.onnx"), str(out / f"model.fixed.{roialign}.onnx"),
                                           roialign=roialign)
         return cache[config, roialign]
@@ -101,3 +108,41 @@ def pytest_terminal_summary(terminalreporter):
 
 def _fmt(value):
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def config_yaml(directory, base, body):
+    """A yaml config at `directory` that takes the zoo config `base` and overrides it with `body`."""
+    from detectron2 import model_zoo
+
+    path = directory / "cfg.yaml"
+    path.write_text(f'_BASE_: "{model_zoo.get_config_file(base)}"\n{body}')
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def high_threshold_export(d2_model, checkpoint_path, tmp_path_factory):
+    """`high_threshold_export(config)` -> (out dir, grey image): config exported with its score threshold between
+    the best score on a flat grey image and the best on the trace image, so grey gives zero detections."""
+    import numpy as np
+
+    from d2tf.synthetic import synthetic_image
+    from export.cli import export
+    from tests.parity import detectron2_outputs
+
+    cache = {}
+    grey = np.full((*TRACE_SIZE, 3), 128, np.float32)
+
+    def get(config):
+        if config not in cache:
+            model = d2_model(config)
+            best_grey = detectron2_outputs(model, grey)["scores"].max(initial=0)
+            best_trace = detectron2_outputs(model, synthetic_image(*TRACE_SIZE, seed=0))["scores"].max()
+            assert best_trace > best_grey + 0.02
+            out = tmp_path_factory.mktemp("high_threshold")
+            threshold = (best_grey + best_trace) / 2
+            yaml = config_yaml(out, config, f"MODEL:\n  ROI_HEADS:\n    SCORE_THRESH_TEST: {threshold}\n")
+            export(yaml, checkpoint_path(config), out, TRACE_SIZE)
+            cache[config] = out, grey
+        return cache[config]
+
+    return get

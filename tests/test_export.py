@@ -13,21 +13,17 @@ from d2tf import D2TFError, ort, zoo
 from d2tf.synthetic import synthetic_image
 from export.cli import export
 from export.model import ExportWrapper, build_model, output_names
+from tests.conftest import config_yaml as _cfg_yaml
 from tests.parity import OTHER_SIZE, TRACE_SIZE, assert_same_detections
+from tests.parity import detectron2_outputs
 
 # float32 round-off: boxes measured up to 0.012 px at 1000-px coordinates; scores/masks 1e-5.
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-4, 1e-4
 
 
-def detectron2_outputs(model, image):
-    with torch.no_grad():
-        values = ExportWrapper(model)(torch.from_numpy(image))
-    return {k: v.numpy() for k, v in zip(output_names(len(values) == 4), values)}
-
-
 @pytest.mark.parametrize("config", zoo.SEED_ARCHITECTURES, ids=zoo.short_name)
-def test_onnxruntime_matches_detectron2_at_two_sizes(config, exported, onnx_outputs):
-    out, model = exported(config)
+def test_onnxruntime_matches_detectron2_at_two_sizes(config, exported, d2_model, onnx_outputs):
+    out, model = exported(config), d2_model(config)
     mask = model.roi_heads.mask_on
     for seed, size in ((1, TRACE_SIZE), (2, OTHER_SIZE)):
         image = synthetic_image(*size, seed=seed)
@@ -39,7 +35,7 @@ def test_onnxruntime_matches_detectron2_at_two_sizes(config, exported, onnx_outp
 
 def test_model_json_and_netron_metadata(exported):
     config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
-    out, _ = exported(config)
+    out = exported(config)
     info = json.loads((out / "model.json").read_text())
     assert info["architecture"] == {
         "name": "R50-FPN Mask R-CNN", "backbone": "FPN", "depth": 50, "mask": True, "cascade": False,
@@ -69,7 +65,7 @@ def test_onnx_holds_each_checkpoint_tensor_unfolded_under_its_name(exported, che
     from d2tf.checkpoint import load_weights
 
     config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
-    out, _ = exported(config)
+    out = exported(config)
     proto = onnx.load(str(out / "model.onnx"))
     weights = load_weights(checkpoint_path(config))
     initializers = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}
@@ -89,29 +85,14 @@ def test_onnx_holds_each_checkpoint_tensor_unfolded_under_its_name(exported, che
     ],
     ids=zoo.short_name,
 )
-def test_zero_detections_give_empty_outputs(config, exported, checkpoint_path, tmp_path):
-    """Traced with detections, run on an image with none: every output is empty, nothing fails. The score
-    threshold is raised to between the best score on a flat grey image and the best on the trace image."""
-    _, model = exported(config)
-    grey = np.full((*TRACE_SIZE, 3), 128, np.float32)
-    best_grey = detectron2_outputs(model, grey)["scores"].max(initial=0)
-    best_trace = detectron2_outputs(model, synthetic_image(*TRACE_SIZE, seed=0))["scores"].max()
-    assert best_trace > best_grey + 0.02
-    yaml = _cfg_yaml(tmp_path, config, f"MODEL:\n  ROI_HEADS:\n    SCORE_THRESH_TEST: {(best_grey + best_trace) / 2}\n")
-    export(yaml, checkpoint_path(config), tmp_path, TRACE_SIZE)
-    sess = ort.session(tmp_path / "model.onnx")
+def test_zero_detections_give_empty_outputs(config, high_threshold_export):
+    """Traced with detections, run on an image with none: every output is empty, nothing fails."""
+    out, grey = high_threshold_export(config)
+    sess = ort.session(out / "model.onnx")
     assert len(ort.run(sess, synthetic_image(*TRACE_SIZE, seed=0))["scores"]) > 0, "trace image must detect"
     got = ort.run(sess, grey)
     shapes = {k: v.shape for k, v in got.items()}
     assert shapes == {"boxes": (0, 4), "scores": (0,), "classes": (0,), "masks": (0, *got["masks"].shape[1:])}
-
-
-def _cfg_yaml(tmp_path, base, body):
-    from detectron2 import model_zoo
-
-    path = tmp_path / "cfg.yaml"
-    path.write_text(f'_BASE_: "{model_zoo.get_config_file(base)}"\n{body}')
-    return str(path)
 
 
 @pytest.mark.parametrize(

@@ -18,14 +18,15 @@ class Value:
 
     @classmethod
     def constant(cls, array):
-        array = np.asarray(array)
-        return cls(tf.constant(array), const=array)
+        """A known value. Its Const op is made only if a handler reads the tensor: a conv, for one, embeds its
+        kernel already transposed, and an unread Const would double the pb's size."""
+        return cls(None, const=np.asarray(array))
 
     @property
     def onnx(self):
         """The tensor in ONNX's layout."""
         if self._onnx is None:
-            self._onnx = tf.transpose(self._nhwc, _TO_NCHW)
+            self._onnx = tf.constant(self.const) if self._nhwc is None else tf.transpose(self._nhwc, _TO_NCHW)
         return self._onnx
 
     @property
@@ -37,10 +38,12 @@ class Value:
 
     @property
     def held_nhwc(self):
-        return self._onnx is None
+        return self._nhwc is not None and self._onnx is None
 
     @property
     def rank(self):
+        if self.const is not None:
+            return self.const.ndim
         tensor = self._onnx if self._onnx is not None else self._nhwc
         return tensor.shape.rank
 

@@ -5,6 +5,7 @@ export PYTHONPATH := $(CURDIR)
 MODEL ?= COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml
 OUT ?= out/example
 WEIGHTS ?= $(OUT)/example_weights.pkl
+ROIALIGN ?= tensorpack
 
 .PHONY: setup convert test
 .DEFAULT_GOAL := convert
@@ -17,6 +18,8 @@ convert: setup
 	@mkdir -p $(OUT)
 	@test "$(origin WEIGHTS)" = "command line" || test -f $(WEIGHTS) || $(PY) -m d2tf.calibrate --config $(MODEL) --out $(WEIGHTS)
 	$(PY) -m export --config $(MODEL) --weights $(WEIGHTS) --out $(OUT)
+	$(PY) -m graphfix $(OUT)/model.onnx --out $(OUT)/model.fixed.onnx --roialign $(ROIALIGN)
+	$(PY) -m tf_import $(OUT)/model.fixed.onnx --out $(OUT)
 
 test: setup
 	$(PY) -m pytest

@@ -1,6 +1,8 @@
-"""`python -m tf_import`: model.fixed.onnx -> <out>/model.pb (frozen, tensorpack's predict.py interface)."""
+"""`python -m tf_import`: model.fixed.onnx -> <out>/model.pb (frozen, tensorpack's predict.py interface),
+<out>/model.npz (tensorpack checkpoint) and <out>/flags.txt (the tensorpack config flags, also printed)."""
 
 import argparse
+import json
 import os
 
 from d2tf import D2TFError, cli
@@ -11,7 +13,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m tf_import",
         description="Translate a graphfix'ed d2tf ONNX graph to a frozen TensorFlow pb with tensorpack's interface "
-        "(input image:0 [H,W,3] BGR float; output/boxes:0, output/scores:0, output/labels:0, output/masks:0).",
+        "(input image:0 [H,W,3] BGR float; output/boxes:0, output/scores:0, output/labels:0, output/masks:0), and "
+        "write its weights as a tensorpack npz checkpoint with the config flags to use it.",
     )
     parser.add_argument("model", nargs="?", help="graphfix's model.fixed.onnx")
     parser.add_argument("--out", help="output directory (default: the model's directory)")
@@ -29,21 +32,35 @@ def main(argv=None):
 
 
 def convert(src, out_dir):
+    """Writes model.npz and flags.txt (tensorpack checkpoint and config), then model.pb; returns the flags line."""
     import onnx
 
+    from tf_import import tensorpack_checkpoint as tp
     from tf_import.freeze import frozen_graph_def
 
     if not os.path.isfile(src):
         raise D2TFError(f"ONNX file not found: {src}")
+    info_path = os.path.join(os.path.dirname(src), "model.json")
+    if not os.path.isfile(info_path):
+        raise D2TFError(f"{info_path} not found: tf_import reads the model.json that export wrote beside the ONNX")
+    with open(info_path) as f:
+        info = json.load(f)
     with cli.step(f"loading {src}"):
         try:
             model = onnx.load(src)
         except Exception as e:  # protobuf raises DecodeError and others
             raise D2TFError(f"{src}: not an ONNX model ({type(e).__name__})") from None
+    os.makedirs(out_dir, exist_ok=True)
+    with cli.step("writing the tensorpack checkpoint"):
+        weights = tp.tensorpack_weights(tp.initializers(model), info["architecture"])
+        write_atomic(os.path.join(out_dir, "model.npz"), tp.npz_bytes(weights))
+        line = tp.flags_line(info)
+        write_atomic(os.path.join(out_dir, "flags.txt"), (line + "\n").encode())
     with cli.step("translating to TensorFlow and freezing"):
         graph_def = frozen_graph_def(model)
-    os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "model.pb")
     write_atomic(path, graph_def.SerializeToString(deterministic=True))
-    cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes)")
-    return path
+    cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes), "
+            f"model.npz ({len(weights)} tensors) and flags.txt; tensorpack flags:")
+    print(line, flush=True)
+    return line

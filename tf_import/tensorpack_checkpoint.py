@@ -1,0 +1,258 @@
+"""The tensorpack npz checkpoint and config flags, from the weights the graph holds.
+
+Every ONNX initializer is a detectron2 checkpoint tensor under its own name (export keeps FrozenBN unfolded), so
+each is renamed and laid out as tensorpack's FasterRCNN example creates its variables
+(shared/reference/tensorpack-format.md sections 1-2). Each is consumed exactly once; a name no rule claims, or a
+tensorpack variable nothing fills, is an error naming it. Needs numpy and onnx only.
+"""
+
+import io
+import re
+import zipfile
+
+import numpy as np
+from onnx import numpy_helper
+
+from d2tf import D2TFError
+
+_CONV, _LINEAR, _DECONV, _AS_IS = "conv", "linear", "deconv", "as_is"
+_BN = {"weight": "gamma", "bias": "beta", "running_mean": "mean/EMA", "running_var": "variance/EMA"}
+
+
+def _resnet_rules(prefix):
+    """(regex on the detectron2 name, tensorpack name template) for a ResNet under `prefix` (C4 res5 separately)."""
+    return [
+        (prefix + r"stem\.conv1\.", "conv0"),
+        (prefix + r"res(?P<g>[2-5])\.(?P<b>\d+)\.shortcut\.", "group{g}/block{b}/convshortcut"),
+        (prefix + r"res(?P<g>[2-5])\.(?P<b>\d+)\.conv(?P<k>[1-3])\.", "group{g}/block{b}/conv{k}"),
+    ]
+
+
+def _rules(arch):
+    backbone = "backbone.bottom_up." if arch["backbone"] == "FPN" else "backbone."
+    rules = _resnet_rules(backbone) + [
+        (r"roi_heads\.res(?P<g>5)\.(?P<b>\d+)\.shortcut\.", "group{g}/block{b}/convshortcut"),
+        (r"roi_heads\.res(?P<g>5)\.(?P<b>\d+)\.conv(?P<k>[1-3])\.", "group{g}/block{b}/conv{k}"),
+        (r"backbone\.fpn_lateral(?P<l>[2-5])\.", "fpn/lateral_1x1_c{l}"),
+        (r"backbone\.fpn_output(?P<l>[2-5])\.", "fpn/posthoc_3x3_p{l}"),
+        (r"proposal_generator\.rpn_head\.conv\.", "rpn/conv0"),
+        (r"proposal_generator\.rpn_head\.objectness_logits\.", "rpn/class"),
+        (r"proposal_generator\.rpn_head\.anchor_deltas\.", "rpn/box"),
+        (r"roi_heads\.mask_head\.mask_fcn(?P<i>\d+)\.", "maskrcnn/fcn{i-1}"),
+        (r"roi_heads\.mask_head\.deconv\.", "maskrcnn/deconv"),
+        (r"roi_heads\.mask_head\.predictor\.", "maskrcnn/conv"),
+    ]
+    if arch["cascade"]:
+        rules += [
+            (r"roi_heads\.box_head\.(?P<s>\d)\.fc(?P<i>\d)\.", "cascade_rcnn_stage{s+1}/head/fc{i+5}"),
+            (r"roi_heads\.box_predictor\.(?P<s>\d)\.cls_score\.", "cascade_rcnn_stage{s+1}/outputs/class"),
+            (r"roi_heads\.box_predictor\.(?P<s>\d)\.bbox_pred\.", "cascade_rcnn_stage{s+1}/outputs/box"),
+        ]
+    else:
+        outputs = "fastrcnn/outputs" if arch["backbone"] == "FPN" else "fastrcnn"
+        rules += [
+            (r"roi_heads\.box_head\.fc(?P<i>\d)\.", "fastrcnn/fc{i+5}"),
+            (r"roi_heads\.box_predictor\.cls_score\.", outputs + "/class"),
+            (r"roi_heads\.box_predictor\.bbox_pred\.", outputs + "/box"),
+        ]
+    return [(re.compile(pattern), template) for pattern, template in rules]
+
+
+def _layer_name(template, match):
+    """Fills `{g}`, `{i-1}`, `{s+1}`, ... from the regex groups; detectron2's res{g} is tensorpack's group{g-2}."""
+    def fill(m):
+        key, offset = m.group(1), int(m.group(2) or 0)
+        value = int(match.group(key))
+        return str(value - 2 + offset if key == "g" else value + offset)
+
+    return re.sub(r"\{(\w)([+-]\d+)?\}", fill, template)
+
+
+def tensorpack_weights(initializers, arch):
+    """{tensorpack variable name: float32 array} from {detectron2 name: array} (the graph's initializers)."""
+    rules = _rules(arch)
+    out, unclaimed = {}, []
+    for name in sorted(initializers):
+        value = np.asarray(initializers[name])
+        for pattern, template in rules:
+            match = pattern.match(name)
+            if match:
+                layer, param = _layer_name(template, match), name[match.end():]
+                break
+        else:
+            unclaimed.append(name)
+            continue
+        key, array = _convert(layer, param, value, name, class_agnostic_boxes=arch["cascade"])
+        if key in out:
+            raise D2TFError(f"two weights map to tensorpack variable {key} (second: {name})")
+        out[key] = array
+    if unclaimed:
+        raise D2TFError(f"{len(unclaimed)} weight(s) with no tensorpack counterpart: {_listing(unclaimed)}")
+    missing = sorted(set(_required(arch)) - set(out))
+    if missing:
+        raise D2TFError(f"the graph lacks weights for {len(missing)} tensorpack variable(s): {_listing(missing)}")
+    return out
+
+
+def _listing(names, most=10):
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _required(arch):
+    """The kernel of every layer tensorpack's model has for `arch` (BN statistics come with their conv)."""
+    blocks = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[arch["depth"]]
+    layers = ["conv0", "rpn/conv0", "rpn/class", "rpn/box"]
+    for group, count in enumerate(blocks):
+        layers += [f"group{group}/block{b}/conv{k}" for b in range(count) for k in (1, 2, 3)]
+        layers.append(f"group{group}/block0/convshortcut")
+    fpn = arch["backbone"] == "FPN"
+    if fpn:
+        layers += [f"fpn/{kind}{level}" for level in range(2, 6) for kind in ("lateral_1x1_c", "posthoc_3x3_p")]
+    if arch["cascade"]:
+        for stage in (1, 2, 3):
+            prefix = f"cascade_rcnn_stage{stage}"
+            layers += [f"{prefix}/head/fc6", f"{prefix}/head/fc7", f"{prefix}/outputs/class", f"{prefix}/outputs/box"]
+    else:
+        outputs = "fastrcnn/outputs" if fpn else "fastrcnn"
+        layers += (["fastrcnn/fc6", "fastrcnn/fc7"] if fpn else []) + [f"{outputs}/class", f"{outputs}/box"]
+    if arch["mask"]:
+        layers += [f"maskrcnn/fcn{i}" for i in range(4 if fpn else 0)] + ["maskrcnn/deconv", "maskrcnn/conv"]
+    return [f"{layer}/W" for layer in layers]
+
+
+def _layer_name(template, match):
+    """Fills `{g}`, `{i-1}`, `{s+1}`, ... from the regex groups; detectron2's res{g} is tensorpack's group{g-2}."""
+    def fill(m):
+        key, offset = m.group(1), int(m.group(2) or 0)
+        value = int(match.group(key))
+        return str(value - 2 + offset if key == "g" else value + offset)
+
+    return re.sub(r"\{(\w)([+-]\d+)?\}", fill, template)
+
+
+def tensorpack_weights(initializers, arch):
+    """{tensorpack variable name: float32 array} from {detectron2 name: array} (the graph's initializers)."""
+    rules = _rules(arch)
+    out, unclaimed = {}, []
+    for name in sorted(initializers):
+        value = np.asarray(initializers[name])
+        for pattern, template in rules:
+            match = pattern.match(name)
+            if match:
+                layer, param = _layer_name(template, match), name[match.end():]
+                break
+        else:
+            unclaimed.append(name)
+            continue
+        key, array = _convert(layer, param, value, name, class_agnostic_boxes=arch["cascade"])
+        if key in out:
+            raise D2TFError(f"two weights map to tensorpack variable {key} (second: {name})")
+        out[key] = array
+    if unclaimed:
+        raise D2TFError(f"{len(unclaimed)} weight(s) with no tensorpack counterpart: {_listing(unclaimed)}")
+    missing = sorted(set(_required(arch)) - set(out))
+    if missing:
+        raise D2TFError(f"the graph lacks weights for {len(missing)} tensorpack variable(s): {_listing(missing)}")
+    return out
+
+
+def _listing(names, most=10):
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _required(arch):
+    """Names of the layers every model of `arch` has (kernels and, where it has one, BN mean; enough to catch
+    a missing layer). Head layers come from the same rules, so only the backbone is spelled out here."""
+    blocks = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[arch["depth"]]
+    names = ["conv0/W", "conv0/bn/mean/EMA"]
+    for group, count in enumerate(blocks):
+        for block in range(count):
+            names += [f"group{group}/block{block}/conv{k}/bn/mean/EMA" for k in (1, 2, 3)]
+        names.append(f"group{group}/block0/convshortcut/W")
+    return names
+
+
+def _convert(layer, param, value, source, class_agnostic_boxes):
+    if param.startswith("norm."):
+        return f"{layer}/bn/{_BN[param[len('norm.'):]]}", value.astype(np.float32)
+    if param not in ("weight", "bias"):
+        raise D2TFError(f"unexpected parameter {source}")
+    box_head = not layer.startswith("rpn/")  # the RPN's class/box have no categories
+    if box_head and layer.endswith("/class"):
+        value = _background_first(value)
+    elif box_head and layer.endswith("/box") and not class_agnostic_boxes:  # cascade regresses 4 agnostic outputs
+        value = _background_slot(value)
+    if param == "bias":
+        return f"{layer}/b", value.astype(np.float32)
+    if value.ndim == 4:  # Conv2d (out, in, kh, kw) and ConvTranspose2d (in, out, kh, kw) both -> (kh, kw, ., .)
+        return f"{layer}/W", np.ascontiguousarray(value.transpose(2, 3, 1, 0), np.float32)
+    return f"{layer}/W", np.ascontiguousarray(value.T, np.float32)  # Linear (out, in) -> (in, out)
+
+
+def _background_first(value):
+    """detectron2's classifier puts background last (index K); tensorpack first."""
+    return np.concatenate([value[-1:], value[:-1]])
+
+
+def _background_slot(value):
+    """Class-specific box regression: 4K outputs -> 4(K+1), the leading background slot a copy of class 0's."""
+    return np.concatenate([value[:4], value])
+
+
+def initializers(model):
+    return {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+
+
+def write_npz(path_or_file, arrays):
+    """np.savez_compressed's format with fixed member order and timestamps: two runs give identical bytes."""
+    with zipfile.ZipFile(path_or_file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, buf.getvalue())
+
+
+def npz_bytes(arrays):
+    buf = io.BytesIO()
+    write_npz(buf, arrays)
+    return buf.getvalue()
+
+
+# tensorpack's defaults for the keys d2tf may need to print (examples/FasterRCNN/config.py).
+_TENSORPACK_DEFAULTS = {"DATA.NUM_CATEGORY": 80, "TEST.RESULT_SCORE_THRESH": 0.05, "TEST.FRCNN_NMS_THRESH": 0.5}
+
+
+def flags(info):
+    """The tensorpack config items for this model, as `'KEY=VALUE'` strings (no spaces inside a value)."""
+    arch = info["architecture"]
+    items = [("MODE_MASK", arch["mask"]), ("MODE_FPN", arch["backbone"] == "FPN")]
+    if arch["backbone"] == "FPN":
+        items.append(("FPN.CASCADE", arch["cascade"]))
+    if arch["depth"] == 101:
+        items.append(("BACKBONE.RESNET_NUM_BLOCKS", [3, 4, 23, 3]))
+    items += [
+        ("BACKBONE.STRIDE_1X1", arch["stride_in_1x1"]),
+        ("PREPROC.PIXEL_MEAN", info["pixel_mean_bgr"][::-1]),  # detectron2 is BGR, tensorpack RGB
+        ("PREPROC.PIXEL_STD", info["pixel_std_bgr"][::-1]),
+    ]
+    optional = {
+        "DATA.NUM_CATEGORY": info["num_classes"],
+        "TEST.RESULT_SCORE_THRESH": info["test"]["score_thresh"],
+        "TEST.FRCNN_NMS_THRESH": info["test"]["nms_thresh"],
+    }
+    items += [(key, value) for key, value in optional.items() if value != _TENSORPACK_DEFAULTS[key]]
+    return [f"{key}={_format(value)}" for key, value in items]
+
+
+def _format(value):
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_format(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(float(value))
+    return str(value)
+
+
+def flags_line(info):
+    return " ".join(f"'{item}'" for item in flags(info))

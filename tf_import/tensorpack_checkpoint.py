@@ -15,7 +15,6 @@ from onnx import numpy_helper
 
 from d2tf import D2TFError
 
-_CONV, _LINEAR, _DECONV, _AS_IS = "conv", "linear", "deconv", "as_is"
 _BN = {"weight": "gamma", "bias": "beta", "running_mean": "mean/EMA", "running_var": "variance/EMA"}
 
 
@@ -118,58 +117,6 @@ def _required(arch):
     if arch["mask"]:
         layers += [f"maskrcnn/fcn{i}" for i in range(4 if fpn else 0)] + ["maskrcnn/deconv", "maskrcnn/conv"]
     return [f"{layer}/W" for layer in layers]
-
-
-def _layer_name(template, match):
-    """Fills `{g}`, `{i-1}`, `{s+1}`, ... from the regex groups; detectron2's res{g} is tensorpack's group{g-2}."""
-    def fill(m):
-        key, offset = m.group(1), int(m.group(2) or 0)
-        value = int(match.group(key))
-        return str(value - 2 + offset if key == "g" else value + offset)
-
-    return re.sub(r"\{(\w)([+-]\d+)?\}", fill, template)
-
-
-def tensorpack_weights(initializers, arch):
-    """{tensorpack variable name: float32 array} from {detectron2 name: array} (the graph's initializers)."""
-    rules = _rules(arch)
-    out, unclaimed = {}, []
-    for name in sorted(initializers):
-        value = np.asarray(initializers[name])
-        for pattern, template in rules:
-            match = pattern.match(name)
-            if match:
-                layer, param = _layer_name(template, match), name[match.end():]
-                break
-        else:
-            unclaimed.append(name)
-            continue
-        key, array = _convert(layer, param, value, name, class_agnostic_boxes=arch["cascade"])
-        if key in out:
-            raise D2TFError(f"two weights map to tensorpack variable {key} (second: {name})")
-        out[key] = array
-    if unclaimed:
-        raise D2TFError(f"{len(unclaimed)} weight(s) with no tensorpack counterpart: {_listing(unclaimed)}")
-    missing = sorted(set(_required(arch)) - set(out))
-    if missing:
-        raise D2TFError(f"the graph lacks weights for {len(missing)} tensorpack variable(s): {_listing(missing)}")
-    return out
-
-
-def _listing(names, most=10):
-    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
-
-
-def _required(arch):
-    """Names of the layers every model of `arch` has (kernels and, where it has one, BN mean; enough to catch
-    a missing layer). Head layers come from the same rules, so only the backbone is spelled out here."""
-    blocks = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[arch["depth"]]
-    names = ["conv0/W", "conv0/bn/mean/EMA"]
-    for group, count in enumerate(blocks):
-        for block in range(count):
-            names += [f"group{group}/block{block}/conv{k}/bn/mean/EMA" for k in (1, 2, 3)]
-        names.append(f"group{group}/block0/convshortcut/W")
-    return names
 
 
 def _convert(layer, param, value, source, class_agnostic_boxes):

@@ -7,7 +7,7 @@ OUT ?= out/example
 WEIGHTS ?= $(OUT)/example_weights.pkl
 ROIALIGN ?= tensorpack
 
-.PHONY: setup convert test
+.PHONY: setup convert test bench
 .DEFAULT_GOAL := convert
 
 setup:
@@ -23,3 +23,7 @@ convert: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Speed and size per architecture and stage (slow: minutes per architecture). ARCHS=a,b limits it.
+bench: setup
+	$(PY) bench/run.py $(if $(ARCHS),--archs $(ARCHS))

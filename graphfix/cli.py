@@ -23,7 +23,7 @@ def main(argv=None):
     parser.add_argument("--roialign", choices=MODES, default="tensorpack",
                         help="tensorpack: sampling ratio 2 as tensorpack computes it (default); exact: detectron2's "
                         "adaptive grid")
-    parser.add_argument("--passes", default=",".join(DEFAULT), help=f"comma-separated, in order (default: %(default)s)")
+    parser.add_argument("--passes", default=",".join(DEFAULT), help="comma-separated, in order (default: %(default)s)")
     parser.add_argument("--list", action="store_true", help="list the passes and exit")
     args = parser.parse_args(argv)
     if args.list:

@@ -28,12 +28,10 @@ def _detect(model, height=256, width=320):
 
 @pytest.mark.parametrize("config", zoo.SEED_ARCHITECTURES, ids=zoo.short_name)
 def test_checkpoint_loads_into_detectron2_exactly(config, checkpoint_path):
-    model, incompatible = _d2_model(config, checkpoint_path(config))
+    _, incompatible = _d2_model(config, checkpoint_path(config))
     assert incompatible.missing_keys == []
     assert incompatible.unexpected_keys == []
-    assert incompatible.incorrect_shapes == []
-    detections = _detect(model)
-    assert len(detections) >= 10, "calibration should give detections for every architecture"
+    assert incompatible.incorrect_shapes == []  # detections per architecture: tests/test_export.py
 
 
 def test_pth_checkpoint_loads_into_detectron2(checkpoint_path):

@@ -7,12 +7,10 @@ import sys
 import numpy as np
 import onnx
 import pytest
-import torch
 
 from d2tf import D2TFError, ort, zoo
 from d2tf.synthetic import synthetic_image
-from export.cli import export
-from export.model import ExportWrapper, build_model, output_names
+from export.model import build_model
 from tests.conftest import config_yaml as _cfg_yaml
 from tests.parity import OTHER_SIZE, TRACE_SIZE, assert_same_detections
 from tests.parity import detectron2_outputs

@@ -5,7 +5,7 @@ import json
 import onnx
 import pytest
 
-from d2tf import ort, zoo
+from d2tf import zoo
 from d2tf.matching import match_detections
 from tests.parity import OTHER_SIZE, TRACE_SIZE, assert_same_detections
 

@@ -91,7 +91,7 @@ def test_zero_detections_give_empty_outputs(high_threshold_export, tmp_path):
     from graphfix.cli import fix
 
     out, grey = high_threshold_export("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
-    fixed_path = fix(str(out / "model.onnx"), str(tmp_path / "model.fixed.onnx"))
+    fixed_path = fix(str(out / "model.onnx"), str(out / "model.fixed.onnx"))  # beside its model.json
     _ok("-m", "tf_import", fixed_path, "--out", tmp_path)
     results = run_pb(tmp_path / "model.pb", {"grey": grey, "trace": synthetic_image(*TRACE_SIZE, seed=0)}, tmp_path)
     assert len(results["trace"]["scores"]) > 0

@@ -40,7 +40,8 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "box": _pooler(box_head),
             **({"mask": _pooler(mask_head)} if arch.mask else {}),
         },
-        "mask_resolution": 2 * mask_head.POOLER_RESOLUTION if arch.mask else None,
+        # FPN: the mask head's deconv doubles the pooled map; C4: res5 halves it first.
+        "mask_resolution": mask_head.POOLER_RESOLUTION * (2 if arch.backbone == "FPN" else 1) if arch.mask else None,
         "test": {
             "score_thresh": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
             "nms_thresh": cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST,

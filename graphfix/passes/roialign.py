@@ -22,8 +22,8 @@ def run(model, roialign="tensorpack"):
         if node.op_type != "RoiAlign":
             continue
         attrs = {a.name: a for a in node.attribute}
-        mode = onnx.helper.get_attribute_value(attrs["coordinate_transformation_mode"]).decode() \
-            if "coordinate_transformation_mode" in attrs else "half_pixel"
+        mode = attrs["coordinate_transformation_mode"].s.decode() if "coordinate_transformation_mode" in attrs \
+            else "half_pixel"  # the opset-16 default
         if mode != "half_pixel":
             raise D2TFError(f"RoiAlign {node.name}: coordinate_transformation_mode={mode}; d2tf expects aligned "
                             "(half_pixel) RoIAlign as ROIAlignV2 exports it")

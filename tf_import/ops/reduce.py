@@ -4,15 +4,25 @@ import tensorflow as tf
 
 from tf_import.ops import handles
 from tf_import.translate import refuse
+from tf_import.value import Value
 
 
-@handles("ReduceMax")
-def reduce_max(node, inputs, attrs):
+_REDUCE = {"ReduceMax": tf.reduce_max, "ReduceMean": tf.reduce_mean, "ReduceSum": tf.reduce_sum}
+
+
+@handles(*_REDUCE)
+def reduce(node, inputs, attrs):
+    """Reductions; an empty input gives -inf for ReduceMax as in onnxruntime (graphfix's nms pass relies on it).
+    Pooling a channels-last map over H and W (C4's box head) reduces it as it is held."""
     x = inputs[0]
     if len(inputs) > 1 or attrs.get("noop_with_empty_axes", 0):
         raise refuse(node, "axes given as an input (opset 18 form)")
-    # An empty input gives -inf, as in onnxruntime (graphfix's nms pass relies on it).
-    return tf.reduce_max(x.onnx, axis=attrs.get("axes"), keepdims=bool(attrs.get("keepdims", 1)))
+    fn, keepdims = _REDUCE[node.op_type], bool(attrs.get("keepdims", 1))
+    axes = attrs.get("axes")
+    if x.held_nhwc and axes is not None and sorted(a % 4 for a in axes) == [2, 3]:
+        y = fn(x.nhwc, axis=[1, 2], keepdims=keepdims)
+        return Value(y, nhwc=True) if keepdims else y  # [N, C] is the same in both layouts
+    return fn(x.onnx, axis=axes, keepdims=keepdims)
 
 
 @handles("Softmax")

@@ -38,11 +38,12 @@ def pb(fixed, tmp_path_factory):
     """`pb(config, roialign)` -> path of the frozen pb of that fixed graph, translated once per session."""
     cache = {}
 
-    def get(config, roialign, measure=None):
+    def get(config, roialign):
         if (config, roialign) not in cache:
             out = tmp_path_factory.mktemp(f"pb_{zoo.short_name(config)}_{roialign}")
+            src = fixed(config, roialign)
             start = time.perf_counter()
-            _ok("-m", "tf_import", fixed(config, roialign), "--out", out)
+            _ok("-m", "tf_import", src, "--out", out)
             cache[config, roialign] = out / "model.pb", time.perf_counter() - start
         return cache[config, roialign]
 

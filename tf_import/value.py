@@ -41,6 +41,12 @@ class Value:
         return self._nhwc is not None and self._onnx is None
 
     @property
+    def dtype(self):
+        if self.const is not None and self._onnx is None and self._nhwc is None:
+            return tf.as_dtype(self.const.dtype)
+        return (self._onnx if self._onnx is not None else self._nhwc).dtype
+
+    @property
     def rank(self):
         if self.const is not None:
             return self.const.ndim

@@ -39,7 +39,7 @@ def unary(node, inputs, attrs):
 def binary(node, inputs, attrs):
     a, b = inputs
     if node.op_type == "Div":
-        fn = tf.math.truediv if a.onnx.dtype.is_floating else tf.truncatediv  # ONNX integer Div truncates
+        fn = tf.math.truediv if a.dtype.is_floating else tf.truncatediv  # ONNX integer Div truncates
     else:
         fn = _BINARY[node.op_type]
     if a.held_nhwc or b.held_nhwc:

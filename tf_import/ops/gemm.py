@@ -13,9 +13,11 @@ def gemm(node, inputs, attrs):
     if attrs.get("transA", 0):
         raise refuse(node, "transA=1")
     alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
-    weights = b.const.T if attrs.get("transB", 0) and b.const is not None else None
-    right = tf.constant(np.ascontiguousarray(weights)) if weights is not None else \
-        (tf.transpose(b.onnx) if attrs.get("transB", 0) else b.onnx)
+    trans_b = attrs.get("transB", 0)
+    if b.const is not None:  # weights: stored already transposed, no run-time Transpose
+        right = tf.constant(np.ascontiguousarray(b.const.T if trans_b else b.const))
+    else:
+        right = tf.transpose(b.onnx) if trans_b else b.onnx
     y = tf.linalg.matmul(a.onnx, right)
     if alpha != 1.0:
         y = y * alpha

@@ -60,8 +60,7 @@ def contract_names(arch):
 
 def contract_value(d2_name, value, arch, num_classes):
     """(tensorpack name, value) for one detectron2 tensor, by the contract's table, written as string rewrites."""
-    name = d2_name.replace("backbone.bottom_up.", "") if arch["backbone"] == "FPN" else \
-        d2_name.replace("roi_heads.res5.", "res5.").replace("backbone.", "")
+    name = d2_name.replace("backbone.bottom_up.", "").replace("backbone.", "").replace("roi_heads.res5.", "res5.")
     name = name.replace("stem.conv1", "conv0").replace(".shortcut", ".convshortcut")
     name = re.sub(r"^res(\d)\.(\d+)\.", lambda m: f"group{int(m[1]) - 2}/block{m[2]}/", name)
     name = re.sub(r"fpn_lateral(\d)", r"fpn/lateral_1x1_c\1", name)

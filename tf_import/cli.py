@@ -32,7 +32,7 @@ def main(argv=None):
 
 
 def convert(src, out_dir):
-    """Writes model.npz and flags.txt (tensorpack checkpoint and config), then model.pb; returns the flags line."""
+    """Writes model.pb, model.npz and flags.txt once all three are computed; returns the flags line."""
     import onnx
 
     from tf_import import tensorpack_checkpoint as tp
@@ -50,14 +50,14 @@ def convert(src, out_dir):
             model = onnx.load(src)
         except Exception as e:  # protobuf raises DecodeError and others
             raise D2TFError(f"{src}: not an ONNX model ({type(e).__name__})") from None
-    os.makedirs(out_dir, exist_ok=True)
-    with cli.step("writing the tensorpack checkpoint"):
-        weights = tp.tensorpack_weights(tp.initializers(model), info["architecture"])
-        write_atomic(os.path.join(out_dir, "model.npz"), tp.npz_bytes(weights))
-        line = tp.flags_line(info)
-        write_atomic(os.path.join(out_dir, "flags.txt"), (line + "\n").encode())
     with cli.step("translating to TensorFlow and freezing"):
         graph_def = frozen_graph_def(model)
+    with cli.step("deriving the tensorpack checkpoint"):
+        weights = tp.tensorpack_weights(tp.initializers(model), info["architecture"])
+        line = tp.flags_line(info)
+    os.makedirs(out_dir, exist_ok=True)
+    write_atomic(os.path.join(out_dir, "model.npz"), tp.npz_bytes(weights))
+    write_atomic(os.path.join(out_dir, "flags.txt"), (line + "\n").encode())
     path = os.path.join(out_dir, "model.pb")
     write_atomic(path, graph_def.SerializeToString(deterministic=True))
     cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes), "

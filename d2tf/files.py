@@ -1,4 +1,5 @@
-"""Writing output files so that a failure or interruption never leaves a half-written one."""
+"""Reading the files stages hand each other, and writing outputs so that a failure or interruption never leaves
+a half-written one."""
 
 import os
 
@@ -18,3 +19,15 @@ def write_atomic(path, payload):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def load_onnx(path):
+    """The ONNX model at `path`, or one clear error (the stages after export all start here)."""
+    import onnx
+
+    if not os.path.isfile(path):
+        raise D2TFError(f"ONNX file not found: {path}")
+    try:
+        return onnx.load(path)
+    except Exception as e:  # protobuf raises DecodeError and others
+        raise D2TFError(f"{path}: not an ONNX model ({type(e).__name__})") from None

@@ -3,10 +3,8 @@
 import argparse
 import os
 
-import onnx
-
-from d2tf import D2TFError, cli
-from d2tf.files import write_atomic
+from d2tf import cli
+from d2tf.files import load_onnx, write_atomic
 from graphfix.passes import DEFAULT, PASSES, summary
 from graphfix.pipeline import apply, check_names
 from graphfix.passes.roialign import MODES
@@ -38,13 +36,8 @@ def main(argv=None):
 
 def fix(src, out, passes=DEFAULT, roialign="tensorpack"):
     check_names(passes)
-    if not os.path.isfile(src):
-        raise D2TFError(f"ONNX file not found: {src}")
     with cli.step(f"loading {src}"):
-        try:
-            model = onnx.load(src)
-        except Exception as e:  # protobuf raises DecodeError and others
-            raise D2TFError(f"{src}: not an ONNX model ({type(e).__name__})") from None
+        model = load_onnx(src)
     model = apply(model, passes, roialign)
     write_atomic(out, model.SerializeToString())
     cli.log(f"[d2tf] wrote {out} ({len(model.graph.node)} nodes)")

@@ -6,7 +6,7 @@ import json
 import os
 
 from d2tf import D2TFError, cli
-from d2tf.files import write_atomic
+from d2tf.files import load_onnx, write_atomic
 
 
 def main(argv=None):
@@ -33,23 +33,16 @@ def main(argv=None):
 
 def convert(src, out_dir):
     """Writes model.pb, model.npz and flags.txt once all three are computed; returns the flags line."""
-    import onnx
-
     from tf_import import tensorpack_checkpoint as tp
     from tf_import.freeze import frozen_graph_def
 
-    if not os.path.isfile(src):
-        raise D2TFError(f"ONNX file not found: {src}")
+    with cli.step(f"loading {src}"):
+        model = load_onnx(src)
     info_path = os.path.join(os.path.dirname(src), "model.json")
     if not os.path.isfile(info_path):
         raise D2TFError(f"{info_path} not found: tf_import reads the model.json that export wrote beside the ONNX")
     with open(info_path) as f:
         info = json.load(f)
-    with cli.step(f"loading {src}"):
-        try:
-            model = onnx.load(src)
-        except Exception as e:  # protobuf raises DecodeError and others
-            raise D2TFError(f"{src}: not an ONNX model ({type(e).__name__})") from None
     with cli.step("translating to TensorFlow and freezing"):
         graph_def = frozen_graph_def(model)
     with cli.step("deriving the tensorpack checkpoint"):

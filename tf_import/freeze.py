@@ -5,9 +5,9 @@ import tensorflow as tf
 from d2tf import D2TFError
 from tf_import.translate import Translator
 
-# What tensorpack's `predict.py --output-pb` graph exposes (shared/reference/tensorpack-format.md section 3).
+# What tensorpack's `predict.py --output-pb` graph exposes (shared/reference/tensorpack-format.md section 3):
+# input `image`, outputs `output/{boxes,scores,labels,masks}` (made under the "output" name scope below).
 INPUT = "image"
-OUTPUTS = {"boxes": "output/boxes", "scores": "output/scores", "labels": "output/labels", "masks": "output/masks"}
 _LOOP = {"While", "StatelessWhile", "LoopCond", "Switch", "Merge", "Enter", "Exit", "NextIteration"}  # frozen: v1 ops
 _CONTROL_FLOW = {"If", "StatelessIf"} | _LOOP
 

@@ -7,8 +7,6 @@ import tensorflow as tf
 from tf_import.ops import handles
 from tf_import.translate import refuse
 
-INT64_MAX = np.iinfo(np.int64).max
-
 
 def _axes(values, rank):
     return [a + rank if a < 0 else a for a in values]

@@ -4,22 +4,29 @@ export PYTHONPATH := $(CURDIR)
 
 MODEL ?= COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml
 OUT ?= out/example
-WEIGHTS ?= $(OUT)/example_weights.pkl
 ROIALIGN ?= tensorpack
+# With no WEIGHTS, the built-in example: a calibrated random checkpoint of MODEL, generated once.
+EXAMPLE_WEIGHTS := out/example-weights/$(subst /,_,$(basename $(MODEL))).pkl
+WEIGHTS ?= $(EXAMPLE_WEIGHTS)
+EVALUATE_ARG := $(if $(EVALUATE),--evaluate $(EVALUATE))
 
-.PHONY: setup convert test bench
+.PHONY: setup convert verify test bench
 .DEFAULT_GOAL := convert
 
 setup:
 	@bash tools/setup_venv.sh
 
-# With no WEIGHTS given, converts the built-in example: a calibrated random checkpoint of MODEL.
+# export -> graphfix -> tf_import -> verify; OUT gets model.onnx, model.fixed.onnx, model.pb, model.npz,
+# flags.txt, report.md (and model.json, verify.png), or nothing new if any stage fails.
 convert: setup
-	@mkdir -p $(OUT)
-	@test "$(origin WEIGHTS)" = "command line" || test -f $(WEIGHTS) || $(PY) -m d2tf.calibrate --config $(MODEL) --out $(WEIGHTS)
-	$(PY) -m export --config $(MODEL) --weights $(WEIGHTS) --out $(OUT)
-	$(PY) -m graphfix $(OUT)/model.onnx --out $(OUT)/model.fixed.onnx --roialign $(ROIALIGN)
-	$(PY) -m tf_import $(OUT)/model.fixed.onnx --out $(OUT)
+	@if [ "$(WEIGHTS)" = "$(EXAMPLE_WEIGHTS)" ] && [ ! -f "$(WEIGHTS)" ]; then \
+		echo "[d2tf] no WEIGHTS given: generating the example checkpoint $(WEIGHTS) (calibrated random weights)" >&2; \
+		mkdir -p $(dir $(WEIGHTS)) && $(PY) -m d2tf.calibrate --config $(MODEL) --out $(WEIGHTS); fi
+	$(PY) -m d2tf.convert --config $(MODEL) --weights $(WEIGHTS) --out $(OUT) --roialign $(ROIALIGN) $(EVALUATE_ARG)
+
+# Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.
+verify: setup
+	$(PY) -m d2tf.verify $(OUT) $(EVALUATE_ARG)
 
 test: setup
 	$(PY) -m pytest

@@ -1,5 +1,6 @@
 """What every d2tf command line shares: one-line errors and timed progress on stderr."""
 
+import argparse
 import contextlib
 import sys
 import time
@@ -21,6 +22,15 @@ def step(name):
     log(f"[d2tf] {name}: done in {time.perf_counter() - start:.1f} s")
 
 
+def parse_size(text):
+    """argparse type for HEIGHTxWIDTH."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH, e.g. 512x640, got {text!r}") from None
+    return height, width
+
+
 def run(main, argv=None):
     """Runs `main(argv)`; a D2TFError becomes `error: <message>` and exit status 2 instead of a traceback."""
     # torch, detectron2 and their dependencies warn about their own deprecations on import; users cannot act on it.
@@ -31,3 +41,6 @@ def run(main, argv=None):
     except D2TFError as e:
         log(f"error: {e}")
         sys.exit(2)
+    except KeyboardInterrupt:
+        log("error: interrupted")
+        sys.exit(130)

@@ -1,7 +1,10 @@
 """Reading the files stages hand each other, and writing outputs so that a failure or interruption never leaves
 a half-written one."""
 
+import io
 import os
+
+import numpy as np
 
 from d2tf import D2TFError
 
@@ -31,3 +34,20 @@ def load_onnx(path):
         return onnx.load(path)
     except Exception as e:  # protobuf raises DecodeError and others
         raise D2TFError(f"{path}: not an ONNX model ({type(e).__name__})") from None
+
+
+def save_outputs(path, outputs):
+    """Writes {image key: {output name: array}} as one npz with `<key>/<output>` entries: the format in which the
+    PyTorch and TensorFlow processes hand their results back."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"{key}/{name}": value for key, named in outputs.items() for name, value in named.items()})
+    write_atomic(path, buffer.getvalue())
+
+
+def load_outputs(path):
+    outputs = {}
+    with np.load(path) as npz:
+        for entry in npz.files:
+            key, name = entry.split("/")
+            outputs.setdefault(key, {})[name] = npz[entry]
+    return outputs

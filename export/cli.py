@@ -7,20 +7,13 @@ import os
 import onnx
 
 from d2tf import checkpoint, cli, zoo
+from d2tf.cli import parse_size
 from d2tf.files import write_atomic
 from d2tf.synthetic import synthetic_image
 from export.info import model_info
 from export.model import build_model
 from export.supported import check_supported
 from export.trace import add_provenance, trace_to_onnx
-
-
-def parse_size(text):
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH, e.g. 512x640, got {text!r}") from None
-    return height, width
 
 
 def main(argv=None):

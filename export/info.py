@@ -50,6 +50,8 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "rpn_post_nms_topk": cfg.MODEL.RPN.POST_NMS_TOPK_TEST,
             "rpn_nms_thresh": cfg.MODEL.RPN.NMS_THRESH,
         },
+        # detectron2's test-time ResizeShortestEdge, for evaluating on real images (verify --evaluate).
+        "resize": {"min_size_test": cfg.INPUT.MIN_SIZE_TEST, "max_size_test": cfg.INPUT.MAX_SIZE_TEST},
         "onnx_opset": OPSET,
     }
 

@@ -24,13 +24,3 @@ def assert_same_detections(ref, cand, box_tol, score_tol, mask_tol=None):
         assert mask_diff <= mask_tol, f"mask diff {mask_diff}"
     return match
 
-
-def detectron2_outputs(model, image):
-    """detectron2's own outputs for one image, in the export's output names (PyTorch side only)."""
-    import torch
-
-    from export.model import ExportWrapper, output_names
-
-    with torch.no_grad():
-        values = ExportWrapper(model)(torch.from_numpy(image))
-    return {k: v.numpy() for k, v in zip(output_names(len(values) == 4), values)}

@@ -34,6 +34,7 @@ def test_checkpoint_loads_into_detectron2_exactly(config, checkpoint_path):
     assert incompatible.incorrect_shapes == []  # detections per architecture: tests/test_export.py
 
 
+@pytest.mark.architecture("COCO-Detection/faster_rcnn_R_50_C4_3x.yaml")
 def test_pth_checkpoint_loads_into_detectron2(checkpoint_path):
     config = "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml"
     model, incompatible = _d2_model(config, checkpoint_path(config, ".pth"))
@@ -44,6 +45,7 @@ def test_pth_checkpoint_loads_into_detectron2(checkpoint_path):
         np.testing.assert_array_equal(pkl[name], pth[name])
 
 
+@pytest.mark.architecture("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
 def test_r50_fpn_mask_gives_many_distinct_detections(checkpoint_path):
     config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
     model, _ = _d2_model(config, checkpoint_path(config))

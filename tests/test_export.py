@@ -13,7 +13,7 @@ from d2tf.synthetic import synthetic_image
 from export.model import build_model
 from tests.conftest import config_yaml as _cfg_yaml
 from tests.parity import OTHER_SIZE, TRACE_SIZE, assert_same_detections
-from tests.parity import detectron2_outputs
+from export.predict import detectron2_outputs
 
 # float32 round-off: boxes measured up to 0.012 px at 1000-px coordinates; scores/masks 1e-5.
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-4, 1e-4
@@ -31,6 +31,7 @@ def test_onnxruntime_matches_detectron2_at_two_sizes(config, exported, d2_model,
         assert_same_detections(ref, got, BOX_TOL, SCORE_TOL, MASK_TOL if mask else None)
 
 
+@pytest.mark.architecture("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
 def test_model_json_and_netron_metadata(exported):
     config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
     out = exported(config)
@@ -59,6 +60,7 @@ def test_model_json_and_netron_metadata(exported):
     assert proto.opset_import[0].version == 16
 
 
+@pytest.mark.architecture("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
 def test_onnx_holds_each_checkpoint_tensor_unfolded_under_its_name(exported, checkpoint_path):
     from d2tf.checkpoint import load_weights
 
@@ -151,6 +153,7 @@ def _weights(checkpoint_path):
     return load_weights(checkpoint_path("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"))
 
 
+@pytest.mark.architecture("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")
 def test_mismatched_weights_are_refused_by_name(checkpoint_path):
     weights = _weights(checkpoint_path)
     del weights["roi_heads.box_head.fc1.weight"]
@@ -166,6 +169,7 @@ def test_mismatched_weights_are_refused_by_name(checkpoint_path):
     assert "cell_anchors" not in message
 
 
+@pytest.mark.architecture("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")
 def test_weights_of_another_architecture_are_refused(checkpoint_path):
     with pytest.raises(D2TFError, match="missing: .*roi_heads.mask_head"):
         build_model(zoo.load_config("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"), _weights(checkpoint_path))

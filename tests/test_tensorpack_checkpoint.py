@@ -91,28 +91,14 @@ def contract_value(d2_name, value, arch, num_classes):
 
 
 @pytest.fixture(scope="session")
-def converted(fixed, exported, tmp_path_factory):
-    """`converted(config)` -> (npz path, model.json dict), written twice to check determinism."""
-    cache = {}
-
-    def get(config):
-        if config not in cache:
-            info = json.loads((exported(config) / "model.json").read_text())
-            model = onnx.load(fixed(config, "tensorpack"))
-            weights = tp.tensorpack_weights(tp.initializers(model), info["architecture"])
-            out = tmp_path_factory.mktemp("npz") / "model.npz"
-            out.write_bytes(tp.npz_bytes(weights))
-            assert tp.npz_bytes(tp.tensorpack_weights(tp.initializers(model), info["architecture"])) == \
-                out.read_bytes(), "two runs must give byte-identical npz files"
-            cache[config] = out, info
-        return cache[config]
-
-    return get
+def npz(exported):
+    """`npz(config)` -> (the pipeline run's model.npz, its model.json dict)."""
+    return lambda config: (exported(config) / "model.npz", json.loads((exported(config) / "model.json").read_text()))
 
 
 @pytest.mark.parametrize("config", zoo.SEED_ARCHITECTURES, ids=zoo.short_name)
-def test_npz_has_tensorpacks_names_and_the_contracts_values(config, converted, checkpoint_path):
-    path, info = converted(config)
+def test_npz_has_tensorpacks_names_and_the_contracts_values(config, npz, checkpoint_path):
+    path, info = npz(config)
     arch = info["architecture"]
     npz = np.load(path)
     expected = contract_names(arch)
@@ -134,8 +120,8 @@ def test_npz_has_tensorpacks_names_and_the_contracts_values(config, converted, c
     "COCO-InstanceSegmentation/mask_rcnn_R_50_C4_3x.yaml",
     "Misc/cascade_mask_rcnn_R_50_FPN_3x.yaml",
 ], ids=zoo.short_name)
-def test_tensorpack_smartinit_loads_the_npz_with_nothing_unmatched(config, converted, checkpoint_path, tmp_path):
-    path, info = converted(config)
+def test_tensorpack_smartinit_loads_the_npz_with_nothing_unmatched(config, npz, checkpoint_path, tmp_path):
+    path, info = npz(config)
     shapes = {}
     for d2_name, value in load_weights(checkpoint_path(config)).items():
         name, want = contract_value(d2_name, value, info["architecture"], info["num_classes"])

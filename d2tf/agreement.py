@@ -1,0 +1,64 @@
+"""How far a converted model's detections are from a reference's: matched per-stage differences, and pycocotools'
+box AP taking the reference's detections as ground truth ("agreement AP": 1.0 means the same detections)."""
+
+import contextlib
+import io
+
+import numpy as np
+
+from d2tf.matching import match_detections
+
+
+def compare(reference, candidate, iou_threshold=0.9):
+    """Differences over images ({key: outputs} each, classes 0-based), detections matched by label and IoU."""
+    totals = dict(reference=0, candidate=0, matched=0, box=0.0, score=0.0, mask=None)
+    for key, ref in reference.items():
+        cand = candidate[key]
+        match = match_detections(ref, cand, iou_threshold)
+        totals["reference"] += match.num_reference
+        totals["candidate"] += match.num_candidate
+        totals["matched"] += len(match.pairs)
+        totals["box"] = max(totals["box"], match.max_box_diff)
+        totals["score"] = max(totals["score"], match.max_score_diff)
+        if "masks" in ref and "masks" in cand:
+            diff = np.abs(ref["masks"][match.pairs[:, 0]] - cand["masks"][match.pairs[:, 1]]).max(initial=0.0)
+            totals["mask"] = max(totals["mask"] or 0.0, float(diff))
+    totals["agreement"] = totals["matched"] / max(totals["reference"], totals["candidate"], 1)
+    return totals
+
+
+def agreement_ap(reference, candidate):
+    """(AP, AP50) of `candidate` with `reference`'s detections as ground truth, or (None, None) if it has none."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, annotations, results = [], [], []
+    for image_id, key in enumerate(sorted(reference), start=1):
+        images.append({"id": image_id})
+        for box, cls in zip(reference[key]["boxes"], reference[key]["classes"]):
+            annotations.append(_detection(image_id, box, cls, id=len(annotations) + 1, iscrowd=0))
+        cand = candidate[key]
+        results += [_detection(image_id, b, c, score=float(s)) for b, c, s in
+                    zip(cand["boxes"], cand["classes"], cand["scores"])]
+    if not annotations:
+        return None, None
+    if not results:
+        return 0.0, 0.0
+    classes = {int(c) for image in reference.values() for c in image["classes"]}
+    classes |= {int(c) for image in candidate.values() for c in image["classes"]}
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        truth = COCO()
+        truth.dataset = {"images": images, "annotations": annotations,
+                         "categories": [{"id": c + 1} for c in sorted(classes)]}
+        truth.createIndex()
+        evaluation = COCOeval(truth, truth.loadRes(results), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return float(evaluation.stats[0]), float(evaluation.stats[1])
+
+
+def _detection(image_id, box, cls, **fields):
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return {"image_id": image_id, "category_id": int(cls) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "area": (x2 - x1) * (y2 - y1), **fields}

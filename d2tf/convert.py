@@ -1,0 +1,114 @@
+"""`python -m d2tf.convert`: the whole pipeline, export -> graphfix -> tf_import -> verify, into one directory.
+
+Each stage runs in its own process (PyTorch and TensorFlow cannot share one) and writes into a hidden staging
+directory beside OUT. Only when every stage and the verification have succeeded do the files move into OUT, so a
+failed or interrupted run never leaves a partial file there.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import tempfile
+
+from d2tf import D2TFError, cli, zoo
+from d2tf.cli import parse_size
+from d2tf.process import run_module
+from d2tf.verify import DEFAULT_SIZES, parse_sizes, verify
+
+FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "model.npz", "flags.txt", "report.md",
+         "verify.png")
+STAGING = ".{name}.partial-"  # + process id + "-" + random suffix
+
+
+def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
+            coco_dir=None):
+    """Runs every stage; on success OUT holds FILES. Returns the tensorpack flags line."""
+    weights, out = os.path.abspath(weights), os.path.abspath(out)
+    if not os.path.isfile(weights):
+        raise D2TFError(f"weights file not found: {weights}")
+    if coco_dir and not os.path.isdir(coco_dir):
+        raise D2TFError(f"COCO-style directory not found: {coco_dir}")
+    parent, name = os.path.split(out)
+    os.makedirs(parent, exist_ok=True)
+    remove_abandoned_staging(parent, name)
+    staging = tempfile.mkdtemp(prefix=f"{STAGING.format(name=name)}{os.getpid()}-", dir=parent)
+    try:
+        stages = (
+            ("export", ["--config", config, "--weights", weights, "--out", staging,
+                        "--trace-size", "x".join(map(str, trace_size))]),
+            ("graphfix", [os.path.join(staging, "model.onnx"), "--out", os.path.join(staging, "model.fixed.onnx"),
+                          "--roialign", roialign]),
+            ("tf_import", [os.path.join(staging, "model.fixed.onnx"), "--out", staging]),
+        )
+        for i, (stage, args) in enumerate(stages, start=1):
+            with cli.step(f"stage {i}/4: {stage}"):
+                run_module(stage, *args, label=stage)
+        with cli.step("stage 4/4: verify"):
+            verify(staging, verify_sizes, coco_dir)
+        _publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    with open(os.path.join(out, "flags.txt")) as f:
+        return f.read().strip()
+
+
+def _publish(staging, out):
+    missing = [f for f in FILES if not os.path.isfile(os.path.join(staging, f))]
+    if missing:
+        raise D2TFError(f"the stages did not write {', '.join(missing)}")
+    os.makedirs(out, exist_ok=True)
+    for f in FILES:
+        os.replace(os.path.join(staging, f), os.path.join(out, f))
+
+
+def remove_abandoned_staging(parent, name):
+    """Staging directories of runs killed outright (SIGKILL gives no chance to clean up), recognised by their
+    process id no longer running."""
+    prefix = STAGING.format(name=name)
+    for entry in os.listdir(parent):
+        if entry.startswith(prefix):
+            pid = entry[len(prefix):].split("-")[0]
+            if pid.isdigit() and not _running(int(pid)):
+                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m d2tf.convert",
+        description="Convert a detectron2 R-CNN to a tensorpack npz checkpoint + flags and a frozen TensorFlow pb, "
+        "verifying every stage. OUT receives: " + ", ".join(FILES) + ".",
+    )
+    parser.add_argument("--config", required=True, help=f"model-zoo name (e.g. {zoo.DEFAULT_EXAMPLE}), "
+                        "d2tf/... name, or yaml path")
+    parser.add_argument("--weights", required=True, help="model_final_*.pkl (model zoo) or .pth (training)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--roialign", choices=("tensorpack", "exact"), default="tensorpack",
+                        help="RoIAlign of the pb: tensorpack's sampling ratio 2 (default) or detectron2's exact grid")
+    parser.add_argument("--trace-size", type=parse_size, default=(512, 640), metavar="HxW",
+                        help="size of the image traced (the outputs take any size; default 512x640)")
+    parser.add_argument("--verify-sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="HxW[,HxW...]",
+                        help="synthetic images verify runs through every stage (default: 480x640,600x904)")
+    parser.add_argument("--evaluate", metavar="COCO_DIR", help="also report COCO box/mask AP of detectron2 and the "
+                        "pb on a COCO-style directory (images + instances json)")
+    args = parser.parse_args(argv)
+    # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
+                   args.evaluate)
+    cli.log(f"[d2tf] done: {args.out} holds {', '.join(FILES)}; use the npz in tensorpack with these flags:")
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    cli.run(main)

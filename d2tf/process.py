@@ -1,0 +1,45 @@
+"""Running a stage in its own Python process: PyTorch and TensorFlow crash when they share one, so the driver
+and verify start export/PyTorch work and tf_import/TensorFlow work as separate processes."""
+
+import os
+import subprocess
+import sys
+
+from d2tf import D2TFError
+from d2tf.cli import log
+
+# TensorFlow prints these on every start on a machine without a GPU; they say nothing a user can act on.
+_NOISE = ("absl::InitializeLog", "cudart_stub.cc", "Could not find cuda drivers")
+
+
+def run_module(module, *args, label=None):
+    """`python -m module args...`, its progress shown indented; a failure raises one line naming the stage and
+    the child's own error line."""
+    label = label or module
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=_pythonpath())
+    proc = subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    last_error, last_line = None, None
+    try:
+        for line in proc.stderr:
+            line = line.rstrip("\n")
+            if not line.strip() or any(n in line for n in _NOISE):
+                continue
+            log(f"    {line}")
+            last_line = line
+            if line.startswith("error: "):
+                last_error = line[len("error: "):]
+        proc.wait()
+    finally:
+        if proc.poll() is None:  # interrupted: the child must not go on writing
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0:
+        reason = last_error or last_line or f"exit status {proc.returncode}"
+        raise D2TFError(f"{label} failed: {reason}")
+
+
+def _pythonpath():
+    """The stage packages live at the repository root, beside d2tf."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)

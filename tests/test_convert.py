@@ -1,0 +1,127 @@
+"""The whole pipeline (`python -m d2tf.convert`, what `make convert` runs): its files, its verification report,
+reruns, interruptions and user errors. The stage tests (test_export, test_graphfix_models, test_tf_import) check
+the same run's intermediate files in detail."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from d2tf import zoo
+from d2tf.convert import FILES, remove_abandoned_staging
+from d2tf.report import figures_of
+from tests.conftest import config_yaml, run_python
+
+EXAMPLE = zoo.DEFAULT_EXAMPLE
+
+
+@pytest.mark.parametrize("config", zoo.SEED_ARCHITECTURES, ids=zoo.short_name)
+def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, converted, measure):
+    out, result = converted(config)
+    assert sorted(os.listdir(out)) == sorted(FILES)
+    for i, stage in enumerate(("export", "graphfix", "tf_import", "verify"), start=1):
+        assert f"[d2tf] stage {i}/4: {stage}: done in" in result.stderr
+    assert result.stdout.strip() == (out / "flags.txt").read_text().strip(), "the flags line is printed"
+    figures = figures_of((out / "report.md").read_text())
+    for stage in figures["stages"]:  # exact mode: every stage keeps every detection
+        assert stage["agreement"] == 1.0 and stage["reference"] >= 10, stage
+    pb, other = figures["agreement"]
+    assert (pb["model"], pb["roialign"], other["roialign"]) == ("model.pb", "exact", "tensorpack")
+    assert pb["strict_agreement"] == 1.0, "exact mode: every detection matched at IoU >= 0.99"
+    assert pb["box"] <= 0.05 and pb["score"] <= 1e-4
+    assert pb["ap"] == pytest.approx(1.0, abs=1e-9)
+    assert 0.7 <= other["agreement"] < 1.0 and other["ap"] < 1.0, "tensorpack's RoIAlign is close, not equal"
+    measure("agreement with detectron2 (report.md, synthetic 256x320)", architecture=zoo.short_name(config),
+            exact_matched_iou99=f"{pb['strict_agreement']:.0%}", exact_ap=pb["ap"], exact_max_box_px=pb["box"],
+            tensorpack_matched_iou90=f"{other['agreement']:.0%}", tensorpack_ap=other["ap"],
+            tensorpack_ap50=other["ap50"], tensorpack_max_box_px=other["box"])
+
+
+def _convert(weights, out, *extra, config=EXAMPLE, **popen):
+    args = ["-m", "d2tf.convert", "--config", config, "--weights", weights, "--out", out, "--trace-size", "256x320",
+            "--verify-sizes", "256x320", *extra]
+    if popen:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        return subprocess.Popen([sys.executable, *map(str, args)], text=True, env=env, **popen)
+    return run_python(*args)
+
+
+@pytest.mark.architecture(EXAMPLE)
+def test_second_run_gives_byte_identical_files(converted, checkpoint_path, tmp_path):
+    first, _ = converted(EXAMPLE)
+    result = _convert(checkpoint_path(EXAMPLE), tmp_path / "again", "--roialign", "exact")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("model.onnx", "model.fixed.onnx", "model.pb", "model.npz", "flags.txt"):
+        assert (tmp_path / "again" / name).read_bytes() == (first / name).read_bytes(), name
+
+
+def _wait_for(condition, proc, log, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.2)
+
+
+def _staging(tmp_path):
+    return [p for p in tmp_path.iterdir() if p.name.startswith(".out.partial-")]
+
+
+@pytest.mark.architecture(EXAMPLE)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_interrupted_run_leaves_no_partial_file(sig, checkpoint_path, tmp_path):
+    """Killed between export and graphfix: OUT keeps what it held before, nothing else."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.pb").write_bytes(b"a previous run's file")
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        proc = _convert(checkpoint_path(EXAMPLE), out, start_new_session=True, stderr=stderr)
+        _wait_for(lambda: any((s / "model.json").exists() for s in _staging(tmp_path)), proc, log)
+    os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert sorted(os.listdir(out)) == ["model.pb"] and (out / "model.pb").read_bytes() == b"a previous run's file"
+    if sig == signal.SIGKILL:  # no chance to clean up: the next run removes the abandoned staging directory
+        assert _staging(tmp_path)
+        remove_abandoned_staging(str(tmp_path), "out")
+    else:
+        assert log.read_text().strip().splitlines()[-1] == "error: interrupted"
+    assert not _staging(tmp_path)
+
+
+@pytest.mark.architecture(EXAMPLE)
+@pytest.mark.parametrize("case", ["unknown zoo name", "missing weights", "unsupported config", "corrupt pkl"])
+def test_bad_inputs_give_one_line_errors(case, checkpoint_path, tmp_path):
+    weights, config = checkpoint_path(EXAMPLE), EXAMPLE
+    expected = {
+        "unknown zoo name": "error: export failed: unknown config",
+        "missing weights": "error: weights file not found",
+        "unsupported config": "error: export failed: unsupported config",
+        "corrupt pkl": "error: export failed:",
+    }[case]
+    if case == "unknown zoo name":
+        config = "COCO-Detection/faster_rcnn_R_18_FPN_9x.yaml"
+    elif case == "missing weights":
+        weights = tmp_path / "model_final_missing.pkl"
+    elif case == "unsupported config":
+        config = config_yaml(tmp_path, EXAMPLE, "MODEL:\n  RESNETS:\n    DEPTH: 152\n")
+    else:
+        weights = tmp_path / "model_final_corrupt.pkl"
+        weights.write_bytes(b"\x80\x04not really a pickle")
+    result = _convert(weights, tmp_path / "out", config=config)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(expected), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists() and not _staging(tmp_path)
+
+
+def test_verify_refuses_a_directory_that_is_not_a_conversion(tmp_path):
+    result = run_python("-m", "d2tf.verify", tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path}/model.json not found: verify reads a directory written by `make convert`")

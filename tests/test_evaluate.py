@@ -1,0 +1,111 @@
+"""d2tf.evaluate: COCO AP of detectron2 and the pb on a tiny COCO-style set whose ground truth is detectron2's own
+confident detections, so detectron2 must score box AP 1 and the pb nearly so."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from d2tf import evaluate
+from d2tf.synthetic import synthetic_image
+from tests.conftest import run_python
+
+CONFIG = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
+# (height, width, format): landscape, portrait, and one whose long side hits MAX_SIZE_TEST (1333) at 800.
+IMAGES = [(200, 260, "png"), (240, 200, "jpg"), (180, 300, "png")]
+GT_SCORE = 0.5
+
+
+def category_id(cls):
+    """Non-contiguous COCO ids, so a wrong class -> category mapping cannot score."""
+    return 2 * cls + 1
+
+
+def write_coco_set(directory, num_classes, annotations=()):
+    """images/*.png|jpg plus annotations/instances_test.json; returns the directory."""
+    (directory / "images").mkdir(parents=True, exist_ok=True)
+    (directory / "annotations").mkdir(exist_ok=True)
+    images = []
+    for i, (h, w, ext) in enumerate(IMAGES):
+        bgr = np.clip(synthetic_image(h, w, seed=i), 0, 255).astype(np.uint8)
+        Image.fromarray(bgr[:, :, ::-1]).save(directory / "images" / f"{i}.{ext}")
+        images.append({"id": 10 + i, "file_name": f"{i}.{ext}", "height": h, "width": w})
+    content = {"images": images, "annotations": list(annotations),
+               "categories": [{"id": category_id(c), "name": f"class{c}"} for c in range(num_classes)]}
+    (directory / "annotations" / "instances_test.json").write_text(json.dumps(content))
+    return directory
+
+
+def detectron2_ground_truth(out_dir, coco_dir, work_dir, weights):
+    """detectron2's detections with score >= GT_SCORE, as COCO annotations (through evaluate's own route)."""
+    info = evaluate.read_model(str(out_dir), str(weights))
+    dataset = evaluate.load_dataset(coco_dir)
+    results, _ = evaluate.detections(info, str(out_dir), dataset, str(work_dir), evaluate.resize_limits(info),
+                                     ["detectron2"], mask=True)
+    kept = [r for r in results["detectron2"] if r["score"] >= GT_SCORE]
+    return [dict(r, id=i + 1, iscrowd=0, area=r["bbox"][2] * r["bbox"][3]) for i, r in enumerate(kept)]
+
+
+@pytest.fixture
+def coco_set(tmp_path, exported, checkpoint_path):
+    out = exported(CONFIG)
+    num_classes = json.loads((out / "model.json").read_text())["num_classes"]
+    write_coco_set(tmp_path / "coco", num_classes)
+    truth = detectron2_ground_truth(out, tmp_path / "coco", tmp_path / "gt_work", checkpoint_path(CONFIG))
+    assert len(truth) >= 5, "too few confident detections to make a ground truth"
+    return write_coco_set(tmp_path / "coco", num_classes, truth), len(truth)
+
+
+@pytest.mark.architecture(CONFIG)
+def test_evaluate_on_detectron2_ground_truth(coco_set, exported, checkpoint_path, tmp_path, measure):
+    coco_dir, num_truth = coco_set
+    result = evaluate.evaluate_ap(exported(CONFIG), coco_dir, tmp_path / "work", weights=checkpoint_path(CONFIG))
+    d2, pb = result.ap["detectron2"], result.ap["pb"]
+    measure("evaluate (R50-FPN Mask R-CNN, 3 images)", ground_truth=num_truth, d2_box_ap=d2["bbox"][0],
+            d2_segm_ap=d2["segm"][0], pb_box_ap=pb["bbox"][0], pb_segm_ap=pb["segm"][0],
+            pb_seconds_per_image=result.pb_seconds)
+    assert d2["bbox"][0] == pytest.approx(1.0, abs=1e-6)
+    assert d2["segm"][0] >= 0.9  # its own masks, but an empty pasted mask can match nothing
+    assert pb["bbox"][0] >= 0.95
+    text = evaluate.report(result)
+    assert text.startswith("## COCO evaluation\n")
+    assert "| detectron2 (PyTorch) | 1.0000 |" in text and "| pb - detectron2 |" in text and "segm AP" in text
+
+
+def run_evaluate(*args):
+    return run_python("-m", "d2tf.evaluate", *args)
+
+
+def one_line_error(result):
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_missing_json_is_one_line(tmp_path):
+    (tmp_path / "coco" / "images").mkdir(parents=True)
+    error = one_line_error(run_evaluate("--out", tmp_path, tmp_path / "coco"))
+    assert "instances_*.json" in error
+
+
+def test_missing_image_is_one_line(tmp_path):
+    coco_dir = write_coco_set(tmp_path / "coco", num_classes=2)
+    (coco_dir / "images" / "1.jpg").unlink()
+    error = one_line_error(run_evaluate("--out", tmp_path, coco_dir))
+    assert "1 image(s) not found (1.jpg)" in error
+
+
+def test_resize_matches_detectron2_rounding():
+    """detectron2's ResizeShortestEdge.get_output_shape, e.g. a 180x300 image at 800/1333 is capped by the long side."""
+    assert evaluate.output_shape(200, 260, 800, 1333) == (800, 1040)
+    assert evaluate.output_shape(240, 200, 800, 1333) == (960, 800)
+    assert evaluate.output_shape(180, 300, 800, 1333) == (800, 1333)
+    assert evaluate.output_shape(333, 500, 800, 1333) == (800, 1201)
+
+
+def test_pasted_mask_fills_its_box():
+    """A mask of ones pastes as the pixels whose centres lie inside its box (grid_sample samples at centres)."""
+    pasted = evaluate.paste_mask(np.ones((28, 28), np.float32), np.float32([10, 20, 30.4, 25]), 40, 50)
+    rows, cols = np.nonzero(pasted)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (20, 24, 10, 29)

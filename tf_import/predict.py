@@ -1,0 +1,55 @@
+"""`python -m tf_import.predict model.pb images.npz outputs.npz`: the frozen pb on the images of an npz, loaded the
+way a tensorpack predict.py user loads it (tf.compat.v1 GraphDef, import, Session). Outputs are the pb's own:
+output/boxes, output/scores, output/labels (1-based), output/masks."""
+
+import argparse
+import numpy as np
+
+from d2tf import D2TFError, cli
+from d2tf.files import save_outputs
+
+OUTPUTS = ("boxes", "scores", "labels", "masks")
+
+
+def load_pb(path):
+    """(tf.Graph, {output: tensor name}) of a frozen pb."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        with open(path, "rb") as f:
+            graph_def.ParseFromString(f.read())
+    except Exception as e:  # OSError, or protobuf's DecodeError
+        raise D2TFError(f"cannot read the frozen graph {path}: {e}") from None
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    names = {op.name for op in graph.get_operations()}
+    return graph, {o: f"output/{o}:0" for o in OUTPUTS if f"output/{o}" in names}
+
+
+def run_pb(path, images):
+    """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image}."""
+    import tensorflow as tf
+
+    graph, tensors = load_pb(path)
+    results = {}
+    with tf.compat.v1.Session(graph=graph) as sess:
+        for key, image in images.items():
+            results[key] = dict(zip(tensors, sess.run(list(tensors.values()), {"image:0": image})))
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tf_import.predict", description=__doc__.splitlines()[0])
+    parser.add_argument("pb")
+    parser.add_argument("images", help="npz of HxWx3 float32 BGR images")
+    parser.add_argument("out", help="npz to write, entries <image key>/<output>")
+    args = parser.parse_args(argv)
+    with np.load(args.images) as npz, cli.step(f"running the pb (TensorFlow) on {len(npz.files)} images"):
+        results = run_pb(args.pb, {key: npz[key] for key in npz.files})
+    save_outputs(args.out, results)
+
+
+if __name__ == "__main__":
+    cli.run(main)

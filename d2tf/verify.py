@@ -13,8 +13,8 @@ import tempfile
 import numpy as np
 
 from d2tf import D2TFError, cli, ort, report
-from d2tf.cli import parse_size
 from d2tf.agreement import agreement_ap, compare
+from d2tf.cli import parse_size
 from d2tf.draw import side_by_side
 from d2tf.files import load_outputs, write_atomic
 from d2tf.process import run_module

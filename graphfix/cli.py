@@ -6,8 +6,8 @@ import os
 from d2tf import cli
 from d2tf.files import load_onnx, write_atomic
 from graphfix.passes import DEFAULT, PASSES, summary
-from graphfix.pipeline import apply, check_names
 from graphfix.passes.roialign import MODES
+from graphfix.pipeline import apply, check_names
 
 
 def main(argv=None):

@@ -11,9 +11,9 @@ import pytest
 from d2tf import D2TFError, ort, zoo
 from d2tf.synthetic import synthetic_image
 from export.model import build_model
+from export.predict import detectron2_outputs
 from tests.conftest import config_yaml as _cfg_yaml
 from tests.parity import OTHER_SIZE, TRACE_SIZE, assert_same_detections
-from export.predict import detectron2_outputs
 
 # float32 round-off: boxes measured up to 0.012 px at 1000-px coordinates; scores/masks 1e-5.
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-4, 1e-4

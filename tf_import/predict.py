@@ -3,6 +3,7 @@ way a tensorpack predict.py user loads it (tf.compat.v1 GraphDef, import, Sessio
 output/boxes, output/scores, output/labels (1-based), output/masks."""
 
 import argparse
+
 import numpy as np
 
 from d2tf import D2TFError, cli

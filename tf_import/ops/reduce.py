@@ -6,7 +6,6 @@ from tf_import.ops import handles
 from tf_import.translate import refuse
 from tf_import.value import Value
 
-
 _REDUCE = {"ReduceMax": tf.reduce_max, "ReduceMean": tf.reduce_mean, "ReduceSum": tf.reduce_sum}
 
 

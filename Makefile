@@ -9,8 +9,11 @@ ROIALIGN ?= tensorpack
 EXAMPLE_WEIGHTS := out/example-weights/$(subst /,_,$(basename $(MODEL))).pkl
 WEIGHTS ?= $(EXAMPLE_WEIGHTS)
 EVALUATE_ARG := $(if $(EVALUATE),--evaluate $(EVALUATE))
+FOLDBN_ARG := $(if $(FOLDBN),--fold-batchnorm)
+STAGE ?= graphfix
+PORT ?= 8080
 
-.PHONY: setup convert verify test bench
+.PHONY: setup convert verify inspect test bench
 .DEFAULT_GOAL := convert
 
 setup:
@@ -22,11 +25,16 @@ convert: setup
 	@if [ "$(WEIGHTS)" = "$(EXAMPLE_WEIGHTS)" ] && [ ! -f "$(WEIGHTS)" ]; then \
 		echo "[d2tf] no WEIGHTS given: generating the example checkpoint $(WEIGHTS) (calibrated random weights)" >&2; \
 		mkdir -p $(dir $(WEIGHTS)) && $(PY) -m d2tf.calibrate --config $(MODEL) --out $(WEIGHTS); fi
-	$(PY) -m d2tf.convert --config $(MODEL) --weights $(WEIGHTS) --out $(OUT) --roialign $(ROIALIGN) $(EVALUATE_ARG)
+	$(PY) -m d2tf.convert --config $(MODEL) --weights $(WEIGHTS) --out $(OUT) --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG)
 
 # Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.
 verify: setup
 	$(PY) -m d2tf.verify $(OUT) $(EVALUATE_ARG)
+
+# Serves one stage's ONNX file of OUT in Netron (STAGE=export: model.onnx, graphfix: model.fixed.onnx) at
+# http://localhost:$(PORT) until Ctrl-C; no browser is started.
+inspect: setup
+	$(PY) -m d2tf.inspect --out $(OUT) --stage $(STAGE) --port $(PORT)
 
 test: setup
 	$(PY) -m pytest

@@ -15,6 +15,7 @@ from d2tf import D2TFError, cli, zoo
 from d2tf.cli import parse_size
 from d2tf.process import run_module
 from d2tf.verify import DEFAULT_SIZES, parse_sizes, verify
+from graphfix.passes import DEFAULT, WITH_FOLDBN
 
 FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "model.npz", "flags.txt", "report.md",
          "verify.png")
@@ -22,7 +23,7 @@ STAGING = ".{name}.partial-"  # + process id + "-" + random suffix
 
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
-            coco_dir=None):
+            coco_dir=None, fold_batchnorm=False):
     """Runs every stage; on success OUT holds FILES. Returns the tensorpack flags line."""
     weights, out = os.path.abspath(weights), os.path.abspath(out)
     if not os.path.isfile(weights):
@@ -38,7 +39,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             ("export", ["--config", config, "--weights", weights, "--out", staging,
                         "--trace-size", "x".join(map(str, trace_size))]),
             ("graphfix", [os.path.join(staging, "model.onnx"), "--out", os.path.join(staging, "model.fixed.onnx"),
-                          "--roialign", roialign]),
+                          "--roialign", roialign, "--passes", ",".join(WITH_FOLDBN if fold_batchnorm else DEFAULT)]),
             ("tf_import", [os.path.join(staging, "model.fixed.onnx"), "--out", staging]),
         )
         for i, (stage, args) in enumerate(stages, start=1):
@@ -99,13 +100,15 @@ def main(argv=None):
                         help="size of the image traced (the outputs take any size; default 512x640)")
     parser.add_argument("--verify-sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="HxW[,HxW...]",
                         help="synthetic images verify runs through every stage (default: 480x640,600x904)")
+    parser.add_argument("--fold-batchnorm", action="store_true", help="fold the BatchNorms into the convs of the pb "
+                        "(graphfix's opt-in foldbn pass; the npz keeps tensorpack's unfolded BatchNorm variables)")
     parser.add_argument("--evaluate", metavar="COCO_DIR", help="also report COCO box/mask AP of detectron2 and the "
                         "pb on a COCO-style directory (images + instances json)")
     args = parser.parse_args(argv)
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
-                   args.evaluate)
+                   args.evaluate, args.fold_batchnorm)
     cli.log(f"[d2tf] done: {args.out} holds {', '.join(FILES)}; use the npz in tensorpack with these flags:")
     print(line, flush=True)
 

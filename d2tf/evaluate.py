@@ -48,7 +48,6 @@ class Evaluation:
     mask: bool
     ap: dict  # {runtime: {"bbox"|"segm": (AP, AP50, AP75)}}
     detections: dict  # {runtime: number of detections}
-    pb_seconds: float  # mean pb run time per image
 
 
 # --- the COCO-style directory
@@ -141,10 +140,11 @@ def read_model(out_dir, weights=None):
         info = json.load(f)
     if not os.path.isfile(os.path.join(out_dir, "model.pb")):
         raise D2TFError(f"no model.pb in {out_dir}: run tf_import first (make convert OUT={out_dir})")
-    info["source"]["weights"] = weights or info["source"]["weights"]
+    if weights:
+        info["source"]["weights"] = os.fspath(weights)
     if not os.path.isfile(info["source"]["weights"]):
-        raise D2TFError(f"weights {info['source']['weights']} (from model.json) not found; "
-                        "detectron2 needs them, pass --weights")
+        origin = "given" if weights else "recorded in model.json; pass --weights"
+        raise D2TFError(f"detectron2's weights not found: {info['source']['weights']} ({origin})")
     return info
 
 
@@ -278,9 +278,9 @@ def coco_results(image_id, outputs, size, resized, category_ids, mask):
 
 
 def detections(info, out_dir, dataset, work_dir, limits, runtimes, mask):
-    """({runtime: [COCO result]}, {runtime: [seconds per image]}) over the whole dataset, CHUNK images at a time."""
+    """{runtime: [COCO result]} over the whole dataset, CHUNK images at a time."""
     os.makedirs(work_dir, exist_ok=True)
-    results, seconds = {r: [] for r in runtimes}, {r: [] for r in runtimes}
+    results = {r: [] for r in runtimes}
     for start in range(0, len(dataset.images), CHUNK):
         chunk = dataset.images[start : start + CHUNK]
         images, sizes = {}, {}
@@ -294,8 +294,7 @@ def detections(info, out_dir, dataset, work_dir, limits, runtimes, mask):
                 key = f"image{image_id}"
                 results[runtime] += coco_results(image_id, outputs[runtime][key], sizes[image_id],
                                                  images[key].shape[:2], dataset.category_ids, mask)
-                seconds[runtime].append(float(outputs[runtime][key].get("seconds", np.nan)))
-    return results, seconds
+    return results
 
 
 # --- scoring
@@ -328,21 +327,22 @@ def evaluate_ap(out_dir, coco_dir, work_dir, min_size=None, max_size=None, weigh
     """The numbers behind `evaluate`'s report."""
     out_dir, work_dir = os.fspath(out_dir), os.fspath(work_dir)
     dataset = load_dataset(coco_dir)  # first: the cheap checks of the user's data need no model
+    if not dataset.coco.anns:  # COCOeval would report -1 for every figure
+        raise D2TFError(f"{dataset.json_path}: no annotations, nothing to score against")
     info = read_model(out_dir, weights)
     if len(dataset.category_ids) != info["num_classes"]:
         raise D2TFError(f"{dataset.json_path} has {len(dataset.category_ids)} categories, the model predicts "
                         f"{info['num_classes']} classes")
     limits = resize_limits(info, min_size, max_size)
     mask = bool(info["architecture"]["mask"])
-    results, seconds = detections(info, out_dir, dataset, work_dir, limits, list(RUNTIMES), mask)
+    results = detections(info, out_dir, dataset, work_dir, limits, list(RUNTIMES), mask)
     iou_types = ["bbox", "segm"] if mask and dataset.has_segm else ["bbox"]
     with cli.step("scoring with COCOeval"):
         ap = {r: {t: coco_ap(dataset, results[r], t) for t in iou_types} for r in RUNTIMES}
     for runtime, found in results.items():  # kept for a closer look
         with open(os.path.join(work_dir, f"{runtime}_results.json"), "w") as f:
             json.dump(found, f)
-    return Evaluation(dataset, limits, mask, ap, {r: len(v) for r, v in results.items()},
-                      float(np.mean(seconds["pb"])))
+    return Evaluation(dataset, limits, mask, ap, {r: len(v) for r, v in results.items()})
 
 
 def report(evaluation):
@@ -361,8 +361,7 @@ def report(evaluation):
          f"{len(d.category_ids)} categories"),
         (f"- input: shortest edge resized to {e.resize[0]}, longest at most {e.resize[1]} ({e.resize[2]}), "
          "as detectron2's test-time ResizeShortestEdge"),
-        (f"- detections: {', '.join(f'{RUNTIMES[r]} {n}' for r, n in e.detections.items())}; "
-         f"pb {e.pb_seconds:.2f} s per image"),
+        f"- detections: {', '.join(f'{RUNTIMES[r]} {n}' for r, n in e.detections.items())}",
     ]
     if e.mask and "segm" not in iou_types:
         lines.append("- segm AP not computed: some annotations have no segmentation")

@@ -41,7 +41,7 @@ def detectron2_ground_truth(out_dir, coco_dir, work_dir, weights):
     """detectron2's detections with score >= GT_SCORE, as COCO annotations (through evaluate's own route)."""
     info = evaluate.read_model(str(out_dir), str(weights))
     dataset = evaluate.load_dataset(coco_dir)
-    results, _ = evaluate.detections(info, str(out_dir), dataset, str(work_dir), evaluate.resize_limits(info),
+    results = evaluate.detections(info, str(out_dir), dataset, str(work_dir), evaluate.resize_limits(info),
                                      ["detectron2"], mask=True)
     kept = [r for r in results["detectron2"] if r["score"] >= GT_SCORE]
     return [dict(r, id=i + 1, iscrowd=0, area=r["bbox"][2] * r["bbox"][3]) for i, r in enumerate(kept)]
@@ -63,8 +63,7 @@ def test_evaluate_on_detectron2_ground_truth(coco_set, exported, checkpoint_path
     result = evaluate.evaluate_ap(exported(CONFIG), coco_dir, tmp_path / "work", weights=checkpoint_path(CONFIG))
     d2, pb = result.ap["detectron2"], result.ap["pb"]
     measure("evaluate (R50-FPN Mask R-CNN, 3 images)", ground_truth=num_truth, d2_box_ap=d2["bbox"][0],
-            d2_segm_ap=d2["segm"][0], pb_box_ap=pb["bbox"][0], pb_segm_ap=pb["segm"][0],
-            pb_seconds_per_image=result.pb_seconds)
+            d2_segm_ap=d2["segm"][0], pb_box_ap=pb["bbox"][0], pb_segm_ap=pb["segm"][0])
     assert d2["bbox"][0] == pytest.approx(1.0, abs=1e-6)
     assert d2["segm"][0] >= 0.9  # its own masks, but an empty pasted mask can match nothing
     assert pb["bbox"][0] >= 0.95
@@ -94,6 +93,12 @@ def test_missing_image_is_one_line(tmp_path):
     (coco_dir / "images" / "1.jpg").unlink()
     error = one_line_error(run_evaluate("--out", tmp_path, coco_dir))
     assert "1 image(s) not found (1.jpg)" in error
+
+
+def test_no_annotations_is_one_line(tmp_path):
+    coco_dir = write_coco_set(tmp_path / "coco", num_classes=2)
+    error = one_line_error(run_evaluate("--out", tmp_path, coco_dir))
+    assert error.endswith("instances_test.json: no annotations, nothing to score against")
 
 
 def test_resize_matches_detectron2_rounding():

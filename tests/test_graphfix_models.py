@@ -57,7 +57,7 @@ def test_cli_lists_passes_and_refuses_bad_input(tmp_path):
 
     listing = subprocess.run([sys.executable, "-m", "graphfix", "--list"], capture_output=True, text=True)
     assert listing.returncode == 0
-    assert [line.split()[0] for line in listing.stdout.splitlines()] == ["roialign", "nms", "shapes", "cleanup"]
+    assert [line.split()[0] for line in listing.stdout.splitlines()] == ["roialign", "nms", "shapes", "foldbn", "cleanup"]
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     for args, message in (
         ([str(tmp_path / "missing.onnx")], "error: ONNX file not found"),

@@ -132,3 +132,29 @@ def test_list_ops_names_the_handler_files():
     assert rows["RoiAlign"] == "tf_import/ops/roi_align.py"
     assert rows["NonMaxSuppression"] == "tf_import/ops/non_max_suppression.py"
     assert rows["Conv"] == "tf_import/ops/conv.py"
+
+
+@pytest.mark.architecture("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
+def test_folded_batchnorm_pb_matches_and_npz_is_unchanged(exported, fixed, onnx_outputs, tmp_path):
+    """graphfix's opt-in foldbn: the pb has no BatchNorm left and still matches; the npz, derived from export's
+    unfolded model.onnx, is byte-identical to the unfolded run's."""
+    from graphfix.cli import fix
+    from graphfix.passes import WITH_FOLDBN
+
+    config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
+    out = exported(config)
+    (tmp_path / "model.json").write_text((out / "model.json").read_text())
+    os.symlink(out / "model.onnx", tmp_path / "model.onnx")
+    folded = fix(str(tmp_path / "model.onnx"), str(tmp_path / "model.fixed.onnx"), WITH_FOLDBN, roialign="exact")
+    assert "BatchNormalization" not in {n.op_type for n in onnx.load(folded).graph.node}
+    _ok("-m", "tf_import", folded, "--out", tmp_path)
+    assert (tmp_path / "model.npz").read_bytes() == (out / "model.npz").read_bytes()
+    cases = {"trace_size": (1, TRACE_SIZE), "other_size": (2, OTHER_SIZE)}
+    results = run_pb(tmp_path / "model.pb", {k: synthetic_image(*s, seed=seed) for k, (seed, s) in cases.items()},
+                     tmp_path)
+    for key, (seed, size) in cases.items():
+        ref = onnx_outputs(fixed(config, "exact"), seed, size)
+        assert_same_detections(ref, onnx_outputs(folded, seed, size), BOX_TOL, SCORE_TOL, MASK_TOL)
+        got = results[key]
+        got["classes"] = got.pop("labels") - 1
+        assert_same_detections(ref, got, BOX_TOL, SCORE_TOL, MASK_TOL)

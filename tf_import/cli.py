@@ -46,7 +46,7 @@ def convert(src, out_dir):
     with cli.step("translating to TensorFlow and freezing"):
         graph_def = frozen_graph_def(model)
     with cli.step("deriving the tensorpack checkpoint"):
-        weights = tp.tensorpack_weights(tp.initializers(model), info["architecture"])
+        weights = tp.tensorpack_weights(tp.initializers(_unfolded(src, model)), info["architecture"])
         line = tp.flags_line(info)
     os.makedirs(out_dir, exist_ok=True)
     write_atomic(os.path.join(out_dir, "model.npz"), tp.npz_bytes(weights))
@@ -57,3 +57,17 @@ def convert(src, out_dir):
             f"model.npz ({len(weights)} tensors) and flags.txt; tensorpack flags:")
     print(line, flush=True)
     return line
+
+
+def _unfolded(src, model):
+    """The graph whose initializers are the checkpoint's tensors: the fixed graph itself, or export's model.onnx
+    beside it when graphfix's opt-in foldbn pass replaced the conv and BatchNorm weights by folded ones."""
+    passes = {p.key: p.value for p in model.metadata_props}.get("graphfix_passes", "").split(",")
+    if "foldbn" not in passes:
+        return model
+    path = os.path.join(os.path.dirname(src), "model.onnx")
+    if not os.path.isfile(path):
+        raise D2TFError(f"{src} has BatchNorms folded into its convs; the npz is derived from export's unfolded "
+                        f"graph, expected at {path}")
+    with cli.step(f"loading the unfolded weights from {path}"):
+        return load_onnx(path)

@@ -24,7 +24,7 @@ setup:
 convert: setup
 	@if [ "$(WEIGHTS)" = "$(EXAMPLE_WEIGHTS)" ] && [ ! -f "$(WEIGHTS)" ]; then \
 		echo "[d2tf] no WEIGHTS given: generating the example checkpoint $(WEIGHTS) (calibrated random weights)" >&2; \
-		mkdir -p $(dir $(WEIGHTS)) && $(PY) -m d2tf.calibrate --config $(MODEL) --out $(WEIGHTS); fi
+		mkdir -p $(dir $(WEIGHTS)) && $(PY) -W ignore -m d2tf.calibrate --config $(MODEL) --out $(WEIGHTS); fi
 	$(PY) -m d2tf.convert --config $(MODEL) --weights $(WEIGHTS) --out $(OUT) --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG)
 
 # Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.

@@ -100,7 +100,8 @@ def _onnxruntime(path, images):
 def _fix_other_mode(out_dir, mode, work):
     from graphfix.cli import fix
 
-    return fix(os.path.join(out_dir, "model.onnx"), os.path.join(work, f"model.fixed.{mode}.onnx"), roialign=mode)
+    with cli.step(f"graphfix with --roialign {mode}, to measure that mode too"):
+        return fix(os.path.join(out_dir, "model.onnx"), os.path.join(work, f"model.fixed.{mode}.onnx"), roialign=mode)
 
 
 def _evaluate(out_dir, coco_dir, work):

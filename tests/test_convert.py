@@ -94,7 +94,8 @@ def test_interrupted_run_leaves_no_partial_file(sig, checkpoint_path, tmp_path):
 
 
 @pytest.mark.architecture(EXAMPLE)
-@pytest.mark.parametrize("case", ["unknown zoo name", "missing weights", "unsupported config", "corrupt pkl"])
+@pytest.mark.parametrize("case", ["unknown zoo name", "missing weights", "unsupported config", "corrupt pkl",
+                                  "missing coco dir"])
 def test_bad_inputs_give_one_line_errors(case, checkpoint_path, tmp_path):
     weights, config = checkpoint_path(EXAMPLE), EXAMPLE
     expected = {
@@ -102,17 +103,21 @@ def test_bad_inputs_give_one_line_errors(case, checkpoint_path, tmp_path):
         "missing weights": "error: weights file not found",
         "unsupported config": "error: export failed: unsupported config",
         "corrupt pkl": "error: export failed:",
+        "missing coco dir": "error: COCO-style directory not found",
     }[case]
+    extra = []
     if case == "unknown zoo name":
         config = "COCO-Detection/faster_rcnn_R_18_FPN_9x.yaml"
     elif case == "missing weights":
         weights = tmp_path / "model_final_missing.pkl"
+    elif case == "missing coco dir":
+        extra = ["--evaluate", tmp_path / "no_such_coco"]
     elif case == "unsupported config":
         config = config_yaml(tmp_path, EXAMPLE, "MODEL:\n  RESNETS:\n    DEPTH: 152\n")
     else:
         weights = tmp_path / "model_final_corrupt.pkl"
         weights.write_bytes(b"\x80\x04not really a pickle")
-    result = _convert(weights, tmp_path / "out", config=config)
+    result = _convert(weights, tmp_path / "out", *extra, config=config)
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(expected), result.stderr[-2000:]

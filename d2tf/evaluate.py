@@ -20,8 +20,7 @@ import tempfile
 import numpy as np
 
 from d2tf import D2TFError, cli
-from d2tf.files import load_outputs
-from d2tf.process import run_module
+from d2tf.runtimes import detectron2_outputs, pb_outputs
 
 # detectron2's INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST in every zoo config, for a model.json written before export
 # recorded them.
@@ -206,11 +205,9 @@ def predict(info, out_dir, images, work_dir, runtimes):
     for runtime in runtimes:
         out = os.path.join(work_dir, f"{runtime}.npz")
         if runtime == "detectron2":
-            run_module("export.predict", "--config", info["source"]["config"], "--weights",
-                       info["source"]["weights"], "--images", images_npz, "--out", out, label="detectron2")
+            results[runtime] = detectron2_outputs(info, images_npz, out)
         else:
-            run_module("tf_import.predict", os.path.join(out_dir, "model.pb"), images_npz, out, label="the pb")
-        results[runtime] = load_outputs(out)
+            results[runtime] = pb_outputs(os.path.join(out_dir, "model.pb"), images_npz, out)
     os.remove(images_npz)
     return results
 
@@ -257,17 +254,16 @@ def _bilinear_weights(pixels, lo, hi, size):
 
 
 def coco_results(image_id, outputs, size, resized, category_ids, mask):
-    """COCO result dicts (bbox xywh, and RLE segmentation for mask models) of one image's outputs. The pb's
-    labels are 1-based, detectron2's classes 0-based; class i is the i-th smallest category id, as in
-    detectron2's COCO mapping."""
+    """COCO result dicts (bbox xywh, and RLE segmentation for mask models) of one image's outputs. Classes are
+    0-based for both runtimes (d2tf.runtimes converts the pb's labels); class i is the i-th smallest category id,
+    as in detectron2's COCO mapping."""
     import pycocotools.mask as mask_util
 
-    classes = outputs["classes"] if "classes" in outputs else outputs["labels"] - 1
     boxes, keep = to_original(outputs["boxes"], size, resized)
     results = []
     for i in np.flatnonzero(keep):
         x0, y0, x1, y1 = (float(v) for v in boxes[i])
-        result = {"image_id": int(image_id), "category_id": int(category_ids[int(classes[i])]),
+        result = {"image_id": int(image_id), "category_id": int(category_ids[int(outputs["classes"][i])]),
                   "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(outputs["scores"][i])}
         if mask:
             pasted = paste_mask(outputs["masks"][i], boxes[i], *size)

@@ -16,8 +16,8 @@ from d2tf import D2TFError, cli, ort, report
 from d2tf.agreement import agreement_ap, compare
 from d2tf.cli import parse_size
 from d2tf.draw import side_by_side
-from d2tf.files import load_outputs, write_atomic
-from d2tf.process import run_module
+from d2tf.files import write_atomic
+from d2tf.runtimes import detectron2_outputs, pb_outputs
 from d2tf.synthetic import synthetic_image
 
 DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple of 32 (FPN pads inside the graph)
@@ -31,11 +31,12 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None):
     mode = roialign_mode(fixed_path)
     images = {f"synthetic{i + 1}_{h}x{w}": synthetic_image(h, w, seed=i + 1) for i, (h, w) in enumerate(sizes)}
     with tempfile.TemporaryDirectory(prefix="d2tf-verify-") as work:
-        np.savez(os.path.join(work, "images.npz"), **images)
-        outputs = {"detectron2": _detectron2(info, work)}
+        images_npz = os.path.join(work, "images.npz")
+        np.savez(images_npz, **images)
+        outputs = {"detectron2": detectron2_outputs(info, images_npz, os.path.join(work, "detectron2.npz"))}
         for name in ("model.onnx", "model.fixed.onnx"):
             outputs[name] = _onnxruntime(os.path.join(out_dir, name), images)
-        outputs["model.pb"] = _pb(os.path.join(out_dir, "model.pb"), work)
+        outputs["model.pb"] = pb_outputs(os.path.join(out_dir, "model.pb"), images_npz, os.path.join(work, "pb.npz"))
         other = "exact" if mode == "tensorpack" else "tensorpack"
         outputs[f"other:{other}"] = _onnxruntime(_fix_other_mode(out_dir, other, work), images)
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
@@ -72,23 +73,6 @@ def _figures(outputs, mode, other):
         row["ap"], row["ap50"] = agreement_ap(outputs["detectron2"], outputs[name])
         agreement.append(row)
     return {"stages": stages, "agreement": agreement}
-
-
-def _detectron2(info, work):
-    source = info["source"]
-    run_module("export.predict", "--config", source["config"], "--weights", source["weights"],
-               "--images", os.path.join(work, "images.npz"), "--out", os.path.join(work, "detectron2.npz"),
-               label="detectron2 (PyTorch)")
-    return load_outputs(os.path.join(work, "detectron2.npz"))
-
-
-def _pb(pb_path, work):
-    run_module("tf_import.predict", pb_path, os.path.join(work, "images.npz"), os.path.join(work, "pb.npz"),
-               label="model.pb (TensorFlow)")
-    outputs = load_outputs(os.path.join(work, "pb.npz"))
-    for dets in outputs.values():  # tensorpack's labels are 1-based; compare in detectron2's classes
-        dets["classes"] = dets.pop("labels") - 1
-    return outputs
 
 
 def _onnxruntime(path, images):

@@ -29,15 +29,17 @@ convert: setup
 
 # Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.
 verify: setup
-	$(PY) -m d2tf.verify $(OUT) $(EVALUATE_ARG)
+	$(PY) -m verify $(OUT) $(EVALUATE_ARG)
 
 # Serves one stage's ONNX file of OUT in Netron (STAGE=export: model.onnx, graphfix: model.fixed.onnx) at
 # http://localhost:$(PORT) until Ctrl-C; no browser is started.
 inspect: setup
-	$(PY) -m d2tf.inspect --out $(OUT) --stage $(STAGE) --port $(PORT)
+	$(PY) -m d2tf.netron --out $(OUT) --stage $(STAGE) --port $(PORT)
 
+# ARCHS=name,... limits the suite to those architectures (short names, e.g. mask_rcnn_R_50_FPN_3x); ARCHS=none
+# runs only the tests that convert no architecture.
 test: setup
-	$(PY) -m pytest
+	$(if $(ARCHS),ARCHS=$(ARCHS)) $(PY) -m pytest
 
 # Speed and size per architecture and stage (slow: minutes per architecture). ARCHS=a,b limits it.
 bench: setup

@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from d2tf import zoo
-from d2tf.synthetic import synthetic_image
+from core import zoo
+from core.synthetic import synthetic_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,23 +32,28 @@ def run(*args):
 
 
 def onnxruntime_latency(path, image):
-    from d2tf import ort
+    from runners import onnx_runner
 
-    sess = ort.session(path)
-    ort.run(sess, image)
+    sess = onnx_runner.session(path)
+    onnx_runner.run(sess, image)
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        ort.run(sess, image)
+        onnx_runner.run(sess, image)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
 def pb_latency(pb, image, work):
-    np.savez(os.path.join(work, "images.npz"), **{f"run{i}": image for i in range(4)})
-    run(os.path.join(ROOT, "tests", "pb_runner.py"), pb, os.path.join(work, "images.npz"), os.path.join(work, "o.npz"))
-    seconds = np.load(os.path.join(work, "o.npz"))
-    return statistics.median(float(seconds[f"run{i}/seconds"]) for i in range(1, 4))
+    """Median of 3 Session.runs after a first one, in a TensorFlow process of its own."""
+    np.save(os.path.join(work, "image.npy"), image)
+    code = ("import sys, numpy as np; from runners.pb_runner import run_times; "
+            "print(*run_times(sys.argv[1], np.load(sys.argv[2]), 4))")
+    result = subprocess.run([sys.executable, "-c", code, pb, os.path.join(work, "image.npy")], capture_output=True,
+                            text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"))
+    if result.returncode:
+        raise SystemExit(f"timing {pb} failed:\n{result.stderr[-2000:]}")
+    return statistics.median(float(t) for t in result.stdout.split()[1:])
 
 
 def bench(config, size, out):
@@ -72,14 +77,14 @@ def bench(config, size, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--archs", default=",".join(zoo.short_name(c) for c in zoo.SEED_ARCHITECTURES))
+    parser.add_argument("--archs", default=",".join(zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES))
     parser.add_argument("--size", default="512x640")
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench"))
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     wanted = args.archs.split(",")
     rows = []
-    for config in zoo.SEED_ARCHITECTURES:
+    for config in zoo.TENSORPACK_ARCHITECTURES:
         if zoo.short_name(config) in wanted:
             print(f"[bench] {zoo.short_name(config)} ...", file=sys.stderr, flush=True)
             rows.append(bench(config, size, args.out))

@@ -13,8 +13,8 @@ import argparse
 
 import numpy as np
 
-from d2tf import checkpoint, cli, zoo
-from d2tf.synthetic import synthetic_image
+from core import checkpoint, cli, zoo
+from core.synthetic import synthetic_image
 
 # Output spread (std) each prediction layer is scaled to, by the last part of its module name.
 _OUTPUT_STD = {

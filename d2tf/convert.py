@@ -11,11 +11,11 @@ import shutil
 import signal
 import tempfile
 
-from d2tf import D2TFError, cli, zoo
-from d2tf.cli import parse_size
-from d2tf.process import run_module
-from d2tf.verify import DEFAULT_SIZES, parse_sizes, verify
+from core import D2TFError, cli, zoo
+from core.cli import parse_size
+from core.process import run_module
 from graphfix.passes import DEFAULT, WITH_FOLDBN
+from verify.run import DEFAULT_SIZES, parse_sizes, verify
 
 FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "model.npz", "flags.txt", "report.md",
          "verify.png")
@@ -23,7 +23,7 @@ STAGING = ".{name}.partial-"  # + process id + "-" + random suffix
 
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
-            coco_dir=None, fold_batchnorm=False):
+            coco_dir=None, fold_batchnorm=False, verify_work_dir=None):
     """Runs every stage; on success OUT holds FILES. Returns the tensorpack flags line."""
     weights, out = os.path.abspath(weights), os.path.abspath(out)
     if os.path.isfile(config):  # model.json records it; `make verify` may run from elsewhere
@@ -50,7 +50,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             with cli.step(f"stage {i}/4: {stage}"):
                 run_module(stage, *args, label=stage)
         with cli.step("stage 4/4: verify"):
-            verify(staging, verify_sizes, coco_dir)
+            verify(staging, verify_sizes, coco_dir, verify_work_dir)
         _publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -108,11 +108,13 @@ def main(argv=None):
                         "(graphfix's opt-in foldbn pass; the npz keeps tensorpack's unfolded BatchNorm variables)")
     parser.add_argument("--evaluate", metavar="COCO_DIR", help="also report COCO box/mask AP of detectron2 and the "
                         "pb on a COCO-style directory (images + instances json)")
+    parser.add_argument("--verify-work-dir", metavar="DIR", help="keep verify's working files in DIR (the images, "
+                        "each runtime's raw outputs as npz, the other RoIAlign mode's fixed graph)")
     args = parser.parse_args(argv)
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
-                   args.evaluate, args.fold_batchnorm)
+                   args.evaluate, args.fold_batchnorm, args.verify_work_dir)
     cli.log(f"[d2tf] done: {args.out} holds {', '.join(FILES)}; use the npz in tensorpack with these flags:")
     print(line, flush=True)
 

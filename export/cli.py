@@ -6,10 +6,10 @@ import os
 
 import onnx
 
-from d2tf import checkpoint, cli, zoo
-from d2tf.cli import parse_size
-from d2tf.files import write_atomic
-from d2tf.synthetic import synthetic_image
+from core import checkpoint, cli, zoo
+from core.cli import parse_size
+from core.files import write_atomic
+from core.synthetic import synthetic_image
 from export.info import model_info
 from export.model import build_model
 from export.supported import check_supported

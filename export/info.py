@@ -1,9 +1,10 @@
-"""model.json: everything later stages need to know about the model, so they never read the yaml again."""
+"""The model info: everything later stages need to know about the model, so they never read the yaml again.
+Export records it in model.onnx's metadata (core.metadata) and writes a readable copy as model.json."""
 
 import hashlib
 
-import d2tf
-from export.model import output_names
+import core
+from core import contract
 from export.trace import OPSET
 
 
@@ -11,7 +12,7 @@ def model_info(cfg, arch, config, weights_path, traced_size):
     mask_head = cfg.MODEL.ROI_MASK_HEAD
     box_head = cfg.MODEL.ROI_BOX_HEAD
     return {
-        "d2tf_version": d2tf.__version__,
+        "d2tf_version": core.__version__,
         "source": {"config": config, "weights": str(weights_path), "weights_sha256": sha256(weights_path)},
         "architecture": {
             "name": arch.name,
@@ -24,9 +25,9 @@ def model_info(cfg, arch, config, weights_path, traced_size):
         },
         "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
         "input": {
-            "name": "image",
+            "name": contract.INPUT,
             "shape": ["height", "width", 3],
-            "dtype": "float32",
+            "dtype": contract.INPUT_DTYPE,
             "format": "BGR",
             "range": [0, 255],
             "size_divisibility": 32 if arch.backbone == "FPN" else 0,
@@ -34,14 +35,13 @@ def model_info(cfg, arch, config, weights_path, traced_size):
         },
         "pixel_mean_bgr": list(cfg.MODEL.PIXEL_MEAN),
         "pixel_std_bgr": list(cfg.MODEL.PIXEL_STD),
-        "outputs": output_names(arch.mask),
+        "outputs": contract.onnx_outputs(arch.mask),
         "class_ids": "0-based, background excluded (detectron2)",
         "pooler": {
             "box": _pooler(box_head),
             **({"mask": _pooler(mask_head)} if arch.mask else {}),
         },
-        # FPN: the mask head's deconv doubles the pooled map; C4: res5 halves it first.
-        "mask_resolution": mask_head.POOLER_RESOLUTION * (2 if arch.backbone == "FPN" else 1) if arch.mask else None,
+        "mask_resolution": contract.mask_resolution(arch.backbone, mask_head.POOLER_RESOLUTION) if arch.mask else None,
         "test": {
             "score_thresh": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
             "nms_thresh": cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST,

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from d2tf import D2TFError
+from core import D2TFError
 
 
 def build_model(cfg, weights):
@@ -54,7 +54,3 @@ class ExportWrapper(torch.nn.Module):
         if instances.has("pred_masks"):
             outputs += (instances.pred_masks[:, 0],)
         return outputs
-
-
-def output_names(mask):
-    return ["boxes", "scores", "classes"] + (["masks"] if mask else [])

@@ -1,13 +1,13 @@
-"""Which detectron2 configs d2tf converts: the 12 seed architectures, nothing that differs from them silently.
+"""Which detectron2 configs d2tf converts: the 12 tensorpack architectures, nothing that differs from them silently.
 
-A config is matched to its reference (the seed config with the same backbone, depth, heads), then every
-graph-changing key is compared with that reference. Keys that only matter for training are skipped; the few
-that the outputs can carry (pixel statistics, class count, test thresholds, STRIDE_IN_1X1) may differ.
+A config is matched to its reference (the tensorpack architecture's config with the same backbone, depth, heads),
+then every graph-changing key is compared with that reference. Keys that only matter for training are skipped; the few
+that the outputs can carry (pixel statistics, class count, test thresholds and counts, STRIDE_IN_1X1) may differ.
 """
 
 import dataclasses
 
-from d2tf import D2TFError, zoo
+from core import D2TFError, zoo
 
 # Leaf names that only affect training, in any subtree.
 _TRAINING_ONLY = {
@@ -19,6 +19,7 @@ _TRAINING_ONLY = {
 _CARRIED = {
     "MODEL.DEVICE", "MODEL.WEIGHTS", "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD", "MODEL.RESNETS.STRIDE_IN_1X1",
     "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.ROI_HEADS.NMS_THRESH_TEST",
+    "MODEL.RPN.PRE_NMS_TOPK_TEST", "MODEL.RPN.POST_NMS_TOPK_TEST",
 }
 # Subtrees that do not exist in the graph of a GeneralizedRCNN without keypoints/semantic heads.
 _UNUSED_SUBTREES = ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET")
@@ -43,7 +44,7 @@ class Architecture:
     def reference_config(self):
         head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
         name = f"{head}_rcnn_R_{self.depth}_{self.backbone}_3x"
-        return next(c for c in zoo.SEED_ARCHITECTURES if zoo.short_name(c) == name)
+        return next(c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name)
 
 
 def check_supported(cfg):
@@ -72,6 +73,11 @@ def check_supported(cfg):
         expected = _get(reference, key)
         if _normalise(value) != _normalise(expected):
             problems.append(f"{key}={value!r} (the {arch.name} tensorpack supports has {expected!r})")
+    rpn = cfg.MODEL.RPN
+    if backbone == "FPN" and rpn.PRE_NMS_TOPK_TEST != rpn.POST_NMS_TOPK_TEST:
+        problems.append(f"MODEL.RPN.PRE_NMS_TOPK_TEST={rpn.PRE_NMS_TOPK_TEST} != MODEL.RPN.POST_NMS_TOPK_TEST="
+                        f"{rpn.POST_NMS_TOPK_TEST} (tensorpack's FPN has one count for both, "
+                        "RPN.TEST_PER_LEVEL_NMS_TOPK)")
     if problems:
         raise _unsupported(cfg, problems)
     return arch
@@ -94,7 +100,6 @@ def _graph_keys(cfg, arch):
         if key.split(".")[-1] in _TRAINING_ONLY or key in _CARRIED or any(key.startswith(s + ".") for s in skip):
             continue
         yield key, value
-    yield "TEST.DETECTIONS_PER_IMAGE", cfg.TEST.DETECTIONS_PER_IMAGE
 
 
 def _leaves(node, prefix):

@@ -7,15 +7,17 @@ import warnings
 import onnx
 import torch
 
-from export.model import ExportWrapper, output_names
+from core.contract import INPUT, onnx_outputs
+from core.metadata import write_info
+from export.model import ExportWrapper
 
 OPSET = 16
 
 
 def trace_to_onnx(model, image, mask):
     """ONNX ModelProto of `model` traced on `image` ([H, W, 3] float32), with H, W and N left dynamic."""
-    outputs = output_names(mask)
-    dynamic = {"image": {0: "height", 1: "width"}}
+    outputs = onnx_outputs(mask)
+    dynamic = {INPUT: {0: "height", 1: "width"}}
     dynamic.update({name: {0: "detections"} for name in outputs})
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad(), _single_image_splits():
@@ -26,7 +28,7 @@ def trace_to_onnx(model, image, mask):
             buf,
             dynamo=False,
             opset_version=OPSET,
-            input_names=["image"],
+            input_names=[INPUT],
             output_names=outputs,
             dynamic_axes=dynamic,
             do_constant_folding=True,
@@ -66,6 +68,7 @@ def add_provenance(proto, info):
     del proto.metadata_props[:]
     for key, value in props.items():
         proto.metadata_props.add(key=key, value=str(value))
+    write_info(proto, info)  # what graphfix and tf_import need, so the file is all they read
     proto.producer_name = "d2tf.export"
     proto.producer_version = info["d2tf_version"]
 

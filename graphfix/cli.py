@@ -3,8 +3,8 @@
 import argparse
 import os
 
-from d2tf import cli
-from d2tf.files import load_onnx, write_atomic
+from core import cli
+from core.files import load_onnx, write_atomic
 from graphfix.passes import DEFAULT, PASSES, summary
 from graphfix.passes.roialign import MODES
 from graphfix.pipeline import apply, check_names

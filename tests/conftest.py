@@ -1,15 +1,32 @@
-"""Shared fixtures: calibrated checkpoints, generated once per test session and per architecture."""
+"""Shared fixtures. Each architecture is converted once (`python -m d2tf.convert`, exact RoIAlign) and every runtime
+runs once on the same two images: verify keeps each runtime's outputs, and one TensorFlow subprocess
+(tests/tf_checks.py) adds the tensorpack-mode pb and tensorpack's own SmartInit. The stage tests compare those kept
+outputs pair by pair, so no test runs a model again.
 
+`ARCHS=name,...` (short names, e.g. `make test ARCHS=mask_rcnn_R_50_FPN_3x`) limits the suite to those
+architectures plus the tests that use none; `ARCHS=none` runs only the latter.
+"""
+
+import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 
+import numpy as np
 import pytest
 
-from d2tf import zoo
-from tests.parity import TRACE_SIZE
+from core import contract, zoo
+from core.files import load_outputs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRACE_SIZE = (256, 320)  # small inputs keep the suite fast; full sizes belong in the benchmark
+OTHER_SIZE = (300, 452)  # another aspect, and not a multiple of 32 (FPN pads inside the graph)
+# Test-time counts of the test configs: C4 models push every proposal through res5, so 1000 proposals cost 10x
+# what 100 do, in every runtime. The conversion carries these keys (export/supported.py).
+RPN_TOPK, DETECTIONS = 100, 30
+# verify's image keys: synthetic image i+1 at each size, seeded with i+1.
+IMAGES = {f"synthetic{i + 1}_{h}x{w}": (i + 1, (h, w)) for i, (h, w) in enumerate((TRACE_SIZE, OTHER_SIZE))}
 
 
 class Workspace:
@@ -45,12 +62,23 @@ def _architecture(item):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "architecture(config): the seed architecture whose artifacts a test uses")
+    config.addinivalue_line("markers", "architecture(config): the architecture whose artifacts a test uses")
 
 
-def pytest_collection_modifyitems(items):
-    """Groups tests by architecture (tests of none first, then zoo order), keeping the order within a group."""
-    order = {config: i for i, config in enumerate(zoo.SEED_ARCHITECTURES)}
+def pytest_collection_modifyitems(config, items):
+    """Keeps the architectures ARCHS names (all if unset), then groups tests by architecture (tests of none first,
+    then zoo order), keeping the order within a group."""
+    wanted = os.environ.get("ARCHS")
+    if wanted:
+        names = set(wanted.split(",")) - {"none"}
+        unknown = names - {zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES}
+        if unknown:
+            raise pytest.UsageError(f"ARCHS: unknown {sorted(unknown)}; known: "
+                                    f"{', '.join(zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES)}")
+        keep = [i for i in items if _architecture(i) is None or zoo.short_name(_architecture(i)) in names]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+    order = {c: i for i, c in enumerate(zoo.TENSORPACK_ARCHITECTURES)}
     items.sort(key=lambda item: -1 if _architecture(item) is None else order.get(_architecture(item), len(order)))
 
 
@@ -59,116 +87,99 @@ def workspace(tmp_path_factory):
     return Workspace(tmp_path_factory.mktemp("architectures"))
 
 
+def small_config(config, directory):
+    """A self-contained yaml of `config` with the suite's small proposal and detection counts."""
+    cfg = zoo.load_config(config).clone()
+    cfg.defrost()
+    cfg.MODEL.RPN.PRE_NMS_TOPK_TEST = cfg.MODEL.RPN.POST_NMS_TOPK_TEST = RPN_TOPK
+    cfg.TEST.DETECTIONS_PER_IMAGE = DETECTIONS
+    path = directory / f"{zoo.short_name(config)}.yaml"
+    path.write_text(cfg.dump())
+    return path
+
+
 @pytest.fixture(scope="session")
 def checkpoint_path(workspace):
-    """`checkpoint_path(config, ext=".pkl")` -> path of a calibrated checkpoint for that config (seed 0)."""
+    """`checkpoint_path(config, ext=".pkl")` -> (test config yaml, calibrated checkpoint for it, seed 0)."""
     from d2tf import calibrate
 
     def make(config, ext):
         def write(directory):
-            calibrate.write_checkpoint(config, directory / ("model" + ext))
-            return directory / ("model" + ext)
+            yaml = small_config(config, directory)
+            calibrate.write_checkpoint(str(yaml), directory / ("model" + ext))
+            return yaml, directory / ("model" + ext)
         return write
 
     return lambda config, ext=".pkl": workspace.get(config, ("checkpoint", ext[1:]), make(config, ext))
 
 
+class Pipeline:
+    """One architecture converted by `python -m d2tf.convert` (exact RoIAlign) with verify's working files kept."""
+
+    def __init__(self, config, yaml, weights, out, work, result):
+        self.config, self.yaml, self.weights, self.out, self.work, self.result = (
+            config, yaml, weights, out, work, result)
+        self.info = json.loads((out / "model.json").read_text())
+
+    def outputs(self, runtime):
+        """{image key: outputs (0-based classes)} of one runtime kept by verify: detectron2, model.onnx,
+        model.fixed.onnx, model.pb, model.fixed.tensorpack.onnx."""
+        outputs = load_outputs(self.work / f"{runtime}.npz")
+        if runtime == "model.pb":
+            outputs = {key: contract.labels_to_classes(value) for key, value in outputs.items()}
+        return outputs
+
+    @property
+    def mask(self):
+        return self.info["architecture"]["mask"]
+
+
 @pytest.fixture(scope="session")
-def converted(workspace, checkpoint_path):
-    """`converted(config)` -> (out dir, CompletedProcess) of the whole pipeline (`python -m d2tf.convert`, exact
-    RoIAlign) on the test checkpoint. The stage tests use its files, so each architecture is exported, fixed
-    (exact) and translated (exact) once."""
+def pipeline(workspace, checkpoint_path):
+    """`pipeline(config)` -> Pipeline of that architecture, converted once per session."""
 
     def make(config):
         def run(directory):
-            out = directory / "out"
-            size = "x".join(map(str, TRACE_SIZE))
-            result = run_python("-m", "d2tf.convert", "--config", config, "--weights", checkpoint_path(config),
-                                "--out", out, "--roialign", "exact", "--trace-size", size, "--verify-sizes", size)
+            yaml, weights = checkpoint_path(config)
+            out, work = directory / "out", directory / "verify"
+            sizes = ",".join(f"{h}x{w}" for _, (h, w) in IMAGES.values())
+            result = run_python("-m", "d2tf.convert", "--config", yaml, "--weights", weights, "--out", out,
+                                "--roialign", "exact", "--trace-size", "x".join(map(str, TRACE_SIZE)),
+                                "--verify-sizes", sizes, "--verify-work-dir", work)
             assert result.returncode == 0, result.stderr[-3000:]
-            return out, result
+            return Pipeline(config, yaml, weights, out, work, result)
         return run
 
-    return lambda config: workspace.get(config, ("converted",), make(config))
+    return lambda config: workspace.get(config, ("pipeline",), make(config))
 
 
 @pytest.fixture(scope="session")
-def exported(converted):
-    """`exported(config)` -> out dir with model.onnx and model.json (export's files, from the pipeline run)."""
-    return lambda config: converted(config)[0]
+def tf_checks(workspace, pipeline):
+    """`tf_checks(config)` -> what tests/tf_checks.py found, in one TensorFlow process per architecture: the
+    outputs of the tensorpack-mode pb (translated from verify's model.fixed.tensorpack.onnx) on verify's images,
+    and tensorpack SmartInit loading the pipeline's npz into the variables the contract says tensorpack creates."""
+    from tests.tensorpack_contract import variable_shapes
 
-
-@pytest.fixture(scope="session")
-def d2_model(checkpoint_path):
-    """`d2_model(config)` -> detectron2's model with the test checkpoint. Built on each call rather than kept:
-    twelve of them would hold several GB."""
-    from d2tf.checkpoint import load_weights
-    from export.model import build_model
-
-    return lambda config: build_model(zoo.load_config(config), load_weights(checkpoint_path(config)))
-
-
-@pytest.fixture(scope="session")
-def onnx_outputs():
-    """`onnx_outputs(path, seed, size)` -> onnxruntime outputs on that synthetic image, computed once per session."""
-    from d2tf import ort
-    from d2tf.synthetic import synthetic_image
-
-    cache = {}
-
-    def get(path, seed, size):
-        key = (str(path), seed, tuple(size))
-        if key not in cache:
-            cache[key] = ort.run(ort.session(path), synthetic_image(*size, seed=seed))
-        return cache[key]
-
-    return get
-
-
-@pytest.fixture(scope="session")
-def fixed(workspace, converted):
-    """`fixed(config, roialign)` -> path of graphfix's output, beside a copy of model.json as tf_import wants it.
-    Exact mode is the pipeline run's model.fixed.onnx."""
-    from graphfix.cli import fix
-
-    def make(config, roialign):
+    def make(config):
         def run(directory):
-            out = converted(config)[0]
-            shutil.copy(out / "model.json", directory / "model.json")
-            return fix(str(out / "model.onnx"), str(directory / "model.fixed.onnx"), roialign=roialign)
-        return run
-
-    def get(config, roialign):
-        if roialign == "exact":
-            return str(converted(config)[0] / "model.fixed.onnx")
-        return workspace.get(config, ("fixed", roialign), make(config, roialign))
-
-    return get
-
-
-@pytest.fixture(scope="session")
-def pb(workspace, converted, fixed):
-    """`pb(config, roialign)` -> (path, seconds) of the frozen pb of that fixed graph (exact: the pipeline's)."""
-
-    def make(config, roialign):
-        def run(directory):
-            start = time.perf_counter()
-            result = run_python("-m", "tf_import", fixed(config, roialign), "--out", directory)
+            p = pipeline(config)
+            variables = directory / "variables.json"
+            variables.write_text(json.dumps(variable_shapes(p.weights, p.info)))
+            result = run_python(os.path.join(os.path.dirname(__file__), "tf_checks.py"),
+                                p.work / "model.fixed.tensorpack.onnx", p.work / "images.npz", p.out / "model.npz",
+                                variables, directory)
             assert result.returncode == 0, result.stderr[-3000:]
-            return directory / "model.pb", time.perf_counter() - start
+            outputs = load_outputs(directory / "tensorpack_pb.npz")
+            report = json.loads((directory / "report.json").read_text())
+            return {key: contract.labels_to_classes(value) for key, value in outputs.items()}, report
         return run
 
-    def get(config, roialign):
-        if roialign == "exact":
-            return converted(config)[0] / "model.pb", None
-        return workspace.get(config, ("pb", roialign), make(config, roialign))
-
-    return get
+    return lambda config: workspace.get(config, ("tf_checks",), make(config))
 
 
 def run_python(*args):
     """A Python subprocess of this venv (TensorFlow work must not share the PyTorch test process)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
     return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=env)
 
 
@@ -206,27 +217,35 @@ def config_yaml(directory, base, body):
     return str(path)
 
 
+def yaml_with(yaml, body, directory):
+    """A yaml at `directory` that takes the yaml file `yaml` and overrides it with `body`."""
+    path = directory / "cfg.yaml"
+    path.write_text(f'_BASE_: "{yaml}"\n{body}')
+    return str(path)
+
+
 @pytest.fixture(scope="session")
-def high_threshold_export(d2_model, checkpoint_path, workspace):
+def high_threshold_export(pipeline, workspace):
     """`high_threshold_export(config)` -> (out dir, grey image): config exported with its score threshold between
     the best score on a flat grey image and the best on the trace image, so grey gives zero detections."""
-    import numpy as np
-
-    from d2tf.synthetic import synthetic_image
+    from core.checkpoint import load_weights
+    from core.synthetic import synthetic_image
     from export.cli import export
-    from export.predict import detectron2_outputs
+    from export.model import build_model
+    from runners.detectron2_runner import predict
 
     grey = np.full((*TRACE_SIZE, 3), 128, np.float32)
 
     def make(config):
         def run(out):
-            model = d2_model(config)
-            best_grey = detectron2_outputs(model, grey)["scores"].max(initial=0)
-            best_trace = detectron2_outputs(model, synthetic_image(*TRACE_SIZE, seed=0))["scores"].max()
+            p = pipeline(config)
+            model = build_model(zoo.load_config(str(p.yaml)), load_weights(p.weights))
+            best_grey = predict(model, grey)["scores"].max(initial=0)
+            best_trace = predict(model, synthetic_image(*TRACE_SIZE, seed=0))["scores"].max()
             assert best_trace > best_grey + 0.02
-            threshold = (best_grey + best_trace) / 2
-            yaml = config_yaml(out, config, f"MODEL:\n  ROI_HEADS:\n    SCORE_THRESH_TEST: {threshold}\n")
-            export(yaml, checkpoint_path(config), out, TRACE_SIZE)
+            yaml = yaml_with(p.yaml, f"MODEL:\n  ROI_HEADS:\n    SCORE_THRESH_TEST: {(best_grey + best_trace) / 2}\n",
+                             out)
+            export(yaml, p.weights, out, TRACE_SIZE)
             return out, grey
         return run
 

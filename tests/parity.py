@@ -2,10 +2,7 @@
 
 import numpy as np
 
-from d2tf.matching import match_detections
-
-TRACE_SIZE = (256, 320)  # small inputs keep the suite fast; full sizes belong in the benchmark
-OTHER_SIZE = (300, 452)  # another aspect, and not a multiple of 32 (FPN pads inside the graph)
+from core.matching import match_detections
 
 
 def assert_same_detections(ref, cand, box_tol, score_tol, mask_tol=None):

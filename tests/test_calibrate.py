@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from d2tf import zoo
-from d2tf.checkpoint import load_weights
-from d2tf.synthetic import synthetic_image
+from core import zoo
+from core.checkpoint import load_weights
+from core.synthetic import synthetic_image
 
 
 def _d2_model(config, weights_path):
@@ -26,9 +26,9 @@ def _detect(model, height=256, width=320):
         return model.inference([{"image": image}], do_postprocess=False)[0]
 
 
-@pytest.mark.parametrize("config", zoo.SEED_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
 def test_checkpoint_loads_into_detectron2_exactly(config, checkpoint_path):
-    _, incompatible = _d2_model(config, checkpoint_path(config))
+    _, incompatible = _d2_model(config, checkpoint_path(config)[1])
     assert incompatible.missing_keys == []
     assert incompatible.unexpected_keys == []
     assert incompatible.incorrect_shapes == []  # detections per architecture: tests/test_export.py
@@ -37,9 +37,9 @@ def test_checkpoint_loads_into_detectron2_exactly(config, checkpoint_path):
 @pytest.mark.architecture("COCO-Detection/faster_rcnn_R_50_C4_3x.yaml")
 def test_pth_checkpoint_loads_into_detectron2(checkpoint_path):
     config = "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml"
-    model, incompatible = _d2_model(config, checkpoint_path(config, ".pth"))
+    model, incompatible = _d2_model(config, checkpoint_path(config, ".pth")[1])
     assert (incompatible.missing_keys, incompatible.unexpected_keys, incompatible.incorrect_shapes) == ([], [], [])
-    pkl, pth = load_weights(checkpoint_path(config)), load_weights(checkpoint_path(config, ".pth"))
+    pkl, pth = load_weights(checkpoint_path(config)[1]), load_weights(checkpoint_path(config, ".pth")[1])
     assert sorted(pkl) == sorted(pth)
     for name in pkl:  # same seed, same weights, whichever format
         np.testing.assert_array_equal(pkl[name], pth[name])
@@ -48,7 +48,7 @@ def test_pth_checkpoint_loads_into_detectron2(checkpoint_path):
 @pytest.mark.architecture("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
 def test_r50_fpn_mask_gives_many_distinct_detections(checkpoint_path):
     config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
-    model, _ = _d2_model(config, checkpoint_path(config))
+    model, _ = _d2_model(config, checkpoint_path(config)[1])
     det = _detect(model)
     boxes = det.pred_boxes.tensor
     assert len(det) >= 20

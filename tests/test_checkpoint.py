@@ -6,8 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from d2tf import D2TFError
-from d2tf.checkpoint import load_weights, save_pkl
+from core import D2TFError
+from core.checkpoint import load_weights, save_pkl
 
 WEIGHTS = {"backbone.conv.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2), "x.bias": np.ones(3)}
 
@@ -70,7 +70,7 @@ def test_malicious_pth_is_refused_and_never_runs(tmp_path):
 
 
 def test_pth_of_tensors_loads(tmp_path):
-    from d2tf.checkpoint import save_pth
+    from core.checkpoint import save_pth
 
     save_pth(WEIGHTS, tmp_path / "m.pth")
     _assert_same(load_weights(tmp_path / "m.pth"))

@@ -1,4 +1,4 @@
-"""d2tf.evaluate: COCO AP of detectron2 and the pb on a tiny COCO-style set whose ground truth is detectron2's own
+"""evaluate: COCO AP of detectron2 and the pb on a tiny COCO-style set whose ground truth is detectron2's own
 confident detections, so detectron2 must score box AP 1 and the pb nearly so."""
 
 import json
@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from d2tf import evaluate
-from d2tf.synthetic import synthetic_image
+from core.synthetic import synthetic_image
+from evaluate.dataset import load_dataset
+from evaluate.model import read_model, resize_limits
+from evaluate.postprocess import paste_mask
+from evaluate.preprocess import output_shape
+from evaluate.run import detections, evaluate_ap, report
 from tests.conftest import run_python
 
 CONFIG = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
@@ -39,10 +43,10 @@ def write_coco_set(directory, num_classes, annotations=()):
 
 def detectron2_ground_truth(out_dir, coco_dir, work_dir, weights):
     """detectron2's detections with score >= GT_SCORE, as COCO annotations (through evaluate's own route)."""
-    info = evaluate.read_model(str(out_dir), str(weights))
-    dataset = evaluate.load_dataset(coco_dir)
-    results = evaluate.detections(info, str(out_dir), dataset, str(work_dir), evaluate.resize_limits(info),
-                                     ["detectron2"], mask=True)
+    info = read_model(str(out_dir), str(weights))
+    dataset = load_dataset(coco_dir)
+    results = detections(info, str(out_dir), dataset, str(work_dir), resize_limits(info),
+                         ["detectron2"], mask=True)
     kept = [r for r in results["detectron2"] if r["score"] >= GT_SCORE]
     return [dict(r, id=i + 1, iscrowd=0, area=r["bbox"][2] * r["bbox"][3]) for i, r in enumerate(kept)]
 
@@ -60,20 +64,20 @@ def coco_set(tmp_path, exported, checkpoint_path):
 @pytest.mark.architecture(CONFIG)
 def test_evaluate_on_detectron2_ground_truth(coco_set, exported, checkpoint_path, tmp_path, measure):
     coco_dir, num_truth = coco_set
-    result = evaluate.evaluate_ap(exported(CONFIG), coco_dir, tmp_path / "work", weights=checkpoint_path(CONFIG))
+    result = evaluate_ap(exported(CONFIG), coco_dir, tmp_path / "work", weights=checkpoint_path(CONFIG))
     d2, pb = result.ap["detectron2"], result.ap["pb"]
     measure("evaluate (R50-FPN Mask R-CNN, 3 images)", ground_truth=num_truth, d2_box_ap=d2["bbox"][0],
             d2_segm_ap=d2["segm"][0], pb_box_ap=pb["bbox"][0], pb_segm_ap=pb["segm"][0])
     assert d2["bbox"][0] == pytest.approx(1.0, abs=1e-6)
     assert d2["segm"][0] >= 0.9  # its own masks, but an empty pasted mask can match nothing
     assert pb["bbox"][0] >= 0.95
-    text = evaluate.report(result)
+    text = report(result)
     assert text.startswith("## COCO evaluation\n")
     assert "| detectron2 (PyTorch) | 1.0000 |" in text and "| pb - detectron2 |" in text and "segm AP" in text
 
 
 def run_evaluate(*args):
-    return run_python("-m", "d2tf.evaluate", *args)
+    return run_python("-m", "evaluate", *args)
 
 
 def one_line_error(result):
@@ -103,14 +107,14 @@ def test_no_annotations_is_one_line(tmp_path):
 
 def test_resize_matches_detectron2_rounding():
     """detectron2's ResizeShortestEdge.get_output_shape, e.g. a 180x300 image at 800/1333 is capped by the long side."""
-    assert evaluate.output_shape(200, 260, 800, 1333) == (800, 1040)
-    assert evaluate.output_shape(240, 200, 800, 1333) == (960, 800)
-    assert evaluate.output_shape(180, 300, 800, 1333) == (800, 1333)
-    assert evaluate.output_shape(333, 500, 800, 1333) == (800, 1201)
+    assert output_shape(200, 260, 800, 1333) == (800, 1040)
+    assert output_shape(240, 200, 800, 1333) == (960, 800)
+    assert output_shape(180, 300, 800, 1333) == (800, 1333)
+    assert output_shape(333, 500, 800, 1333) == (800, 1201)
 
 
 def test_pasted_mask_fills_its_box():
     """A mask of ones pastes as the pixels whose centres lie inside its box (grid_sample samples at centres)."""
-    pasted = evaluate.paste_mask(np.ones((28, 28), np.float32), np.float32([10, 20, 30.4, 25]), 40, 50)
+    pasted = paste_mask(np.ones((28, 28), np.float32), np.float32([10, 20, 30.4, 25]), 40, 50)
     rows, cols = np.nonzero(pasted)
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (20, 24, 10, 29)

@@ -1,6 +1,6 @@
 """export stage: detectron2 (PyTorch) -> model.onnx, checked in onnxruntime against detectron2 itself."""
 
-import json
+import hashlib
 import subprocess
 import sys
 
@@ -8,66 +8,71 @@ import numpy as np
 import onnx
 import pytest
 
-from d2tf import D2TFError, ort, zoo
-from d2tf.synthetic import synthetic_image
+from core import D2TFError, contract, zoo
+from core.metadata import read_info
+from core.synthetic import synthetic_image
 from export.model import build_model
-from export.predict import detectron2_outputs
+from runners import onnx_runner
+from tests.conftest import DETECTIONS, IMAGES, RPN_TOPK, TRACE_SIZE
 from tests.conftest import config_yaml as _cfg_yaml
-from tests.parity import OTHER_SIZE, TRACE_SIZE, assert_same_detections
+from tests.parity import assert_same_detections
+
+EXAMPLE = zoo.DEFAULT_EXAMPLE
 
 # float32 round-off: boxes measured up to 0.012 px at 1000-px coordinates; scores/masks 1e-5.
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-4, 1e-4
 
 
-@pytest.mark.parametrize("config", zoo.SEED_ARCHITECTURES, ids=zoo.short_name)
-def test_onnxruntime_matches_detectron2_at_two_sizes(config, exported, d2_model, onnx_outputs):
-    out, model = exported(config), d2_model(config)
-    mask = model.roi_heads.mask_on
-    for seed, size in ((1, TRACE_SIZE), (2, OTHER_SIZE)):
-        image = synthetic_image(*size, seed=seed)
-        ref, got = detectron2_outputs(model, image), onnx_outputs(out / "model.onnx", seed, size)
-        assert sorted(got) == sorted(ref)
+@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+def test_onnxruntime_matches_detectron2_at_two_sizes(config, pipeline):
+    p = pipeline(config)
+    reference, candidate = p.outputs("detectron2"), p.outputs("model.onnx")
+    assert sorted(reference) == sorted(IMAGES)
+    for key in IMAGES:
+        ref, got = reference[key], candidate[key]
+        assert sorted(got) == sorted(ref) == sorted(contract.onnx_outputs(p.mask))
         assert len(ref["scores"]) >= 10, "a test without detections compares nothing"
-        assert_same_detections(ref, got, BOX_TOL, SCORE_TOL, MASK_TOL if mask else None)
+        assert_same_detections(ref, got, BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None)
 
 
-@pytest.mark.architecture("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
-def test_model_json_and_netron_metadata(exported):
-    config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
-    out = exported(config)
-    info = json.loads((out / "model.json").read_text())
+@pytest.mark.architecture(EXAMPLE)
+def test_model_info_travels_in_the_onnx_and_model_json_is_its_copy(pipeline):
+    p = pipeline(EXAMPLE)
+    proto = onnx.load(str(p.out / "model.onnx"), load_external_data=False)
+    info = read_info(proto, "model.onnx")
+    assert info == p.info, "model.json is a readable copy of the metadata"
     assert info["architecture"] == {
         "name": "R50-FPN Mask R-CNN", "backbone": "FPN", "depth": 50, "mask": True, "cascade": False,
-        "stride_in_1x1": True, "reference_config": config,
+        "stride_in_1x1": True, "reference_config": EXAMPLE,
     }
     assert info["num_classes"] == 80
     assert info["pixel_mean_bgr"] == [103.53, 116.28, 123.675]
     assert info["input"]["format"] == "BGR" and info["input"]["size_divisibility"] == 32
     assert info["pooler"]["box"] == {"type": "ROIAlignV2", "resolution": 7, "sampling_ratio": 0, "aligned": True}
     assert info["mask_resolution"] == 28
-    assert info["test"]["score_thresh"] == 0.05 and info["test"]["detections_per_image"] == 100
+    assert info["test"] == {"score_thresh": 0.05, "nms_thresh": 0.5, "detections_per_image": DETECTIONS,
+                            "rpn_pre_nms_topk": RPN_TOPK, "rpn_post_nms_topk": RPN_TOPK, "rpn_nms_thresh": 0.7}
+    assert info["resize"] == {"min_size_test": 800, "max_size_test": 1333}
+    assert info["source"]["weights_sha256"] == hashlib.sha256(p.weights.read_bytes()).hexdigest()
 
-    proto = onnx.load(str(out / "model.onnx"), load_external_data=False)
-    props = {p.key: p.value for p in proto.metadata_props}
-    assert props["source_config"] == config
-    assert props["weights_sha256"] == info["source"]["weights_sha256"] and len(props["weights_sha256"]) == 64
-    assert config in proto.doc_string
+    props = {prop.key: prop.value for prop in proto.metadata_props}
+    assert props["source_config"] == str(p.yaml) and props["weights_sha256"] == info["source"]["weights_sha256"]
+    assert str(p.yaml) in proto.doc_string
     names = [n.name for n in proto.graph.node]
     assert any(n.startswith("/backbone/bottom_up/res2/") for n in names), "node names carry module paths"
     assert any(n.startswith("/roi_heads/mask_head/") for n in names)
-    assert {i.name for i in proto.graph.input} == {"image"}
-    assert [o.name for o in proto.graph.output] == ["boxes", "scores", "classes", "masks"]
+    assert [i.name for i in proto.graph.input] == [contract.INPUT]
+    assert [o.name for o in proto.graph.output] == contract.onnx_outputs(mask=True)
     assert proto.opset_import[0].version == 16
 
 
-@pytest.mark.architecture("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml")
-def test_onnx_holds_each_checkpoint_tensor_unfolded_under_its_name(exported, checkpoint_path):
-    from d2tf.checkpoint import load_weights
+@pytest.mark.architecture(EXAMPLE)
+def test_onnx_holds_each_checkpoint_tensor_unfolded_under_its_name(pipeline):
+    from core.checkpoint import load_weights
 
-    config = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
-    out = exported(config)
-    proto = onnx.load(str(out / "model.onnx"))
-    weights = load_weights(checkpoint_path(config))
+    p = pipeline(EXAMPLE)
+    proto = onnx.load(str(p.out / "model.onnx"))
+    weights = load_weights(p.weights)
     initializers = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}
     assert sorted(initializers) == sorted(weights)
     for name, value in weights.items():
@@ -88,9 +93,9 @@ def test_onnx_holds_each_checkpoint_tensor_unfolded_under_its_name(exported, che
 def test_zero_detections_give_empty_outputs(config, high_threshold_export):
     """Traced with detections, run on an image with none: every output is empty, nothing fails."""
     out, grey = high_threshold_export(config)
-    sess = ort.session(out / "model.onnx")
-    assert len(ort.run(sess, synthetic_image(*TRACE_SIZE, seed=0))["scores"]) > 0, "trace image must detect"
-    got = ort.run(sess, grey)
+    sess = onnx_runner.session(out / "model.onnx")
+    assert len(onnx_runner.run(sess, synthetic_image(*TRACE_SIZE, seed=0))["scores"]) > 0, "trace image must detect"
+    got = onnx_runner.run(sess, grey)
     shapes = {k: v.shape for k, v in got.items()}
     assert shapes == {"boxes": (0, 4), "scores": (0,), "classes": (0,), "masks": (0, *got["masks"].shape[1:])}
 
@@ -108,6 +113,8 @@ def test_zero_detections_give_empty_outputs(config, high_threshold_export):
         ("MODEL:\n  META_ARCHITECTURE: RetinaNet\n", ["MODEL.META_ARCHITECTURE='RetinaNet'"]),
         ("MODEL:\n  BACKBONE:\n    NAME: build_resnet_backbone\n", ["StandardROIHeads"]),
         ("INPUT:\n  FORMAT: RGB\n", ["INPUT.FORMAT='RGB'"]),
+        ("MODEL:\n  RPN:\n    POST_NMS_TOPK_TEST: 300\n", ["PRE_NMS_TOPK_TEST=1000 != MODEL.RPN.POST_NMS_TOPK_TEST=300",
+                                                         "RPN.TEST_PER_LEVEL_NMS_TOPK"]),
     ],
 )
 def test_unsupported_configs_are_refused_naming_each_key(tmp_path, body, named):
@@ -135,6 +142,7 @@ def test_carried_values_and_training_keys_are_accepted(tmp_path):
     body = (
         "MODEL:\n  ROI_HEADS:\n    NUM_CLASSES: 3\n    SCORE_THRESH_TEST: 0.3\n    BATCH_SIZE_PER_IMAGE: 64\n"
         "  RESNETS:\n    STRIDE_IN_1X1: False\n  PIXEL_STD: [57.375, 57.12, 58.395]\n  BACKBONE:\n    FREEZE_AT: 0\n"
+        "  RPN:\n    PRE_NMS_TOPK_TEST: 3000\n    POST_NMS_TOPK_TEST: 300\nTEST:\n  DETECTIONS_PER_IMAGE: 50\n"
     )
     arch = check_supported(zoo.load_config(_cfg_yaml(tmp_path, "COCO-Detection/faster_rcnn_R_101_C4_3x.yaml", body)))
     assert arch.name == "R101-C4 Faster R-CNN"
@@ -143,14 +151,14 @@ def test_carried_values_and_training_keys_are_accepted(tmp_path):
 def test_all_seed_architectures_are_recognised():
     from export.supported import check_supported
 
-    names = [check_supported(zoo.load_config(c)).reference_config for c in zoo.SEED_ARCHITECTURES]
-    assert names == zoo.SEED_ARCHITECTURES
+    names = [check_supported(zoo.load_config(c)).reference_config for c in zoo.TENSORPACK_ARCHITECTURES]
+    assert names == zoo.TENSORPACK_ARCHITECTURES
 
 
 def _weights(checkpoint_path):
-    from d2tf.checkpoint import load_weights
+    from core.checkpoint import load_weights
 
-    return load_weights(checkpoint_path("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"))
+    return load_weights(checkpoint_path("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")[1])
 
 
 @pytest.mark.architecture("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")

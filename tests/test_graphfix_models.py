@@ -1,49 +1,45 @@
 """graphfix on the exported graphs of all 12 architectures, checked in onnxruntime against the unfixed graph."""
 
-import json
-
 import onnx
 import pytest
 
-from d2tf import zoo
-from d2tf.matching import match_detections
-from tests.parity import OTHER_SIZE, TRACE_SIZE, assert_same_detections
+from core import zoo
+from core.matching import match_detections
+from core.metadata import read_info, read_passes
+from tests.conftest import IMAGES
+from tests.parity import assert_same_detections
 
 # The passes other than roialign preserve semantics: only float evaluation order may differ.
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-5, 1e-5
-CASES = ((1, TRACE_SIZE), (2, OTHER_SIZE))
 
 
-@pytest.mark.parametrize("config", zoo.SEED_ARCHITECTURES, ids=zoo.short_name)
-def test_fixed_graph_is_valid_and_equals_the_export(config, exported, fixed, onnx_outputs, measure):
-    out = exported(config)
-    mask = json.loads((out / "model.json").read_text())["architecture"]["mask"]
-    path = fixed(config, "exact")
-    proto = onnx.load(path)
+@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+def test_fixed_graph_is_valid_and_equals_the_export(config, pipeline, measure):
+    p = pipeline(config)
+    proto = onnx.load(str(p.out / "model.fixed.onnx"))
     onnx.checker.check_model(proto, full_check=True)
-    ops = {n.op_type for n in proto.graph.node}
-    assert not ops & {"If", "Loop", "Scan"}
-    props = {p.key: p.value for p in proto.metadata_props}
-    assert props["graphfix_passes"] == "roialign(exact),nms,shapes,cleanup"
-    assert props["source_config"] == config, "export's provenance survives"
-    original = onnx.load(str(out / "model.onnx"), load_external_data=False)
+    assert not {n.op_type for n in proto.graph.node} & {"If", "Loop", "Scan"}
+    assert read_passes(proto) == {"roialign": "exact", "nms": None, "shapes": None, "cleanup": None}
+    assert read_info(proto, "model.fixed.onnx") == p.info, "export's model info survives"
+    original = onnx.load(str(p.out / "model.onnx"), load_external_data=False)
     measure("graphfix node counts", architecture=zoo.short_name(config), exported=len(original.graph.node),
             fixed=len(proto.graph.node))
-    for seed, size in CASES:
-        ref, got = onnx_outputs(out / "model.onnx", seed, size), onnx_outputs(path, seed, size)
-        assert_same_detections(ref, got, BOX_TOL, SCORE_TOL, MASK_TOL if mask else None)
+    reference, candidate = p.outputs("model.onnx"), p.outputs("model.fixed.onnx")
+    for key in IMAGES:
+        assert_same_detections(reference[key], candidate[key], BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None)
 
 
-@pytest.mark.parametrize("config", zoo.SEED_ARCHITECTURES, ids=zoo.short_name)
-def test_tensorpack_roialign_difference_is_measured(config, fixed, onnx_outputs, measure):
-    exact, tensorpack = fixed(config, "exact"), fixed(config, "tensorpack")
-    roi_aligns = [n for n in onnx.load(tensorpack, load_external_data=False).graph.node if n.op_type == "RoiAlign"]
+@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+def test_tensorpack_roialign_difference_is_measured(config, pipeline, measure):
+    p = pipeline(config)
+    tensorpack = onnx.load(str(p.work / "model.fixed.tensorpack.onnx"), load_external_data=False)
+    roi_aligns = [n for n in tensorpack.graph.node if n.op_type == "RoiAlign"]
     assert roi_aligns and all(a.i == 2 for n in roi_aligns for a in n.attribute if a.name == "sampling_ratio")
-    for seed, size in CASES:
-        ref, got = onnx_outputs(exact, seed, size), onnx_outputs(tensorpack, seed, size)
-        match = match_detections(ref, got, iou_threshold=0.9)
+    exact, sampled = p.outputs("model.fixed.onnx"), p.outputs("model.fixed.tensorpack.onnx")
+    for key in IMAGES:
+        match = match_detections(exact[key], sampled[key], iou_threshold=0.9)
         measure("roialign tensorpack vs exact (onnxruntime, matched at IoU>0.9)",
-                architecture=zoo.short_name(config), size=f"{size[0]}x{size[1]}", exact=match.num_reference,
+                architecture=zoo.short_name(config), image=key, exact=match.num_reference,
                 tensorpack=match.num_candidate, matched=f"{match.agreement:.0%}", max_box_diff_px=match.max_box_diff,
                 max_score_diff=match.max_score_diff)
         # sampling ratio 2 vs adaptive moves final AP by < 0.5 (seed README): most detections must survive it.

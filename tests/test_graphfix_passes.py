@@ -6,7 +6,7 @@ import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from d2tf import D2TFError
+from core import D2TFError
 from graphfix.passes import cleanup, foldbn, nms, roialign, shapes
 
 OPSET = [helper.make_opsetid("", 16)]
@@ -224,7 +224,7 @@ def test_shapes_refuses_undecidable_control_flow():
 
 # --- cleanup -------------------------------------------------------------------------------------------------------
 
-def test_cleanup_folds_dedups_and_drops_dead_code_but_keeps_weights():
+def test_cleanup_folds_dedups_and_drops_dead_code_but_keeps_every_weight():
     zeros = np.zeros(3, np.float32)
     nodes = [
         helper.make_node("Constant", [], ["a"], value=numpy_helper.from_array(np.array([1, 2, 3], np.float32))),
@@ -252,7 +252,8 @@ def test_cleanup_folds_dedups_and_drops_dead_code_but_keeps_weights():
     ops = _ops(model)
     assert "Identity" not in ops and "Sub" not in ops
     assert ops.count("Constant") == 2, "a and b are equal: one constant left, plus the folded a+b"
-    assert sorted(i.name for i in model.graph.initializer) == ["bias1", "bias2"], "equal weights keep their names"
+    assert sorted(i.name for i in model.graph.initializer) == ["bias1", "bias2", "unused.weight"], (
+        "initializers are the checkpoint: equal ones keep their names, unread ones stay")
     assert [o.name for o in model.graph.output] == ["y"]
     x = np.array([0.5, -1, 2], np.float32)
     np.testing.assert_array_equal(_run(model, x=x)[0], _run(original, x=x)[0])
@@ -296,7 +297,8 @@ def test_foldbn_folds_conv_bn_pairs_and_leaves_shared_outputs():
     assert _ops(model) == ["Conv", "Conv", "Conv", "BatchNormalization", "Add"]
     names = {i.name for i in model.graph.initializer}
     assert {"c1.weight.bn_folded", "c1.weight.bn_folded_bias", "c2.weight.bn_folded"} <= names
-    assert not names & {"c1.weight", "c1.norm.running_var", "c2.bias"}, "folded originals are dropped"
-    assert {"c3.weight", "c3.norm.running_var"} <= names
+    assert {"c1.weight", "c1.norm.running_var", "c2.bias", "c3.weight"} <= names, "originals stay for the npz"
+    reads = {name for node in model.graph.node for name in node.input}
+    assert not reads & {"c1.weight", "c1.norm.running_var", "c2.bias"} and "c3.weight" in reads
     x = rng.normal(0, 1, (1, 3, 8, 8)).astype(np.float32)
     np.testing.assert_allclose(_run(model, x=x)[0], _run(original, x=x)[0], rtol=1e-5, atol=1e-5)

@@ -1,4 +1,4 @@
-from d2tf import cli
+from core import cli
 from tf_import.cli import main
 
 cli.run(main)

@@ -2,11 +2,11 @@
 <out>/model.npz (tensorpack checkpoint) and <out>/flags.txt (the tensorpack config flags, also printed)."""
 
 import argparse
-import json
 import os
 
-from d2tf import D2TFError, cli
-from d2tf.files import load_onnx, write_atomic
+from core import cli
+from core.files import load_onnx, write_atomic
+from core.metadata import read_info
 
 
 def main(argv=None):
@@ -32,21 +32,18 @@ def main(argv=None):
 
 
 def convert(src, out_dir):
-    """Writes model.pb, model.npz and flags.txt once all three are computed; returns the flags line."""
+    """Writes model.pb, model.npz and flags.txt once all three are computed; returns the flags line. Reads nothing
+    but `src`: the model info is in its metadata, and the checkpoint's tensors are its initializers."""
     from tf_import import tensorpack_checkpoint as tp
     from tf_import.freeze import frozen_graph_def
 
     with cli.step(f"loading {src}"):
         model = load_onnx(src)
-    info_path = os.path.join(os.path.dirname(src), "model.json")
-    if not os.path.isfile(info_path):
-        raise D2TFError(f"{info_path} not found: tf_import reads the model.json that export wrote beside the ONNX")
-    with open(info_path) as f:
-        info = json.load(f)
+        info = read_info(model, src)
     with cli.step("translating to TensorFlow and freezing"):
         graph_def = frozen_graph_def(model)
     with cli.step("deriving the tensorpack checkpoint"):
-        weights = tp.tensorpack_weights(tp.initializers(_unfolded(src, model)), info["architecture"])
+        weights = tp.tensorpack_weights(tp.initializers(model), info["architecture"])
         line = tp.flags_line(info)
     os.makedirs(out_dir, exist_ok=True)
     write_atomic(os.path.join(out_dir, "model.npz"), tp.npz_bytes(weights))
@@ -57,17 +54,3 @@ def convert(src, out_dir):
             f"model.npz ({len(weights)} tensors) and flags.txt; tensorpack flags:")
     print(line, flush=True)
     return line
-
-
-def _unfolded(src, model):
-    """The graph whose initializers are the checkpoint's tensors: the fixed graph itself, or export's model.onnx
-    beside it when graphfix's opt-in foldbn pass replaced the conv and BatchNorm weights by folded ones."""
-    passes = {p.key: p.value for p in model.metadata_props}.get("graphfix_passes", "").split(",")
-    if "foldbn" not in passes:
-        return model
-    path = os.path.join(os.path.dirname(src), "model.onnx")
-    if not os.path.isfile(path):
-        raise D2TFError(f"{src} has BatchNorms folded into its convs; the npz is derived from export's unfolded "
-                        f"graph, expected at {path}")
-    with cli.step(f"loading the unfolded weights from {path}"):
-        return load_onnx(path)

@@ -2,12 +2,9 @@
 
 import tensorflow as tf
 
-from d2tf import D2TFError
+from core import D2TFError, contract
 from tf_import.translate import Translator
 
-# What tensorpack's `predict.py --output-pb` graph exposes (shared/reference/tensorpack-format.md section 3):
-# input `image`, outputs `output/{boxes,scores,labels,masks}` (made under the "output" name scope below).
-INPUT = "image"
 _LOOP = {"While", "StatelessWhile", "LoopCond", "Switch", "Merge", "Enter", "Exit", "NextIteration"}  # frozen: v1 ops
 _CONTROL_FLOW = {"If", "StatelessIf"} | _LOOP
 
@@ -20,22 +17,22 @@ def _allowed_loops(model):
 
 
 def frozen_graph_def(model):
-    """GraphDef with input `image:0` (float32 [H, W, 3] BGR) and tensorpack's `output/*:0` tensors."""
+    """GraphDef with tensorpack's interface (core.contract): input `image:0`, outputs `output/*:0`."""
     translator = Translator(model)
     names = [o.name for o in model.graph.output]
-    expected = ["boxes", "scores", "classes"] + (["masks"] if "masks" in names else [])
-    if names != expected or [i.name for i in model.graph.input] != [INPUT]:
+    expected = contract.onnx_outputs(mask="masks" in names)
+    if names != expected or [i.name for i in model.graph.input] != [contract.INPUT]:
         raise D2TFError(f"expected a d2tf graph (input image; outputs {expected}), got inputs "
                         f"{[i.name for i in model.graph.input]} and outputs {names}")
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.float32, name=INPUT)], autograph=False)
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.float32, name=contract.INPUT)], autograph=False)
     def serve(image):
         out = translator(image=image)
         results = {"boxes": out["boxes"], "scores": out["scores"],
-                   "labels": tf.cast(out["classes"], tf.int64) + 1}  # tensorpack: 1-based, 0 is background
+                   "labels": tf.cast(out["classes"], tf.int64) + contract.LABEL_BASE}
         if "masks" in out:
             results["masks"] = out["masks"]
-        with tf.name_scope("output"):
+        with tf.name_scope(contract.PB_SCOPE):
             return {key: tf.identity(value, name=key) for key, value in results.items()}
 
     # Every weight is a Const already (handlers embed them), so the traced graph is frozen as it stands;

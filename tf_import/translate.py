@@ -6,9 +6,14 @@ import onnx
 import tensorflow as tf
 from onnx import numpy_helper
 
-from d2tf import D2TFError
-from tf_import.ops import load_all
-from tf_import.value import Value
+from core import D2TFError
+from tf_import.ops import SINCE, load_all
+from tf_import.value import NotKnown, Value
+
+# The default-domain opsets whose op forms the handlers implement; export writes 16. Before 11, Clip, Pad and
+# Resize take as attributes what the handlers read as inputs; 18 turns ReduceMax/Mean and Pad attributes into
+# inputs and adds Split's num_outputs; no handled op changes from 16 to 17.
+OPSETS = range(11, 18)
 
 
 class UnsupportedOp(D2TFError):
@@ -28,32 +33,61 @@ class Translator:
 
     def __init__(self, model):
         self.graph = model.graph
+        self.opset = default_opset(model)
         self.handlers = load_all()
-        missing = [n for n in self.graph.node if n.op_type != "Constant" and n.op_type not in self.handlers]
-        if missing:
-            raise refuse(missing[0], f"no handler for op type {missing[0].op_type} "
-                         f"({len(missing)} unhandled node(s): {sorted({n.op_type for n in missing})})")
         domains = {n.domain for n in self.graph.node} - {"", "ai.onnx"}
         if domains:
             raise D2TFError(f"ops from domain(s) {sorted(domains)}: only the standard ONNX domain is supported")
+        missing = [n for n in self.graph.node if n.op_type not in self.handlers]
+        if missing:
+            raise refuse(missing[0], f"no handler for op type {missing[0].op_type} "
+                         f"({len(missing)} unhandled node(s): {sorted({n.op_type for n in missing})})")
+        for node in self.graph.node:
+            if self.opset < SINCE.get(node.op_type, 0):
+                raise refuse(node, f"opset {self.opset}'s {node.op_type} means something else than the opset "
+                             f"{SINCE[node.op_type]} form its handler implements")
 
     def __call__(self, **inputs):
         env = {name: Value(tensor) for name, tensor in inputs.items()}
         for init in self.graph.initializer:
             env[init.name] = Value.constant(numpy_helper.to_array(init))
         for node in self.graph.node:
-            if node.op_type == "Constant":
-                env[node.output[0]] = Value.constant(numpy_helper.to_array(node.attribute[0].t))
-                continue
             args = [env[name] if name else None for name in node.input]
             attrs = {a.name: _attribute(a) for a in node.attribute}
             with tf.name_scope(_scope_name(node)):
-                outputs = self.handlers[node.op_type](node, args, attrs)
+                outputs = self._handle(node, args, attrs)
             if not isinstance(outputs, (list, tuple)):
                 outputs = [outputs]
             for name, out in zip(node.output, outputs):
                 env[name] = out if isinstance(out, Value) else Value(out)
         return {out.name: env[out.name].onnx for out in self.graph.output}
+
+    def _handle(self, node, args, attrs):
+        try:
+            return self.handlers[node.op_type](node, args, attrs)
+        except NotKnown as unknown:
+            raise refuse(node, self._unknown_input(node, args, unknown)) from None
+
+    def _unknown_input(self, node, args, unknown):
+        """Which input the handler needed at translation time, by its ONNX schema name and its tensor name."""
+        index = next((i for i, arg in enumerate(args) if arg is unknown.value), None)
+        if index is None:
+            return f"it needs the {unknown.what} of an intermediate tensor, which is only known at run time"
+        formal = onnx.defs.get_schema(node.op_type, self.opset).inputs
+        name = formal[min(index, len(formal) - 1)].name  # the last formal input is the variadic one
+        return (f"the {unknown.what} of input {name!r} (tensor {node.input[index]!r}) is only known at run time, "
+                f"and the handler needs it when translating")
+
+
+def default_opset(model):
+    """The model's default-domain opset version, refused outside OPSETS."""
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        raise D2TFError("the model imports no default-domain (ai.onnx) opset")
+    if versions[0] not in OPSETS:
+        raise D2TFError(f"the model imports ONNX opset {versions[0]} (ai.onnx); d2tf translates opsets "
+                        f"{OPSETS.start} to {OPSETS.stop - 1}: re-export it at opset 16, as d2tf's export does")
+    return versions[0]
 
 
 def _attribute(attr):

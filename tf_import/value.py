@@ -6,6 +6,16 @@ import tensorflow as tf
 _TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
 
+class NotKnown(Exception):
+    """A handler needed a value's `what` ("value" or "rank") at translation time, but only the run computes it.
+    The Translator turns this into a refusal that names the node and the input, so handlers need no check of
+    their own: they call known(), int_list() or rank and let it raise."""
+
+    def __init__(self, value, what):
+        super().__init__(what)
+        self.value, self.what = value, what
+
+
 class Value:
     """ONNX computes 4-D activations as NCHW; TF's CPU convolutions only take NHWC. A Value made by a
     channels-last handler (conv, pooling, RoIAlign) stays NHWC through layout-free ops (BN, ReLU, Add, ...), and is
@@ -50,9 +60,17 @@ class Value:
     def rank(self):
         if self.const is not None:
             return self.const.ndim
-        tensor = self._onnx if self._onnx is not None else self._nhwc
-        return tensor.shape.rank
+        rank = (self._onnx if self._onnx is not None else self._nhwc).shape.rank
+        if rank is None:
+            raise NotKnown(self, "rank")
+        return rank
+
+    def known(self):
+        """The constant, for an input the handler must know at translation time (weights, axes, scales)."""
+        if self.const is None:
+            raise NotKnown(self, "value")
+        return self.const
 
     def int_list(self):
         """The constant's values as Python ints (for axes, pads, sizes)."""
-        return [int(v) for v in np.asarray(self.const).reshape(-1)]
+        return [int(v) for v in self.known().reshape(-1)]

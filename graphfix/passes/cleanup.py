@@ -87,7 +87,8 @@ def remove_identities(graph):
 
 
 def remove_dead_nodes(graph):
-    """Drops nodes that no graph output depends on, and initializers nothing reads."""
+    """Drops nodes that no graph output depends on. Initializers stay, read or not: they are the checkpoint the
+    npz is derived from (foldbn leaves the unfolded ones unread)."""
     needed = {o.name for o in graph.output}
     kept = []
     for node in reversed(graph.node):
@@ -95,9 +96,6 @@ def remove_dead_nodes(graph):
             kept.append(node)
             needed.update(G.reads(node))
     G.replace_nodes(graph, reversed(kept))
-    unused = [init for init in graph.initializer if init.name not in needed]
-    for init in unused:
-        graph.initializer.remove(init)
 
 
 def deduplicate_constants(graph):

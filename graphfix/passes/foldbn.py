@@ -2,14 +2,15 @@
 
 detectron2's FrozenBN exports as an inference-mode BatchNormalization after every backbone conv; folding removes
 53 (R50) to 104 (R101) ops from the pb and their per-pixel work. Not in the default pipeline: the folded weights
-are no longer the checkpoint's tensors, so graphfix records the pass and tf_import then reads the npz weights from
-export's unfolded model.onnx beside the fixed graph. Only a Conv whose output feeds nothing but that BN is folded;
-the new initializers are named `<conv weight>.bn_folded` / `<conv weight>.bn_folded_bias`.
+are no longer the checkpoint's tensors. The originals stay in the graph, unread (onnxruntime and TensorFlow make
+nothing of them), so tf_import still derives the npz from the fixed graph alone. Only a Conv whose output feeds
+nothing but that BN is folded; the new initializers are named `<conv weight>` + core.contract.FOLDED_SUFFIXES.
 """
 
 import numpy as np
 from onnx import numpy_helper
 
+from core.contract import FOLDED_SUFFIXES
 from graphfix import graph as G
 
 
@@ -24,14 +25,13 @@ def run(model):
         if not _foldable(bn, conv, weights, consumers, outputs):
             continue
         w, b = _folded(conv, bn, weights)
-        graph.initializer.extend([numpy_helper.from_array(w, f"{conv.input[1]}.bn_folded"),
-                                  numpy_helper.from_array(b, f"{conv.input[1]}.bn_folded_bias")])
-        conv.input[:] = [conv.input[0], f"{conv.input[1]}.bn_folded", f"{conv.input[1]}.bn_folded_bias"]
+        names = [conv.input[1] + suffix for suffix in FOLDED_SUFFIXES]
+        graph.initializer.extend([numpy_helper.from_array(w, names[0]), numpy_helper.from_array(b, names[1])])
+        conv.input[:] = [conv.input[0], *names]
         conv.output[0] = bn.output[0]
         folded.append(bn)
     for bn in folded:
         graph.node.remove(bn)
-    _drop_unread_initializers(graph)
     return model
 
 
@@ -51,8 +51,3 @@ def _folded(conv, bn, weights):
     b = value[conv.input[2]] if len(conv.input) > 2 and conv.input[2] else np.zeros(w.shape[0])
     return (w * scale[:, None, None, None]).astype(np.float32), ((b - mean) * scale + beta).astype(np.float32)
 
-
-def _drop_unread_initializers(graph):
-    read = {name for node in graph.node for name in G.reads(node)}
-    for init in [i for i in graph.initializer if i.name not in read]:
-        graph.initializer.remove(init)

@@ -10,7 +10,7 @@ size, then 2x2 average pooling) is the same operator with exactly 2x2 samples pe
 
 import onnx
 
-from d2tf import D2TFError
+from core import D2TFError
 
 MODES = ("tensorpack", "exact")
 

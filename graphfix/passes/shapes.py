@@ -10,7 +10,7 @@ Afterwards no If/Loop/Scan may remain: TensorFlow graphs from d2tf carry no cont
 import numpy as np
 import onnx
 
-from d2tf import D2TFError
+from core import D2TFError
 from graphfix import graph as G
 from graphfix.passes.cleanup import fold_constants
 

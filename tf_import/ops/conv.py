@@ -9,8 +9,6 @@ from tf_import.value import Value
 
 
 def _check_2d(node, inputs, attrs):
-    if inputs[1].const is None:
-        raise refuse(node, "weights computed at run time")
     if inputs[0].rank != 4:
         raise refuse(node, f"{inputs[0].rank}-D input; only 2-D convolutions are handled")
     if attrs.get("group", 1) != 1:
@@ -28,7 +26,7 @@ def _explicit_pads(attrs):
 def conv(node, inputs, attrs):
     _check_2d(node, inputs, attrs)
     x, w, b = (inputs + [None])[:3]
-    kernel = tf.constant(np.transpose(w.const, (2, 3, 1, 0)))  # (out, in, kh, kw) -> (kh, kw, in, out)
+    kernel = tf.constant(np.transpose(w.known(), (2, 3, 1, 0)))  # (out, in, kh, kw) -> (kh, kw, in, out)
     y = tf.nn.conv2d(x.nhwc, kernel, strides=[1, *attrs.get("strides", [1, 1]), 1], padding=_explicit_pads(attrs),
                      dilations=[1, *attrs.get("dilations", [1, 1]), 1])
     if b is not None:
@@ -45,8 +43,8 @@ def conv_transpose(node, inputs, attrs):
     if attrs.get("dilations", [1, 1]) != [1, 1]:
         raise refuse(node, f"dilations={attrs['dilations']}")
     sh, sw = attrs.get("strides", [1, 1])
-    kh, kw = w.const.shape[2:]
-    kernel = tf.constant(np.transpose(w.const, (2, 3, 1, 0)))  # (in, out, kh, kw) -> (kh, kw, out, in)
+    kernel = tf.constant(np.transpose(w.known(), (2, 3, 1, 0)))  # (in, out, kh, kw) -> (kh, kw, out, in)
+    kh, kw = kernel.shape[:2]
     shape = tf.shape(x.nhwc)
     out_shape = tf.stack([shape[0], (shape[1] - 1) * sh + kh, (shape[2] - 1) * sw + kw, kernel.shape[2]])
     y = tf.nn.conv2d_transpose(x.nhwc, kernel, out_shape, strides=[1, sh, sw, 1], padding="VALID")
@@ -61,10 +59,8 @@ def batch_normalization(node, inputs, attrs):
     x, gamma, beta, mean, var = inputs
     if attrs.get("training_mode", 0):
         raise refuse(node, "training_mode=1")
-    if any(v.const is None for v in (gamma, beta, mean, var)):
-        raise refuse(node, "statistics computed at run time")
-    scale = gamma.const / np.sqrt(var.const + np.float32(attrs.get("epsilon", 1e-5)))
-    shift = beta.const - mean.const * scale
+    scale = gamma.known() / np.sqrt(var.known() + np.float32(attrs.get("epsilon", 1e-5)))
+    shift = beta.known() - mean.known() * scale
     if x.rank == 4:
         return Value(x.nhwc * scale.astype(np.float32) + shift.astype(np.float32), nhwc=True)
     shape = [-1] + [1] * (x.rank - 2)

@@ -17,10 +17,10 @@ def non_max_suppression(node, inputs, attrs):
     num_batches, num_classes = boxes.onnx.shape[0], scores.onnx.shape[1]
     if num_batches is None or num_classes is None:
         raise refuse(node, "batch or class count unknown at translation time")
-    count = tf.shape(boxes.onnx, out_type=tf.int64)[1]
-    # torchvision exports max_output_boxes_per_class as INT64_MAX: clamp in int64 before TF's int32 argument.
-    limit = count if max_per_class is None else tf.minimum(tf.reshape(max_per_class.onnx, []), count)
-    limit = tf.cast(limit, tf.int32)
+    limit = 0  # ONNX's default: no box selected
+    if max_per_class is not None:  # torchvision exports INT64_MAX: clamp in int64 before TF's int32 argument
+        count = tf.shape(boxes.onnx, out_type=tf.int64)[1]
+        limit = tf.cast(tf.minimum(tf.reshape(max_per_class.onnx, []), count), tf.int32)
     threshold = tf.reshape(iou.onnx, []) if iou is not None else 0.0
     selected = []
     for b in range(num_batches):

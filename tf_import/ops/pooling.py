@@ -28,9 +28,9 @@ def resize(node, inputs, attrs):
     x, _roi, scales, sizes = (inputs + [None] * 4)[:4]
     if attrs.get("mode", "nearest") != "nearest" or x.rank != 4:
         raise refuse(node, f"mode={attrs.get('mode')}; only nearest 2-D resizing is handled")
-    if sizes is not None or scales is None or scales.const is None:
-        raise refuse(node, "resizing to sizes or to run-time scales")
-    factors = np.asarray(scales.const)
+    if sizes is not None or scales is None:
+        raise refuse(node, "resizing to sizes; only scales are handled")
+    factors = scales.known()
     if list(factors[:2]) != [1, 1] or any(f != int(f) or f < 1 for f in factors[2:]):
         raise refuse(node, f"scales {factors.tolist()}; only integer upsampling of H and W")
     if attrs.get("coordinate_transformation_mode", "half_pixel") != "asymmetric" or \

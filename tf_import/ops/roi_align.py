@@ -20,7 +20,7 @@ from tf_import.translate import refuse
 from tf_import.value import Value
 
 
-@handles("RoiAlign")
+@handles("RoiAlign", since=16)  # before 16, RoiAlign had no coordinate_transformation_mode: never aligned
 def roi_align(node, inputs, attrs):
     x, rois, batch_indices = inputs
     if attrs.get("coordinate_transformation_mode", "half_pixel") != "half_pixel" or attrs.get("mode", "avg") != "avg":

@@ -1,15 +1,24 @@
 """Shape and layout ops: Shape, Reshape, Flatten, (Un)Squeeze, Expand, Tile, Concat, Split, Slice, Transpose,
-ConstantOfShape, Range. All work on the ONNX layout; shapes are int64 as in ONNX."""
+Constant, ConstantOfShape, Range. All work on the ONNX layout; shapes are int64 as in ONNX."""
 
 import numpy as np
 import tensorflow as tf
 
 from tf_import.ops import handles
 from tf_import.translate import refuse
+from tf_import.value import NotKnown, Value
 
 
 def _axes(values, rank):
     return [a + rank if a < 0 else a for a in values]
+
+
+def axes_argument(inputs, attrs):
+    """The axes of Squeeze, Unsqueeze and ReduceSum: an attribute before opset 13, an input since; None if
+    neither is given."""
+    if len(inputs) > 1 and inputs[1] is not None:
+        return inputs[1].int_list()
+    return attrs.get("axes")
 
 
 @handles("Shape")
@@ -59,20 +68,19 @@ def flatten(node, inputs, attrs):
 
 @handles("Unsqueeze")
 def unsqueeze(node, inputs, attrs):
-    x, axes = inputs
-    out_rank = x.rank + len(axes.int_list())
+    x, axes = inputs[0], axes_argument(inputs, attrs)
     y = x.onnx
-    for axis in sorted(_axes(axes.int_list(), out_rank)):
+    for axis in sorted(_axes(axes, x.rank + len(axes))):
         y = tf.expand_dims(y, axis)
     return y
 
 
 @handles("Squeeze")
 def squeeze(node, inputs, attrs):
-    x, axes = (inputs + [None])[:2]
+    x, axes = inputs[0], axes_argument(inputs, attrs)
     if axes is None:
         return tf.squeeze(x.onnx)
-    return tf.squeeze(x.onnx, _axes(axes.int_list(), x.rank))
+    return tf.squeeze(x.onnx, _axes(axes, x.rank))
 
 
 @handles("Expand")
@@ -91,28 +99,31 @@ def tile(node, inputs, attrs):
 
 @handles("Concat")
 def concat(node, inputs, attrs):
-    parts = [v.onnx for v in inputs]
-    axis = attrs["axis"]
-    return tf.concat(parts, axis + parts[0].shape.rank if axis < 0 else axis)
+    axis = _axes([attrs["axis"]], inputs[0].rank)[0]
+    return tf.concat([v.onnx for v in inputs], axis)
 
 
 @handles("Split")
 def split(node, inputs, attrs):
+    """Sizes are the `split` attribute before opset 13 and an input since; without them, equal parts."""
     x, sizes = (inputs + [None])[:2]
     axis = _axes([attrs.get("axis", 0)], x.rank)[0]
+    sizes = attrs.get("split") if sizes is None else tf.cast(sizes.onnx, tf.int64)
     if sizes is None:
         return tf.split(x.onnx, len(node.output), axis=axis)
-    return tf.split(x.onnx, tf.cast(sizes.onnx, tf.int64), axis=axis, num=len(node.output))
+    return tf.split(x.onnx, sizes, axis=axis, num=len(node.output))
 
 
 @handles("Slice")
 def slice_(node, inputs, attrs):
     x, starts, ends, axes, steps = (inputs + [None] * 5)[:5]
     rank = x.rank
-    if axes is not None and axes.const is None:
-        raise refuse(node, "axes computed at run time")
-    count = int(starts.onnx.shape[0])
-    axes = _axes(axes.int_list(), rank) if axes is not None else list(range(count))
+    if axes is not None:
+        axes = _axes(axes.int_list(), rank)
+    elif starts.onnx.shape[0] is None:
+        raise NotKnown(starts, "length")  # without axes, the length of starts says which axes are sliced
+    else:
+        axes = list(range(starts.onnx.shape[0]))
     zero, one = tf.constant(0, tf.int64), tf.constant(1, tf.int64)
     begin, end, stride = [zero] * rank, [zero] * rank, [one] * rank
     for i, axis in enumerate(axes):
@@ -131,6 +142,23 @@ def transpose(node, inputs, attrs):
     if x.held_nhwc and perm == [0, 2, 3, 1]:
         return x.nhwc  # already what was asked for: no transpose at all
     return tf.transpose(x.onnx, perm)
+
+
+# Constant's value attributes, and the dtype ONNX gives the scalar and list forms.
+_CONSTANT_FORMS = {"value": None, "value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
+                   "value_ints": np.int64}
+
+
+@handles("Constant")
+def constant(node, inputs, attrs):
+    """A value known at translation time, from whichever of Constant's attributes holds it. No handled op takes
+    strings, and a sparse value would have to be densified, so those forms are refused."""
+    if len(attrs) != 1:
+        raise refuse(node, f"attributes {sorted(attrs)}; a Constant has exactly one value attribute")
+    ((form, value),) = attrs.items()
+    if form not in _CONSTANT_FORMS or np.asarray(value).dtype.kind in "OSU":
+        raise refuse(node, f"a {form} constant; handled: {', '.join(_CONSTANT_FORMS)} (numeric)")
+    return Value.constant(np.asarray(value, _CONSTANT_FORMS[form]))
 
 
 @handles("ConstantOfShape")

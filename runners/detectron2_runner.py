@@ -1,4 +1,5 @@
-"""`python -m export.predict`: detectron2's own outputs (PyTorch) on the images of an npz, for verify/evaluate.
+"""`python -m runners.detectron2_runner`: detectron2's own outputs (PyTorch) on the images of an npz, for verify
+and evaluate.
 
 The outputs are export's interface (boxes, scores, 0-based classes, masks [N,M,M]) on the image as given, so they
 compare one to one with the ONNX graphs and the pb run on the same image.
@@ -9,20 +10,21 @@ import argparse
 import numpy as np
 import torch
 
-from d2tf import checkpoint, cli, zoo
-from d2tf.files import save_outputs
-from export.model import ExportWrapper, build_model, output_names
+from core import checkpoint, cli, zoo
+from core.contract import onnx_outputs
+from core.files import save_outputs
+from export.model import ExportWrapper, build_model
 
 
-def detectron2_outputs(model, image):
+def predict(model, image):
     """{output name: ndarray} of detectron2 on one HxWx3 float32 BGR image."""
     with torch.no_grad():
         values = ExportWrapper(model)(torch.from_numpy(np.ascontiguousarray(image, np.float32)))
-    return {name: value.numpy() for name, value in zip(output_names(len(values) == 4), values)}
+    return {name: value.numpy() for name, value in zip(onnx_outputs(len(values) == 4), values)}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m export.predict", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m runners.detectron2_runner", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--weights", required=True)
     parser.add_argument("--images", required=True, help="npz of HxWx3 float32 BGR images")
@@ -33,7 +35,7 @@ def main(argv=None):
     outputs = {}
     with np.load(args.images) as images, cli.step(f"running detectron2 (PyTorch) on {len(images.files)} images"):
         for key in images.files:
-            outputs[key] = detectron2_outputs(model, images[key])
+            outputs[key] = predict(model, images[key])
     save_outputs(args.out, outputs)
 
 

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from d2tf import D2TFError
+from core import D2TFError
 
 
 def write_atomic(path, payload):

@@ -6,7 +6,7 @@ import sys
 import time
 import warnings
 
-from d2tf import D2TFError
+from core import D2TFError
 
 
 def log(msg):

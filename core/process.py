@@ -5,8 +5,10 @@ import os
 import subprocess
 import sys
 
-from d2tf import D2TFError
-from d2tf.cli import log
+from core import D2TFError
+from core.cli import log
+
+_RUNNING = set()  # children started by run_module and not yet finished, from any thread
 
 # TensorFlow prints these on every start on a machine without a GPU; they say nothing a user can act on.
 _NOISE = ("absl::InitializeLog", "cudart_stub.cc", "Could not find cuda drivers")
@@ -19,6 +21,7 @@ def run_module(module, *args, label=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=_pythonpath())
     proc = subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env)
+    _RUNNING.add(proc)
     last_error, last_line = None, None
     try:
         for line in proc.stderr:
@@ -31,12 +34,19 @@ def run_module(module, *args, label=None):
                 last_error = line[len("error: "):]
         proc.wait()
     finally:
+        _RUNNING.discard(proc)
         if proc.poll() is None:  # interrupted: the child must not go on writing
             proc.kill()
             proc.wait()
     if proc.returncode != 0:
         reason = last_error or last_line or f"exit status {proc.returncode}"
         raise D2TFError(f"{label} failed: {reason}")
+
+
+def kill_running():
+    """Kills every child still running (the caller was interrupted while other threads wait on children)."""
+    for proc in list(_RUNNING):
+        proc.kill()
 
 
 def _pythonpath():

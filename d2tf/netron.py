@@ -1,4 +1,4 @@
-"""`python -m d2tf.inspect --out DIR --stage export|graphfix [--port 8080]`: serves one stage's ONNX file in Netron
+"""`python -m d2tf.netron --out DIR --stage export|graphfix [--port 8080]`: serves one stage's ONNX file in Netron
 on a local port until Ctrl-C. No browser is opened (the machines this runs on often have no screen): open the
 printed URL, through an SSH tunnel if needed."""
 
@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 
-from d2tf import D2TFError, cli
+from core import D2TFError, cli
 
 STAGE_FILES = {"export": "model.onnx", "graphfix": "model.fixed.onnx"}
 
@@ -36,7 +36,7 @@ def serve(path, host, port):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m d2tf.inspect", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m d2tf.netron", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="the conversion's output directory")
     parser.add_argument("--stage", required=True, help="export (model.onnx) or graphfix (model.fixed.onnx)")
     parser.add_argument("--port", type=int, default=8080)

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from d2tf.matching import match_detections
+from core.matching import match_detections
 
 
 def compare(reference, candidate, iou_threshold=0.9):

@@ -13,8 +13,8 @@ import pickle
 
 import numpy as np
 
-from d2tf import D2TFError
-from d2tf.files import write_atomic
+from core import D2TFError
+from core.files import write_atomic
 
 # The globals a model-zoo pickle refers to. numpy 1.x pickles name `numpy.core`, numpy 2.x `numpy._core`;
 # `_codecs.encode` carries array bytes in protocol-2 pickles, `_frombuffer` in protocol-5 ones.

@@ -1,15 +1,14 @@
-"""`python -m tf_import.predict model.pb images.npz outputs.npz`: the frozen pb on the images of an npz, loaded the
+"""`python -m runners.pb_runner model.pb images.npz outputs.npz`: the frozen pb on the images of an npz, loaded the
 way a tensorpack predict.py user loads it (tf.compat.v1 GraphDef, import, Session). Outputs are the pb's own:
 output/boxes, output/scores, output/labels (1-based), output/masks."""
 
 import argparse
+import time
 
 import numpy as np
 
-from d2tf import D2TFError, cli
-from d2tf.files import save_outputs
-
-OUTPUTS = ("boxes", "scores", "labels", "masks")
+from core import D2TFError, cli, contract
+from core.files import save_outputs
 
 
 def load_pb(path):
@@ -26,10 +25,11 @@ def load_pb(path):
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
     names = {op.name for op in graph.get_operations()}
-    return graph, {o: f"output/{o}:0" for o in OUTPUTS if f"output/{o}" in names}
+    outputs = contract.pb_outputs(mask=f"{contract.PB_SCOPE}/masks" in names)
+    return graph, {o: contract.pb_tensor(o) for o in outputs}
 
 
-def run_pb(path, images):
+def predict(path, images):
     """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image}."""
     import tensorflow as tf
 
@@ -37,18 +37,32 @@ def run_pb(path, images):
     results = {}
     with tf.compat.v1.Session(graph=graph) as sess:
         for key, image in images.items():
-            results[key] = dict(zip(tensors, sess.run(list(tensors.values()), {"image:0": image})))
+            results[key] = dict(zip(tensors, sess.run(list(tensors.values()), {f"{contract.INPUT}:0": image})))
     return results
 
 
+def run_times(path, image, runs):
+    """Seconds of each of `runs` Session.runs on one image (the first includes TF's graph optimisation)."""
+    import tensorflow as tf
+
+    graph, tensors = load_pb(path)
+    times = []
+    with tf.compat.v1.Session(graph=graph) as sess:
+        for _ in range(runs):
+            start = time.perf_counter()
+            sess.run(list(tensors.values()), {f"{contract.INPUT}:0": image})
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tf_import.predict", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m runners.pb_runner", description=__doc__.splitlines()[0])
     parser.add_argument("pb")
     parser.add_argument("images", help="npz of HxWx3 float32 BGR images")
     parser.add_argument("out", help="npz to write, entries <image key>/<output>")
     args = parser.parse_args(argv)
     with np.load(args.images) as npz, cli.step(f"running the pb (TensorFlow) on {len(npz.files)} images"):
-        results = run_pb(args.pb, {key: npz[key] for key in npz.files})
+        results = predict(args.pb, {key: npz[key] for key in npz.files})
     save_outputs(args.out, results)
 
 

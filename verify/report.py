@@ -3,7 +3,7 @@ comment for tools (invisible when rendered)."""
 
 import json
 
-import d2tf
+import core
 
 FIGURES_MARKER = "d2tf-figures"
 
@@ -17,7 +17,7 @@ def render(info, mode, sizes, figures, evaluation=None):
         f"- weights: `{source['weights']}` (sha256 `{source['weights_sha256'][:16]}...`)",
         f"- RoIAlign in model.fixed.onnx and model.pb: **{mode}**",
         f"- images: {len(sizes)} synthetic images ({', '.join(f'{h}x{w}' for h, w in sizes)}), "
-        f"d2tf {d2tf.__version__}",
+        f"d2tf {core.__version__}",
         "",
         "## Stage by stage",
         "",

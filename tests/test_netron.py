@@ -1,4 +1,4 @@
-"""d2tf.inspect: a stage's ONNX file served by Netron on a local port."""
+"""d2tf.netron: a stage's ONNX file served by Netron on a local port."""
 
 import os
 import socket
@@ -50,7 +50,7 @@ def wait_for(url, proc, timeout=30):
 def test_serves_the_stage_file(tmp_path):
     tiny_model(tmp_path / "model.onnx")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "d2tf.inspect", "--out", tmp_path, "--stage", "export",
+    proc = subprocess.Popen([sys.executable, "-m", "d2tf.netron", "--out", tmp_path, "--stage", "export",
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         url = f"http://localhost:{port}"
@@ -66,13 +66,13 @@ def test_serves_the_stage_file(tmp_path):
 
 
 def test_missing_file_is_one_line(tmp_path):
-    result = run_python("-m", "d2tf.inspect", "--out", tmp_path, "--stage", "graphfix")
+    result = run_python("-m", "d2tf.netron", "--out", tmp_path, "--stage", "graphfix")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and "model.fixed.onnx not found" in lines[0]
 
 
 def test_unknown_stage_is_one_line(tmp_path):
-    result = run_python("-m", "d2tf.inspect", "--out", tmp_path, "--stage", "tf_import")
+    result = run_python("-m", "d2tf.netron", "--out", tmp_path, "--stage", "tf_import")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and lines == ["error: unknown stage 'tf_import': choose export or graphfix"]

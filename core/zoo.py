@@ -2,7 +2,7 @@
 
 import os
 
-from d2tf import D2TFError
+from core import D2TFError
 
 # Model-zoo configs that have no yaml of their own: built from a zoo yaml plus overrides. The zoo ships only
 # cascade_mask_rcnn_R_50_FPN; the seed converter also covers R101 and box-only cascades.
@@ -16,8 +16,9 @@ DERIVED = {
     ),
 }
 
-# The 12 architectures the seed converter supported, by the config each is tested with.
-SEED_ARCHITECTURES = [
+# The 12 architectures tensorpack's FasterRCNN expresses (and its convert_d2 script renamed), by the config each
+# is tested with.
+TENSORPACK_ARCHITECTURES = [
     "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml",
     "COCO-Detection/faster_rcnn_R_101_C4_3x.yaml",
     "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",

@@ -1,0 +1,54 @@
+"""What a stage's ONNX file says about itself, in its metadata_props: the model info export computed (so no later
+stage needs a file beside it) and the graphfix passes that ran. Each is written by one function and read by one."""
+
+import json
+
+from core import D2TFError
+
+INFO_KEY = "d2tf_model_info"  # JSON: architecture, classes, pixel mean/std, resize, thresholds, poolers, source
+PASSES_KEY = "graphfix_passes"  # e.g. "roialign(exact),nms,shapes,cleanup"
+
+
+def write_info(model, info):
+    _set(model, INFO_KEY, json.dumps(info, sort_keys=True))
+
+
+def read_info(model, path):
+    """The info export recorded in `model` (loaded from `path`, named in the error)."""
+    value = _props(model).get(INFO_KEY)
+    if value is None:
+        raise D2TFError(f"{path} has no d2tf model info in its metadata: was it written by d2tf's export?")
+    return json.loads(value)
+
+
+def record_passes(model, passes):
+    """`passes`: [(name, option or None)] in the order they ran."""
+    _set(model, PASSES_KEY, ",".join(f"{name}({option})" if option else name for name, option in passes))
+
+
+def read_passes(model):
+    """{pass name: option or None} of the graphfix run recorded in `model`; {} if graphfix never ran on it."""
+    passes = {}
+    for item in filter(None, _props(model).get(PASSES_KEY, "").split(",")):
+        name, _, option = item.partition("(")
+        passes[name] = option.rstrip(")") or None
+    return passes
+
+
+def roialign_mode(model, path):
+    mode = read_passes(model).get("roialign")
+    if mode is None:
+        raise D2TFError(f"{path} does not record a roialign pass: was it written by graphfix?")
+    return mode
+
+
+def _props(model):
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def _set(model, key, value):
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = value
+            return
+    model.metadata_props.add(key=key, value=value)

@@ -1,0 +1,91 @@
+"""tensorpack's variables, restated from the contract (shared/reference/tensorpack-format.md sections 1-2)
+independently of tf_import/tensorpack_checkpoint.py, the code under test."""
+
+import re
+
+import numpy as np
+
+from core.checkpoint import load_weights
+
+BN = {"weight": "gamma", "bias": "beta", "running_mean": "mean/EMA", "running_var": "variance/EMA"}
+
+
+def contract_names(arch):
+    """Every variable tensorpack's FasterRCNN creates for `arch`, straight from the contract."""
+    names = []
+
+    def conv_bn(layer):
+        names.extend([f"{layer}/W"] + [f"{layer}/bn/{p}" for p in BN.values()])
+
+    def layer_with_bias(layer):
+        names.extend([f"{layer}/W", f"{layer}/b"])
+
+    conv_bn("conv0")
+    for g, blocks in enumerate([3, 4, 6 if arch["depth"] == 50 else 23, 3]):
+        conv_bn(f"group{g}/block0/convshortcut")
+        for b in range(blocks):
+            for k in (1, 2, 3):
+                conv_bn(f"group{g}/block{b}/conv{k}")
+    for layer in ("rpn/conv0", "rpn/class", "rpn/box"):
+        layer_with_bias(layer)
+    if arch["backbone"] == "FPN":
+        for level in (2, 3, 4, 5):
+            layer_with_bias(f"fpn/lateral_1x1_c{level}")
+            layer_with_bias(f"fpn/posthoc_3x3_p{level}")
+    if arch["cascade"]:
+        for stage in (1, 2, 3):
+            for layer in ("head/fc6", "head/fc7", "outputs/class", "outputs/box"):
+                layer_with_bias(f"cascade_rcnn_stage{stage}/{layer}")
+    elif arch["backbone"] == "FPN":
+        for layer in ("fc6", "fc7", "outputs/class", "outputs/box"):
+            layer_with_bias(f"fastrcnn/{layer}")
+    else:
+        layer_with_bias("fastrcnn/class")
+        layer_with_bias("fastrcnn/box")
+    if arch["mask"]:
+        for i in range(4 if arch["backbone"] == "FPN" else 0):
+            layer_with_bias(f"maskrcnn/fcn{i}")
+        layer_with_bias("maskrcnn/deconv")
+        layer_with_bias("maskrcnn/conv")
+    return names
+
+
+def contract_value(d2_name, value, arch, num_classes):
+    """(tensorpack name, value) for one detectron2 tensor, by the contract's table, written as string rewrites."""
+    name = d2_name.replace("backbone.bottom_up.", "").replace("backbone.", "").replace("roi_heads.res5.", "res5.")
+    name = name.replace("stem.conv1", "conv0").replace(".shortcut", ".convshortcut")
+    name = re.sub(r"^res(\d)\.(\d+)\.", lambda m: f"group{int(m[1]) - 2}/block{m[2]}/", name)
+    name = re.sub(r"fpn_lateral(\d)", r"fpn/lateral_1x1_c\1", name)
+    name = re.sub(r"fpn_output(\d)", r"fpn/posthoc_3x3_p\1", name)
+    name = name.replace("proposal_generator.rpn_head.conv", "rpn/conv0")
+    name = name.replace("proposal_generator.rpn_head.objectness_logits", "rpn/class")
+    name = name.replace("proposal_generator.rpn_head.anchor_deltas", "rpn/box")
+    name = re.sub(r"roi_heads\.box_head\.(\d)\.fc(\d)", lambda m: f"cascade_rcnn_stage{int(m[1]) + 1}/head/fc{int(m[2]) + 5}", name)
+    name = re.sub(r"roi_heads\.box_predictor\.(\d)\.", lambda m: f"cascade_rcnn_stage{int(m[1]) + 1}/outputs/", name)
+    name = re.sub(r"roi_heads\.box_head\.fc(\d)", lambda m: f"fastrcnn/fc{int(m[1]) + 5}", name)
+    name = name.replace("roi_heads.box_predictor.", "fastrcnn/outputs/" if arch["backbone"] == "FPN" else "fastrcnn/")
+    name = re.sub(r"roi_heads\.mask_head\.mask_fcn(\d)", lambda m: f"maskrcnn/fcn{int(m[1]) - 1}", name)
+    name = name.replace("roi_heads.mask_head.deconv", "maskrcnn/deconv").replace("roi_heads.mask_head.predictor", "maskrcnn/conv")
+    name = name.replace("outputs/cls_score", "outputs/class").replace("outputs/bbox_pred", "outputs/box")
+    name = name.replace("fastrcnn/cls_score", "fastrcnn/class").replace("fastrcnn/bbox_pred", "fastrcnn/box")
+    for d2, tpk in BN.items():
+        name = name.replace(f".norm.{d2}", f"/bn/{tpk}")
+    if d2_name.endswith("cls_score.weight") or d2_name.endswith("cls_score.bias"):
+        value = np.concatenate([value[num_classes:], value[:num_classes]])  # background first
+    if re.search(r"box_predictor\.(\d\.)?bbox_pred", d2_name) and value.shape[0] == 4 * num_classes and not arch["cascade"]:
+        value = np.concatenate([value[:4], value])  # background slot = class 0's rows
+    if name.endswith(".weight"):
+        name = name[: -len(".weight")] + "/W"
+        value = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value.T
+    elif name.endswith(".bias"):
+        name = name[: -len(".bias")] + "/b"
+    return name.replace(".", "/"), value
+
+
+def variable_shapes(weights_path, info):
+    """{tensorpack variable: shape} for the checkpoint at `weights_path` (the variables tensorpack's model makes)."""
+    shapes = {}
+    for d2_name, value in load_weights(weights_path).items():
+        name, want = contract_value(d2_name, value, info["architecture"], info["num_classes"])
+        shapes[name] = list(want.shape)
+    return shapes

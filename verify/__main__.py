@@ -1,0 +1,4 @@
+from core import cli
+from verify.run import main
+
+cli.run(main)

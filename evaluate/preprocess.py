@@ -16,7 +16,7 @@ def load_image(path, min_size, max_size):
 def read_rgb(path):
     """HxWx3 uint8 RGB, turned upright as its EXIF orientation says."""
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 
 def resize(image, min_size, max_size):

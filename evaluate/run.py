@@ -127,11 +127,11 @@ def report(evaluation):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("coco_dir", help="images plus annotations/instances_*.json (or one top-level *.json)")
-    parser.add_argument("--out", required=True, help="the converted model's directory (model.json, model.pb)")
+    parser.add_argument("--out", required=True, help="the converted model's directory (model.fixed.onnx, model.pb)")
     parser.add_argument("--work", help="keep both runtimes' COCO results here (default: a temporary directory)")
-    parser.add_argument("--weights", help="detectron2 weights, if not where model.json says")
-    parser.add_argument("--min-size", type=int, help="INPUT.MIN_SIZE_TEST (default: model.json's, else 800)")
-    parser.add_argument("--max-size", type=int, help="INPUT.MAX_SIZE_TEST (default: model.json's, else 1333)")
+    parser.add_argument("--weights", help="detectron2 weights, if not where the conversion recorded them")
+    parser.add_argument("--min-size", type=int, help="INPUT.MIN_SIZE_TEST (default: the model config's)")
+    parser.add_argument("--max-size", type=int, help="INPUT.MAX_SIZE_TEST (default: the model config's)")
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
         work = args.work or stack.enter_context(tempfile.TemporaryDirectory(prefix="d2tf-evaluate-"))

@@ -52,19 +52,19 @@ def detectron2_ground_truth(out_dir, coco_dir, work_dir, weights):
 
 
 @pytest.fixture
-def coco_set(tmp_path, exported, checkpoint_path):
-    out = exported(CONFIG)
-    num_classes = json.loads((out / "model.json").read_text())["num_classes"]
+def coco_set(tmp_path, pipeline):
+    p = pipeline(CONFIG)
+    num_classes = p.info["num_classes"]
     write_coco_set(tmp_path / "coco", num_classes)
-    truth = detectron2_ground_truth(out, tmp_path / "coco", tmp_path / "gt_work", checkpoint_path(CONFIG))
+    truth = detectron2_ground_truth(p.out, tmp_path / "coco", tmp_path / "gt_work", p.weights)
     assert len(truth) >= 5, "too few confident detections to make a ground truth"
     return write_coco_set(tmp_path / "coco", num_classes, truth), len(truth)
 
 
 @pytest.mark.architecture(CONFIG)
-def test_evaluate_on_detectron2_ground_truth(coco_set, exported, checkpoint_path, tmp_path, measure):
+def test_evaluate_on_detectron2_ground_truth(coco_set, pipeline, tmp_path, measure):
     coco_dir, num_truth = coco_set
-    result = evaluate_ap(exported(CONFIG), coco_dir, tmp_path / "work", weights=checkpoint_path(CONFIG))
+    result = evaluate_ap(pipeline(CONFIG).out, coco_dir, tmp_path / "work", weights=pipeline(CONFIG).weights)
     d2, pb = result.ap["detectron2"], result.ap["pb"]
     measure("evaluate (R50-FPN Mask R-CNN, 3 images)", ground_truth=num_truth, d2_box_ap=d2["bbox"][0],
             d2_segm_ap=d2["segm"][0], pb_box_ap=pb["bbox"][0], pb_segm_ap=pb["segm"][0])

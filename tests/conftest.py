@@ -80,6 +80,9 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
     order = {c: i for i, c in enumerate(zoo.TENSORPACK_ARCHITECTURES)}
     items.sort(key=lambda item: -1 if _architecture(item) is None else order.get(_architecture(item), len(order)))
+    for item in items:  # with pytest-xdist (--dist loadgroup), one worker takes all of an architecture's tests
+        if _architecture(item) is not None:
+            item.add_marker(pytest.mark.xdist_group(zoo.short_name(_architecture(item))))
 
 
 @pytest.fixture(scope="session")
@@ -183,19 +186,23 @@ def run_python(*args):
     return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=env)
 
 
-_MEASUREMENTS = []
-
-
 @pytest.fixture
-def measure():
-    """`measure(table, **row)`: a figure to print in the summary (the numbers the issue notes report)."""
-    return lambda table, **row: _MEASUREMENTS.append((table, row))
+def measure(request):
+    """`measure(table, **row)`: a figure to print in the summary (the numbers the issue notes report). Kept in the
+    test's report, so it reaches the summary from pytest-xdist's workers too."""
+    def record(table, **row):
+        plain = {key: value.item() if hasattr(value, "item") else value for key, value in row.items()}  # numpy
+        request.node.user_properties.append(("measure", (table, plain)))
+
+    return record
 
 
 def pytest_terminal_summary(terminalreporter):
     tables = {}
-    for table, row in _MEASUREMENTS:
-        tables.setdefault(table, []).append(row)
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for key, value in getattr(report, "user_properties", ()):
+            if key == "measure":
+                tables.setdefault(value[0], []).append(value[1])
     for table, rows in tables.items():
         terminalreporter.section(table)
         columns = list(rows[0])

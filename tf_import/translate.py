@@ -10,9 +10,9 @@ from core import D2TFError
 from tf_import.ops import SINCE, load_all
 from tf_import.value import NotKnown, Value
 
-# The default-domain opsets whose op forms the handlers implement; export writes 16. Before 11, Clip, Pad and
-# Resize take as attributes what the handlers read as inputs; 18 turns ReduceMax/Mean and Pad attributes into
-# inputs and adds Split's num_outputs; no handled op changes from 16 to 17.
+# The default-domain opsets whose op forms the handlers implement; export writes 16. Before 11, Clip and Pad
+# take as attributes what the handlers read as inputs, and Resize has no roi input; 18 turns ReduceMax/Mean and
+# Pad attributes into inputs and adds Split's num_outputs; no handled op changes from 16 to 17.
 OPSETS = range(11, 18)
 
 
@@ -44,7 +44,7 @@ class Translator:
                          f"({len(missing)} unhandled node(s): {sorted({n.op_type for n in missing})})")
         for node in self.graph.node:
             if self.opset < SINCE.get(node.op_type, 0):
-                raise refuse(node, f"opset {self.opset}'s {node.op_type} means something else than the opset "
+                raise refuse(node, f"opset {self.opset}'s {node.op_type} differs from the opset-"
                              f"{SINCE[node.op_type]} form its handler implements")
 
     def __call__(self, **inputs):
@@ -70,9 +70,7 @@ class Translator:
 
     def _unknown_input(self, node, args, unknown):
         """Which input the handler needed at translation time, by its ONNX schema name and its tensor name."""
-        index = next((i for i, arg in enumerate(args) if arg is unknown.value), None)
-        if index is None:
-            return f"it needs the {unknown.what} of an intermediate tensor, which is only known at run time"
+        index = args.index(unknown.value)  # Values compare by identity
         formal = onnx.defs.get_schema(node.op_type, self.opset).inputs
         name = formal[min(index, len(formal) - 1)].name  # the last formal input is the variadic one
         return (f"the {unknown.what} of input {name!r} (tensor {node.input[index]!r}) is only known at run time, "

@@ -7,9 +7,9 @@ _TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
 
 class NotKnown(Exception):
-    """A handler needed a value's `what` ("value" or "rank") at translation time, but only the run computes it.
-    The Translator turns this into a refusal that names the node and the input, so handlers need no check of
-    their own: they call known(), int_list() or rank and let it raise."""
+    """A handler needed something of an input (`what`: its "value", "rank" or "length") at translation time, but
+    only the run computes it. The Translator turns this into a refusal that names the node and the input, so
+    handlers need no check of their own: they call known(), int_list() or rank and let it raise."""
 
     def __init__(self, value, what):
         super().__init__(what)

@@ -60,7 +60,7 @@ def _channels_last_pair(a, b):
             converted = tf.constant(const.transpose(0, 2, 3, 1))
         else:
             return None
-    elif other.rank == 4:
+    elif other.held_nhwc or other.onnx.shape.rank == 4:  # not .rank: an unknown one falls back to ONNX's layout
         converted = other.nhwc
     else:
         return None

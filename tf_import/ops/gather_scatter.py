@@ -6,10 +6,16 @@ from tf_import.ops import handles
 from tf_import.translate import refuse
 
 
-def _wrap_negative(indices, dim):
-    """ONNX indices may count from the end; TF's gathers do not."""
+def _wrap_negative(indices, dims):
+    """ONNX indices may count from the end (of `dims`, broadcast along the last axis); TF's gathers do not."""
     indices = tf.cast(indices, tf.int64)
-    return tf.where(indices < 0, indices + tf.cast(dim, tf.int64), indices)
+    return tf.where(indices < 0, indices + tf.cast(dims, tf.int64), indices)
+
+
+def _wrap_negative_nd(indices, data, batch_dims=0):
+    """GatherND/ScatterND index tuples: the last axis of `indices` indexes data's dims from `batch_dims` on."""
+    depth = tf.shape(indices)[-1]
+    return _wrap_negative(indices, tf.shape(data)[batch_dims:batch_dims + depth])
 
 
 @handles("Gather")
@@ -24,7 +30,8 @@ def gather(node, inputs, attrs):
 @handles("GatherND")
 def gather_nd(node, inputs, attrs):
     data, indices = inputs
-    return tf.gather_nd(data.onnx, tf.cast(indices.onnx, tf.int64), batch_dims=attrs.get("batch_dims", 0))
+    batch_dims = attrs.get("batch_dims", 0)
+    return tf.gather_nd(data.onnx, _wrap_negative_nd(indices.onnx, data.onnx, batch_dims), batch_dims=batch_dims)
 
 
 @handles("ScatterND")
@@ -32,7 +39,7 @@ def scatter_nd(node, inputs, attrs):
     data, indices, updates = inputs
     if attrs.get("reduction", "none") != "none":
         raise refuse(node, f"reduction={attrs['reduction']}")
-    return tf.tensor_scatter_nd_update(data.onnx, tf.cast(indices.onnx, tf.int64), updates.onnx)
+    return tf.tensor_scatter_nd_update(data.onnx, _wrap_negative_nd(indices.onnx, data.onnx), updates.onnx)
 
 
 @handles("NonZero")

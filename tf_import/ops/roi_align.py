@@ -28,6 +28,8 @@ def roi_align(node, inputs, attrs):
     ratio = attrs.get("sampling_ratio", 0)
     if ratio not in (0, 2):
         raise refuse(node, f"sampling_ratio={ratio}; handled: 2 (tensorpack) and 0 (adaptive, exact)")
+    if ratio == 0 and x.nhwc.shape[-1] is None:  # the loop's per-box result needs it, or no box could be stacked
+        raise refuse(node, "channel count unknown at translation time (needed by sampling_ratio=0)")
     size = attrs.get("output_height", 1), attrs.get("output_width", 1)
     features = tf.pad(x.nhwc, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
     boxes = rois.onnx * attrs.get("spatial_scale", 1.0)
@@ -40,7 +42,7 @@ def _crop_boxes(features, boxes, samples):
     """crop_and_resize boxes (normalised, padded map) whose `samples` = (ny, nx) points per axis sit where
     RoiAlign samples an aligned box: evenly, half a step in from its edges, shifted by -0.5 (+1 for the pad)."""
     padded = tf.cast(tf.shape(features)[1:3], tf.float32) - 1
-    x0, y0, x1, y1 = tf.unstack(boxes, axis=-1)
+    x0, y0, x1, y1 = tf.unstack(boxes, num=4, axis=-1)
     ny, nx = (tf.cast(n, tf.float32) for n in samples)
     step_y, step_x = (y1 - y0) / ny, (x1 - x0) / nx
     first_y, first_x = y0 + step_y / 2 + 0.5, x0 + step_x / 2 + 0.5

@@ -9,7 +9,12 @@ from tf_import.translate import refuse
 from tf_import.value import NotKnown, Value
 
 
-def _axes(values, rank):
+def _axes(values, x, added=0):
+    """Axes counting from the end made non-negative, against the rank of x plus `added` (Unsqueeze's new axes).
+    The rank is read only when needed: it may be unknown when translating."""
+    if all(a >= 0 for a in values):
+        return list(values)
+    rank = x.rank + added
     return [a + rank if a < 0 else a for a in values]
 
 
@@ -24,7 +29,10 @@ def axes_argument(inputs, attrs):
 @handles("Shape")
 def shape(node, inputs, attrs):
     (x,) = inputs
-    dims = tf.shape(x.onnx, out_type=tf.int64)
+    if x.held_nhwc:  # ONNX's dims without transposing the tensor for them
+        dims = tf.gather(tf.shape(x.nhwc, out_type=tf.int64), [0, 3, 1, 2])
+    else:
+        dims = tf.shape(x.onnx, out_type=tf.int64)
     start, end = attrs.get("start", 0), attrs.get("end")
     return dims[start:end]
 
@@ -70,7 +78,7 @@ def flatten(node, inputs, attrs):
 def unsqueeze(node, inputs, attrs):
     x, axes = inputs[0], axes_argument(inputs, attrs)
     y = x.onnx
-    for axis in sorted(_axes(axes, x.rank + len(axes))):
+    for axis in sorted(_axes(axes, x, len(axes))):
         y = tf.expand_dims(y, axis)
     return y
 
@@ -80,7 +88,7 @@ def squeeze(node, inputs, attrs):
     x, axes = inputs[0], axes_argument(inputs, attrs)
     if axes is None:
         return tf.squeeze(x.onnx)
-    return tf.squeeze(x.onnx, _axes(axes, x.rank))
+    return tf.squeeze(x.onnx, _axes(axes, x))
 
 
 @handles("Expand")
@@ -99,7 +107,7 @@ def tile(node, inputs, attrs):
 
 @handles("Concat")
 def concat(node, inputs, attrs):
-    axis = _axes([attrs["axis"]], inputs[0].rank)[0]
+    axis = _axes([attrs["axis"]], inputs[0])[0]
     return tf.concat([v.onnx for v in inputs], axis)
 
 
@@ -107,7 +115,7 @@ def concat(node, inputs, attrs):
 def split(node, inputs, attrs):
     """Sizes are the `split` attribute before opset 13 and an input since; without them, equal parts."""
     x, sizes = (inputs + [None])[:2]
-    axis = _axes([attrs.get("axis", 0)], x.rank)[0]
+    axis = _axes([attrs.get("axis", 0)], x)[0]
     sizes = attrs.get("split") if sizes is None else tf.cast(sizes.onnx, tf.int64)
     if sizes is None:
         return tf.split(x.onnx, len(node.output), axis=axis)
@@ -119,7 +127,7 @@ def slice_(node, inputs, attrs):
     x, starts, ends, axes, steps = (inputs + [None] * 5)[:5]
     rank = x.rank
     if axes is not None:
-        axes = _axes(axes.int_list(), rank)
+        axes = _axes(axes.int_list(), x)
     elif starts.onnx.shape[0] is None:
         raise NotKnown(starts, "length")  # without axes, the length of starts says which axes are sliced
     else:
@@ -138,7 +146,7 @@ def slice_(node, inputs, attrs):
 @handles("Transpose")
 def transpose(node, inputs, attrs):
     (x,) = inputs
-    perm = attrs.get("perm", list(reversed(range(x.rank))))
+    perm = attrs["perm"] if "perm" in attrs else list(reversed(range(x.rank)))
     if x.held_nhwc and perm == [0, 2, 3, 1]:
         return x.nhwc  # already what was asked for: no transpose at all
     return tf.transpose(x.onnx, perm)

@@ -1,0 +1,60 @@
+"""Translates and runs every handler case of tests/test_ops.py, all in one TensorFlow process.
+
+    python tests/ops_runner.py DIR
+
+Each folder DIR/<case> holds model.onnx and inputs.npz (the graph inputs). The model's input shapes say what the
+translation knows: a fixed dim is fixed in the tf.function's input signature, a named one is None there, as in
+a real pb whose image size is unknown. The folder gets outputs.npz (the graph outputs, ONNX layout) or error.json
+({"message", "refused"}; refused when it is a D2TFError, the one line a user would see). DIR/ops.json gets the
+op types with a registered handler. Run as a subprocess: TensorFlow must not share a process with PyTorch.
+"""
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from core import D2TFError  # noqa: E402
+from tf_import.ops import load_all  # noqa: E402
+from tf_import.translate import Translator  # noqa: E402
+
+
+def run_case(folder):
+    model = onnx.load(folder / "model.onnx")
+    inputs = dict(np.load(folder / "inputs.npz"))
+    try:
+        outputs = translated(model, inputs)(*inputs.values())
+    except Exception as error:  # recorded for the test to judge; the other cases still run
+        refused = isinstance(error, D2TFError)
+        message = str(error) if refused else traceback.format_exc()
+        (folder / "error.json").write_text(json.dumps({"message": message, "refused": refused}))
+        return
+    np.savez(folder / "outputs.npz", **{name: tensor.numpy() for name, tensor in outputs.items()})
+
+
+def translated(model, inputs):
+    """The Translator as a tf.function taking the inputs positionally, with the model's input shapes."""
+    translator = Translator(model)
+    shapes = {i.name: [d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim]
+              for i in model.graph.input}
+    signature = [tf.TensorSpec(shapes[name], tf.as_dtype(array.dtype), name=name) for name, array in inputs.items()]
+    return tf.function(lambda *tensors: translator(**dict(zip(inputs, tensors))), input_signature=signature,
+                       autograph=False)
+
+
+def main(directory):
+    directory = Path(directory)
+    (directory / "ops.json").write_text(json.dumps(sorted(load_all())))
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
+        run_case(folder)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,17 +1,21 @@
-"""Shared fixtures. Each architecture is converted once (`python -m d2tf.convert`, exact RoIAlign) and every runtime
-runs once on the same two images: verify keeps each runtime's outputs, and one TensorFlow subprocess
-(tests/tf_checks.py) adds the tensorpack-mode pb and tensorpack's own SmartInit. The stage tests compare those kept
-outputs pair by pair, so no test runs a model again.
+"""Shared fixtures. Each architecture is built once: a calibrated checkpoint, its conversion (`python -m d2tf.convert`,
+exact RoIAlign) whose verify keeps every runtime's outputs on the same two images, and one TensorFlow process
+(tests/tf_checks.py) that adds the tensorpack-mode pb and tensorpack's own SmartInit. The stage tests compare those
+kept outputs pair by pair, so no test runs a model again. Builds are subprocesses, and the next architecture's build
+runs while the current one's tests do: on two cores that overlaps one build's single-threaded stretches (imports,
+tracing, graph optimisation) with the other's.
 
 `ARCHS=name,...` (short names, e.g. `make test ARCHS=mask_rcnn_R_50_FPN_3x`) limits the suite to those
 architectures plus the tests that use none; `ARCHS=none` runs only the latter.
 """
 
+import concurrent.futures
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -27,31 +31,70 @@ OTHER_SIZE = (300, 452)  # another aspect, and not a multiple of 32 (FPN pads in
 RPN_TOPK, DETECTIONS = 100, 30
 # verify's image keys: synthetic image i+1 at each size, seeded with i+1.
 IMAGES = {f"synthetic{i + 1}_{h}x{w}": (i + 1, (h, w)) for i, (h, w) in enumerate((TRACE_SIZE, OTHER_SIZE))}
+AHEAD = 1  # architectures built ahead of the one under test
+ORDER = pytest.StashKey()  # the architectures in the order their tests run
 
 
 class Workspace:
-    """Artifacts (checkpoints, ONNX files, pbs) of one architecture at a time, in one directory per architecture.
+    """Artifacts (checkpoints, ONNX files, pbs) of the architecture under test and the one built ahead of it, in a
+    directory per architecture.
 
     All twelve architectures' artifacts take over 20 GB, more than a CI machine's disk may have. Tests run grouped
     by architecture (pytest_collection_modifyitems below), so when a test asks for another architecture the
     previous one's directory is deleted; asking for it again later would rebuild it, slowly but correctly.
     """
 
-    def __init__(self, root):
-        self.root, self.config, self.cache = root, None, {}
+    def __init__(self, root, order):
+        self.root, self.order = root, order
+        self.config, self.cache, self.builds = None, {}, {}
+        self.lock = threading.Lock()
+
+    def directory(self, config):
+        return self.root / zoo.short_name(config)
 
     def get(self, config, key, make):
         """The cached `make(directory)` for (config, key), made in that architecture's directory."""
-        if config != self.config:
-            if self.config is not None:
-                shutil.rmtree(self.root / zoo.short_name(self.config), ignore_errors=True)
-            self.config, self.cache = config, {}
-            (self.root / zoo.short_name(config)).mkdir(parents=True, exist_ok=True)
+        self._enter(config)
         if key not in self.cache:
-            directory = self.root / zoo.short_name(config) / "_".join(map(str, key))
-            directory.mkdir(exist_ok=True)
+            directory = self.directory(config) / "_".join(map(str, key))
+            directory.mkdir(parents=True, exist_ok=True)
             self.cache[key] = make(directory)
         return self.cache[key]
+
+    def build(self, config):
+        """The Build of `config`, waited for; starts it, and the next AHEAD architectures', if not yet started."""
+        self._enter(config)
+        return self.start(config).result()
+
+    def _enter(self, config):
+        if config == self.config:
+            return
+        if self.config is not None:
+            self.start(self.config).exception()  # its processes must be done before its files go
+            self.builds.pop(self.config)
+            shutil.rmtree(self.directory(self.config), ignore_errors=True)
+        self.config, self.cache = config, {}
+        following = self.order[self.order.index(config) + 1:] if config in self.order else []
+        for ahead in following[:AHEAD]:
+            self.start(ahead)
+
+    def start(self, config):
+        """The Future of `config`'s Build, started in a thread of its own unless it was already."""
+        with self.lock:
+            if config not in self.builds:
+                future = concurrent.futures.Future()
+                directory = self.directory(config) / "build"
+                directory.mkdir(parents=True, exist_ok=True)
+                threading.Thread(target=_run_build, args=(future, config, directory), daemon=True).start()
+                self.builds[config] = future
+            return self.builds[config]
+
+
+def _run_build(future, config, directory):
+    try:
+        future.set_result(Build.make(config, directory))
+    except BaseException as e:  # reported to the tests that wait for it
+        future.set_exception(e)
 
 
 def _architecture(item):
@@ -80,14 +123,16 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
     order = {c: i for i, c in enumerate(zoo.TENSORPACK_ARCHITECTURES)}
     items.sort(key=lambda item: -1 if _architecture(item) is None else order.get(_architecture(item), len(order)))
-    for item in items:  # with pytest-xdist (--dist loadgroup), one worker takes all of an architecture's tests
-        if _architecture(item) is not None:
-            item.add_marker(pytest.mark.xdist_group(zoo.short_name(_architecture(item))))
+    config.stash[ORDER] = list(dict.fromkeys(_architecture(i) for i in items if _architecture(i) is not None))
 
 
-@pytest.fixture(scope="session")
-def workspace(tmp_path_factory):
-    return Workspace(tmp_path_factory.mktemp("architectures"))
+@pytest.fixture(scope="session", autouse=True)
+def workspace(tmp_path_factory, request):
+    """Starts building the first architecture at once, so it overlaps the tests that use none."""
+    workspace = Workspace(tmp_path_factory.mktemp("architectures"), request.config.stash[ORDER])
+    if workspace.order:
+        workspace.start(workspace.order[0])
+    return workspace
 
 
 def small_config(config, directory):
@@ -101,83 +146,82 @@ def small_config(config, directory):
     return path
 
 
-@pytest.fixture(scope="session")
-def checkpoint_path(workspace):
-    """`checkpoint_path(config, ext=".pkl")` -> (test config yaml, calibrated checkpoint for it, seed 0)."""
-    from d2tf import calibrate
+class Build:
+    """One architecture: its test config and calibrated checkpoint, converted by `python -m d2tf.convert` (exact
+    RoIAlign) with verify's working files kept, and what tests/tf_checks.py found."""
 
-    def make(config, ext):
-        def write(directory):
-            yaml = small_config(config, directory)
-            calibrate.write_checkpoint(str(yaml), directory / ("model" + ext))
-            return yaml, directory / ("model" + ext)
-        return write
+    def __init__(self, config, directory):
+        self.config, self.directory = config, directory
+        self.yaml, self.weights = directory / f"{zoo.short_name(config)}.yaml", directory / "model.pkl"
+        self.out, self.work, self.tf_dir = directory / "out", directory / "verify", directory / "tf_checks"
 
-    return lambda config, ext=".pkl": workspace.get(config, ("checkpoint", ext[1:]), make(config, ext))
+    @classmethod
+    def make(cls, config, directory):
+        build = cls(config, directory)
+        small_config(config, directory)
+        build.run("-m", "d2tf.calibrate", "--config", build.yaml, "--out", build.weights)
+        sizes = ",".join(f"{h}x{w}" for _, (h, w) in IMAGES.values())
+        build.result = build.run("-m", "d2tf.convert", "--config", build.yaml, "--weights", build.weights,
+                                 "--out", build.out, "--roialign", "exact", "--trace-size", "x".join(map(str, TRACE_SIZE)),
+                                 "--verify-sizes", sizes, "--verify-work-dir", build.work)
+        build.info = json.loads((build.out / "model.json").read_text())
+        build.tf_dir.mkdir()
+        from tests.tensorpack_contract import variable_shapes
 
+        (build.tf_dir / "variables.json").write_text(json.dumps(variable_shapes(build.weights, build.info)))
+        build.run(os.path.join(ROOT, "tests", "tf_checks.py"), build.work / "model.fixed.tensorpack.onnx",
+                  build.work / "images.npz", build.out / "model.npz", build.tf_dir / "variables.json", build.tf_dir)
+        return build
 
-class Pipeline:
-    """One architecture converted by `python -m d2tf.convert` (exact RoIAlign) with verify's working files kept."""
-
-    def __init__(self, config, yaml, weights, out, work, result):
-        self.config, self.yaml, self.weights, self.out, self.work, self.result = (
-            config, yaml, weights, out, work, result)
-        self.info = json.loads((out / "model.json").read_text())
-
-    def outputs(self, runtime):
-        """{image key: outputs (0-based classes)} of one runtime kept by verify: detectron2, model.onnx,
-        model.fixed.onnx, model.pb, model.fixed.tensorpack.onnx."""
-        outputs = load_outputs(self.work / f"{runtime}.npz")
-        if runtime == "model.pb":
-            outputs = {key: contract.labels_to_classes(value) for key, value in outputs.items()}
-        return outputs
+    def run(self, *args):
+        result = run_python(*args)
+        if result.returncode != 0:
+            raise RuntimeError(f"{zoo.short_name(self.config)}: {' '.join(map(str, args[:2]))} failed:\n"
+                               f"{result.stderr[-3000:]}")
+        return result
 
     @property
     def mask(self):
         return self.info["architecture"]["mask"]
 
+    def outputs(self, runtime):
+        """{image key: outputs (0-based classes)} of one runtime: detectron2, model.onnx, model.fixed.onnx,
+        model.pb, model.fixed.tensorpack.onnx (kept by verify), tensorpack_pb (tests/tf_checks.py)."""
+        path = self.tf_dir / "tensorpack_pb.npz" if runtime == "tensorpack_pb" else self.work / f"{runtime}.npz"
+        outputs = load_outputs(path)
+        if runtime in ("model.pb", "tensorpack_pb"):
+            outputs = {key: contract.labels_to_classes(value) for key, value in outputs.items()}
+        return outputs
 
-@pytest.fixture(scope="session")
-def pipeline(workspace, checkpoint_path):
-    """`pipeline(config)` -> Pipeline of that architecture, converted once per session."""
-
-    def make(config):
-        def run(directory):
-            yaml, weights = checkpoint_path(config)
-            out, work = directory / "out", directory / "verify"
-            sizes = ",".join(f"{h}x{w}" for _, (h, w) in IMAGES.values())
-            result = run_python("-m", "d2tf.convert", "--config", yaml, "--weights", weights, "--out", out,
-                                "--roialign", "exact", "--trace-size", "x".join(map(str, TRACE_SIZE)),
-                                "--verify-sizes", sizes, "--verify-work-dir", work)
-            assert result.returncode == 0, result.stderr[-3000:]
-            return Pipeline(config, yaml, weights, out, work, result)
-        return run
-
-    return lambda config: workspace.get(config, ("pipeline",), make(config))
+    @property
+    def tf_report(self):
+        """tests/tf_checks.py's SmartInit report and translation time."""
+        return json.loads((self.tf_dir / "report.json").read_text())
 
 
 @pytest.fixture(scope="session")
-def tf_checks(workspace, pipeline):
-    """`tf_checks(config)` -> what tests/tf_checks.py found, in one TensorFlow process per architecture: the
-    outputs of the tensorpack-mode pb (translated from verify's model.fixed.tensorpack.onnx) on verify's images,
-    and tensorpack SmartInit loading the pipeline's npz into the variables the contract says tensorpack creates."""
-    from tests.tensorpack_contract import variable_shapes
+def pipeline(workspace):
+    """`pipeline(config)` -> the Build of that architecture (built once per session)."""
+    return workspace.build
 
-    def make(config):
-        def run(directory):
-            p = pipeline(config)
-            variables = directory / "variables.json"
-            variables.write_text(json.dumps(variable_shapes(p.weights, p.info)))
-            result = run_python(os.path.join(os.path.dirname(__file__), "tf_checks.py"),
-                                p.work / "model.fixed.tensorpack.onnx", p.work / "images.npz", p.out / "model.npz",
-                                variables, directory)
-            assert result.returncode == 0, result.stderr[-3000:]
-            outputs = load_outputs(directory / "tensorpack_pb.npz")
-            report = json.loads((directory / "report.json").read_text())
-            return {key: contract.labels_to_classes(value) for key, value in outputs.items()}, report
-        return run
 
-    return lambda config: workspace.get(config, ("tf_checks",), make(config))
+@pytest.fixture(scope="session")
+def checkpoint_path(workspace):
+    """`checkpoint_path(config, ext=".pkl")` -> (test config yaml, calibrated checkpoint): the build's, or for
+    ".pth" the same weights written in detectron2's training format."""
+    from d2tf import calibrate
+
+    def get(config, ext=".pkl"):
+        build = workspace.build(config)
+        if ext == ".pkl":
+            return build.yaml, build.weights
+
+        def write(directory):
+            calibrate.write_checkpoint(str(build.yaml), directory / ("model" + ext))
+            return build.yaml, directory / ("model" + ext)
+        return workspace.get(config, ("checkpoint", ext[1:]), write)
+
+    return get
 
 
 def run_python(*args):

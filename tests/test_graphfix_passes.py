@@ -98,6 +98,14 @@ def test_roialign_exact_mode_keeps_the_adaptive_grid():
     assert model == original
 
 
+def test_roialign_switches_a_fixed_graph_back_and_forth():
+    """verify measures the other mode by re-running the pass on the fixed graph: the switch must be exact both ways."""
+    original = _roialign_model()
+    tensorpack = roialign.run(_copy(original), roialign="tensorpack")
+    assert roialign.run(_copy(tensorpack), roialign="exact") == original
+    assert roialign.run(_copy(roialign.run(_copy(tensorpack), roialign="exact")), roialign="tensorpack") == tensorpack
+
+
 def test_roialign_refuses_unaligned_and_unknown_modes():
     with pytest.raises(D2TFError, match="coordinate_transformation_mode=output_half_pixel"):
         roialign.run(_roialign_model(mode="output_half_pixel"))

@@ -29,10 +29,10 @@ def test_npz_has_tensorpacks_names_and_the_contracts_values(config, pipeline):
 
 
 @pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
-def test_tensorpack_smartinit_loads_the_npz_with_nothing_unmatched(config, pipeline, tf_checks):
+def test_tensorpack_smartinit_loads_the_npz_with_nothing_unmatched(config, pipeline):
     """tensorpack 0.11's own SmartInit (in tests/tf_checks.py) restores every variable the contract names."""
     p = pipeline(config)
-    _, report = tf_checks(config)
+    report = p.tf_report
     assert report["restored"] == len(contract_names(p.info["architecture"]))
     assert not [w for w in report["warnings"] if "not found" in w or "mismatch" in w.lower()], report["warnings"]
     assert report["max_abs_diff"] == 0.0

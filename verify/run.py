@@ -16,7 +16,7 @@ import numpy as np
 from core import D2TFError, cli
 from core.cli import parse_size
 from core.files import load_onnx, save_outputs, write_atomic
-from core.metadata import read_info, roialign_mode
+from core.metadata import read_info, read_passes, record_passes, roialign_mode
 from core.process import kill_running
 from core.synthetic import synthetic_image
 from runners import onnx_runner
@@ -38,7 +38,6 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None):
         raise D2TFError(f"{fixed_path} not found: verify reads a directory written by `make convert`")
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
-    del fixed
     images = {f"synthetic{i + 1}_{h}x{w}": synthetic_image(h, w, seed=i + 1) for i, (h, w) in enumerate(sizes)}
     with _work_dir(work_dir) as work:
         images_npz = os.path.join(work, "images.npz")
@@ -56,7 +55,7 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None):
                 }
                 outputs = {name: _onnxruntime(os.path.join(out_dir, name), images, work)
                            for name in ("model.onnx", "model.fixed.onnx")}
-                outputs[f"other:{other}"] = _onnxruntime(_fix_other_mode(out_dir, other, work), images, work)
+                outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
                 outputs.update({name: child.result() for name, child in children.items()})
             except BaseException:
                 kill_running()
@@ -105,11 +104,18 @@ def _onnxruntime(path, images, work):
     return outputs
 
 
-def _fix_other_mode(out_dir, mode, work):
-    from graphfix.cli import fix
+def _other_mode(fixed, mode, work):
+    """The fixed graph switched to the other RoIAlign mode, in the work directory. Only graphfix's roialign pass
+    depends on the mode, so this equals fixing model.onnx again, in a second instead of the whole pipeline's time."""
+    from graphfix.passes import roialign
 
-    with cli.step(f"graphfix with --roialign {mode}, to measure that mode too"):
-        return fix(os.path.join(out_dir, "model.onnx"), os.path.join(work, f"model.fixed.{mode}.onnx"), roialign=mode)
+    with cli.step(f"switching a copy of the fixed graph to --roialign {mode}, to measure that mode too"):
+        passes = read_passes(fixed)
+        roialign.run(fixed, mode)
+        record_passes(fixed, [(name, mode if name == "roialign" else option) for name, option in passes.items()])
+        path = os.path.join(work, f"model.fixed.{mode}.onnx")
+        write_atomic(path, fixed.SerializeToString())
+    return path
 
 
 def _evaluate(out_dir, coco_dir, work):

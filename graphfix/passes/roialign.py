@@ -5,7 +5,8 @@ adaptive ceil(roi_size / output_size) grid of samples per bin. tensorpack (crop_
 size, then 2x2 average pooling) is the same operator with exactly 2x2 samples per bin, i.e. sampling_ratio=2
 (measured equal in onnxruntime within 1e-5, see shared/reference/tensorpack-format.md section 4).
 - mode "tensorpack" (default): sampling_ratio becomes 2, so the graph computes what tensorpack computes.
-- mode "exact": the adaptive grid stays; the pb reproduces detectron2 itself.
+- mode "exact": the adaptive grid (sampling_ratio 0, the only one export accepts); the pb reproduces detectron2.
+Nothing else in the graph depends on the mode, so the pass also switches an already fixed graph to the other mode.
 """
 
 import onnx
@@ -27,9 +28,9 @@ def run(model, roialign="tensorpack"):
         if mode != "half_pixel":
             raise D2TFError(f"RoiAlign {node.name}: coordinate_transformation_mode={mode}; d2tf expects aligned "
                             "(half_pixel) RoIAlign as ROIAlignV2 exports it")
-        if roialign == "tensorpack":
-            if "sampling_ratio" in attrs:
-                attrs["sampling_ratio"].i = 2
-            else:
-                node.attribute.append(onnx.helper.make_attribute("sampling_ratio", 2))
+        ratio = 2 if roialign == "tensorpack" else 0
+        if "sampling_ratio" in attrs:
+            attrs["sampling_ratio"].i = ratio
+        else:
+            node.attribute.append(onnx.helper.make_attribute("sampling_ratio", ratio))
     return model

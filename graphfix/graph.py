@@ -61,16 +61,17 @@ def make_constant(name, value, node_name=None):
     )
 
 
-def rename_uses(graph, old, new):
-    """Makes every reader of `old` (nodes, subgraphs, graph outputs) read `new` instead."""
+def rename_uses(graph, renames):
+    """Makes every reader of an `old` name (nodes, subgraphs, graph outputs) read `renames[old]` instead. One walk
+    for many renames: a walk per rename made deduplicating a whole model's constants quadratic."""
     for node in graph.node:
-        node.input[:] = [new if name == old else name for name in node.input]
+        if any(name in renames for name in node.input):
+            node.input[:] = [renames.get(name, name) for name in node.input]
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.GRAPH:
-                rename_uses(attr.g, old, new)
+                rename_uses(attr.g, renames)
     for out in graph.output:
-        if out.name == old:
-            out.name = new
+        out.name = renames.get(out.name, out.name)
 
 
 def replace_nodes(graph, nodes):

@@ -77,10 +77,10 @@ def remove_identities(graph):
             continue
         src, dst = node.input[0], node.output[0]
         if dst not in graph_outputs:
-            G.rename_uses(graph, dst, src)
+            G.rename_uses(graph, {dst: src})
         elif src in makers and src not in graph_outputs:  # keep the output's name: the producer writes it
             makers[src].output[:] = [dst if o == src else o for o in makers[src].output]
-            G.rename_uses(graph, src, dst)
+            G.rename_uses(graph, {src: dst})
         else:
             nodes.append(node)
     G.replace_nodes(graph, nodes)
@@ -100,7 +100,7 @@ def remove_dead_nodes(graph):
 
 def deduplicate_constants(graph):
     """Constant nodes with equal values (dtype, shape, bytes) collapse into the first of them."""
-    first = {}
+    first, renames = {}, {}
     nodes = []
     graph_outputs = {o.name for o in graph.output}
     for node in graph.node:
@@ -108,8 +108,9 @@ def deduplicate_constants(graph):
             value = G.constant_node_value(node)
             key = (value.dtype.str, value.shape, value.tobytes())
             if key in first:
-                G.rename_uses(graph, node.output[0], first[key])
+                renames[node.output[0]] = first[key]
                 continue
             first[key] = node.output[0]
         nodes.append(node)
     G.replace_nodes(graph, nodes)
+    G.rename_uses(graph, renames)

@@ -16,8 +16,10 @@ from evaluate.run import detections, evaluate_ap, report
 from tests.conftest import run_python
 
 CONFIG = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
-# (height, width, format): landscape, portrait, and one whose long side hits MAX_SIZE_TEST (1333) at 800.
+# (height, width, format): landscape, portrait, and one whose long side hits the max size at the min size.
 IMAGES = [(200, 260, "png"), (240, 200, "jpg"), (180, 300, "png")]
+# The test resize instead of the config's 800/1333: a tenth of the pixels, the same rounding and capping.
+LIMITS = (256, 400)
 GT_SCORE = 0.5
 
 
@@ -45,7 +47,7 @@ def detectron2_ground_truth(out_dir, coco_dir, work_dir, weights):
     """detectron2's detections with score >= GT_SCORE, as COCO annotations (through evaluate's own route)."""
     info = read_model(str(out_dir), str(weights))
     dataset = load_dataset(coco_dir)
-    results = detections(info, str(out_dir), dataset, str(work_dir), resize_limits(info),
+    results = detections(info, str(out_dir), dataset, str(work_dir), resize_limits(info, *LIMITS),
                          ["detectron2"], mask=True)
     kept = [r for r in results["detectron2"] if r["score"] >= GT_SCORE]
     return [dict(r, id=i + 1, iscrowd=0, area=r["bbox"][2] * r["bbox"][3]) for i, r in enumerate(kept)]
@@ -64,7 +66,8 @@ def coco_set(tmp_path, pipeline):
 @pytest.mark.architecture(CONFIG)
 def test_evaluate_on_detectron2_ground_truth(coco_set, pipeline, tmp_path, measure):
     coco_dir, num_truth = coco_set
-    result = evaluate_ap(pipeline(CONFIG).out, coco_dir, tmp_path / "work", weights=pipeline(CONFIG).weights)
+    p = pipeline(CONFIG)
+    result = evaluate_ap(p.out, coco_dir, tmp_path / "work", *LIMITS, weights=p.weights)
     d2, pb = result.ap["detectron2"], result.ap["pb"]
     measure("evaluate (R50-FPN Mask R-CNN, 3 images)", ground_truth=num_truth, d2_box_ap=d2["bbox"][0],
             d2_segm_ap=d2["segm"][0], pb_box_ap=pb["bbox"][0], pb_segm_ap=pb["segm"][0])

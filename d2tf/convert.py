@@ -26,7 +26,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             coco_dir=None, fold_batchnorm=False, verify_work_dir=None):
     """Runs every stage; on success OUT holds FILES. Returns the tensorpack flags line."""
     weights, out = os.path.abspath(weights), os.path.abspath(out)
-    if os.path.isfile(config):  # model.json records it; `make verify` may run from elsewhere
+    if os.path.isfile(config):  # the model info records it; `make verify` may run from elsewhere
         config = os.path.abspath(config)
     if os.path.exists(out) and not os.path.isdir(out):
         raise D2TFError(f"--out {out} exists and is not a directory")

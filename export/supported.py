@@ -15,7 +15,7 @@ _TRAINING_ONLY = {
     "BBOX_REG_LOSS_TYPE", "BBOX_REG_LOSS_WEIGHT", "SMOOTH_L1_BETA", "LOSS_WEIGHT", "PROPOSAL_APPEND_GT",
     "TRAIN_ON_PRED_BOXES", "IOUS", "PRE_NMS_TOPK_TRAIN", "POST_NMS_TOPK_TRAIN",
 }
-# Keys whose value is carried into model.json and the tensorpack flags rather than fixed by the reference.
+# Keys whose value is carried into the model info and the tensorpack flags rather than fixed by the reference.
 _CARRIED = {
     "MODEL.DEVICE", "MODEL.WEIGHTS", "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD", "MODEL.RESNETS.STRIDE_IN_1X1",
     "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.ROI_HEADS.NMS_THRESH_TEST",

@@ -212,7 +212,7 @@ def pipeline(workspace):
 def checkpoint_path(workspace):
     """`checkpoint_path(config, ext=".pkl")` -> (test config yaml, calibrated checkpoint): the build's, or for
     ".pth" the same weights written in detectron2's training format."""
-    from d2tf import calibrate
+    from core.checkpoint import load_weights, save_pth
 
     def get(config, ext=".pkl"):
         build = workspace.build(config)
@@ -220,7 +220,7 @@ def checkpoint_path(workspace):
             return build.yaml, build.weights
 
         def write(directory):
-            calibrate.write_checkpoint(str(build.yaml), directory / ("model" + ext))
+            save_pth(load_weights(build.weights), directory / ("model" + ext))
             return build.yaml, directory / ("model" + ext)
         return workspace.get(config, ("checkpoint", ext[1:]), write)
 

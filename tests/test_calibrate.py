@@ -41,7 +41,7 @@ def test_pth_checkpoint_loads_into_detectron2(checkpoint_path):
     assert (incompatible.missing_keys, incompatible.unexpected_keys, incompatible.incorrect_shapes) == ([], [], [])
     pkl, pth = load_weights(checkpoint_path(config)[1]), load_weights(checkpoint_path(config, ".pth")[1])
     assert sorted(pkl) == sorted(pth)
-    for name in pkl:  # same seed, same weights, whichever format
+    for name in pkl:  # the same weights, whichever format
         np.testing.assert_array_equal(pkl[name], pth[name])
 
 

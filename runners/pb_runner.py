@@ -29,28 +29,34 @@ def load_pb(path):
     return graph, {o: contract.pb_tensor(o) for o in outputs}
 
 
-def predict(path, images):
-    """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image}."""
+def session(path, config=None):
+    """(tf.compat.v1.Session on the pb's graph, {output: tensor name}); `config` is a tf.compat.v1.ConfigProto."""
     import tensorflow as tf
 
     graph, tensors = load_pb(path)
-    results = {}
-    with tf.compat.v1.Session(graph=graph) as sess:
-        for key, image in images.items():
-            results[key] = dict(zip(tensors, sess.run(list(tensors.values()), {f"{contract.INPUT}:0": image})))
-    return results
+    return tf.compat.v1.Session(graph=graph, config=config), tensors
+
+
+def run(sess, tensors, image):
+    """{output: ndarray} of one HxWx3 float32 BGR image."""
+    return dict(zip(tensors, sess.run(list(tensors.values()), {f"{contract.INPUT}:0": image})))
+
+
+def predict(path, images, config=None):
+    """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image}."""
+    sess, tensors = session(path, config)
+    with sess:
+        return {key: run(sess, tensors, image) for key, image in images.items()}
 
 
 def run_times(path, image, runs):
     """Seconds of each of `runs` Session.runs on one image (the first includes TF's graph optimisation)."""
-    import tensorflow as tf
-
-    graph, tensors = load_pb(path)
+    sess, tensors = session(path)
     times = []
-    with tf.compat.v1.Session(graph=graph) as sess:
+    with sess:
         for _ in range(runs):
             start = time.perf_counter()
-            sess.run(list(tensors.values()), {f"{contract.INPUT}:0": image})
+            run(sess, tensors, image)
             times.append(time.perf_counter() - start)
     return times
 

@@ -32,10 +32,10 @@ RPN_TOPK, DETECTIONS = 100, 30
 # verify's image keys: synthetic image i+1 at each size, seeded with i+1.
 IMAGES = {f"synthetic{i + 1}_{h}x{w}": (i + 1, (h, w)) for i, (h, w) in enumerate((TRACE_SIZE, OTHER_SIZE))}
 AHEAD = 1  # architectures built ahead of the one under test
-ORDER = pytest.StashKey()
+ORDER = pytest.StashKey()  # the architectures in the order their tests run
 # Two builds share two cores: with one thread each for PyTorch and TensorFlow they took 8% less time than with the
 # default two each (measured: two builds side by side, 129 s against 140 s).
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}  # the architectures in the order their tests run
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 
 
 class Workspace:
@@ -165,8 +165,9 @@ class Build:
         build.run("-m", "d2tf.calibrate", "--config", build.yaml, "--out", build.weights)
         sizes = ",".join(f"{h}x{w}" for _, (h, w) in IMAGES.values())
         build.result = build.run("-m", "d2tf.convert", "--config", build.yaml, "--weights", build.weights,
-                                 "--out", build.out, "--roialign", "exact", "--trace-size", "x".join(map(str, TRACE_SIZE)),
-                                 "--verify-sizes", sizes, "--verify-work-dir", build.work)
+                                 "--out", build.out, "--roialign", "exact",
+                                 "--trace-size", "x".join(map(str, TRACE_SIZE)), "--verify-sizes", sizes,
+                                 "--verify-work-dir", build.work)
         build.info = json.loads((build.out / "model.json").read_text())
         build.tf_dir.mkdir()
         from tests.tensorpack_contract import variable_shapes
@@ -266,9 +267,7 @@ def config_yaml(directory, base, body):
     """A yaml config at `directory` that takes the zoo config `base` and overrides it with `body`."""
     from detectron2 import model_zoo
 
-    path = directory / "cfg.yaml"
-    path.write_text(f'_BASE_: "{model_zoo.get_config_file(base)}"\n{body}')
-    return str(path)
+    return yaml_with(model_zoo.get_config_file(base), body, directory)
 
 
 def yaml_with(yaml, body, directory):

@@ -24,20 +24,12 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tensorpack's layers need Ke
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from core import contract  # noqa: E402
 from core.files import load_onnx, save_outputs  # noqa: E402
-from runners.pb_runner import load_pb  # noqa: E402
+from runners.pb_runner import predict  # noqa: E402
 from tf_import.freeze import frozen_graph_def  # noqa: E402
 
-
-def run_unoptimised(pb_path, images):
-    """{image key: {pb output: ndarray}} with grappler off."""
-    graph, tensors = load_pb(pb_path)
-    config = tf.compat.v1.ConfigProto()
-    config.graph_options.rewrite_options.disable_meta_optimizer = True
-    with tf.compat.v1.Session(graph=graph, config=config) as sess:
-        return {key: dict(zip(tensors, sess.run(list(tensors.values()), {f"{contract.INPUT}:0": image})))
-                for key, image in images.items()}
+UNOPTIMISED = tf.compat.v1.ConfigProto()
+UNOPTIMISED.graph_options.rewrite_options.disable_meta_optimizer = True
 
 
 def translated_pb(onnx_path, pb_path):
@@ -80,7 +72,7 @@ def main(onnx_path, images_path, npz_path, variables_path, out_dir):
     pb_path = os.path.join(out_dir, "model.tensorpack.pb")
     seconds = translated_pb(onnx_path, pb_path)
     with np.load(images_path) as images:
-        outputs = run_unoptimised(pb_path, {key: images[key] for key in images.files})
+        outputs = predict(pb_path, {key: images[key] for key in images.files}, UNOPTIMISED)
     save_outputs(os.path.join(out_dir, "tensorpack_pb.npz"), outputs)
     os.remove(pb_path)
     with open(variables_path) as f:

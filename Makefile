@@ -10,6 +10,7 @@ EXAMPLE_WEIGHTS := out/example-weights/$(subst /,_,$(basename $(MODEL))).pkl
 WEIGHTS ?= $(EXAMPLE_WEIGHTS)
 EVALUATE_ARG := $(if $(EVALUATE),--evaluate $(EVALUATE))
 FOLDBN_ARG := $(if $(FOLDBN),--fold-batchnorm)
+TENSORPACK_ARG := $(if $(TENSORPACK),--tensorpack "$(TENSORPACK)")
 STAGE ?= graphfix
 PORT ?= 8080
 
@@ -20,16 +21,17 @@ setup:
 	@bash tools/setup_venv.sh
 
 # export -> graphfix -> tf_import -> verify; OUT gets model.onnx, model.fixed.onnx, model.pb, model.npz,
-# flags.txt, report.md (and model.json, verify.png), or nothing new if any stage fails.
+# flags.txt, tensorpack_config.py, report.md (and model.json, verify.png), or nothing new if any stage fails.
+# TENSORPACK=DIR (a tensorpack examples/FasterRCNN checkout): verify also runs tensorpack's own model on the npz.
 convert: setup
 	@if [ "$(WEIGHTS)" = "$(EXAMPLE_WEIGHTS)" ] && [ ! -f "$(WEIGHTS)" ]; then \
 		echo "[d2tf] no WEIGHTS given: generating the example checkpoint $(WEIGHTS) (calibrated random weights)" >&2; \
 		mkdir -p $(dir $(WEIGHTS)) && $(PY) -W ignore -m d2tf.calibrate --config $(MODEL) --out $(WEIGHTS); fi
-	$(PY) -m d2tf.convert --config $(MODEL) --weights $(WEIGHTS) --out $(OUT) --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG)
+	$(PY) -m d2tf.convert --config $(MODEL) --weights $(WEIGHTS) --out $(OUT) --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG)
 
 # Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.
 verify: setup
-	$(PY) -m verify $(OUT) $(EVALUATE_ARG)
+	$(PY) -m verify $(OUT) $(EVALUATE_ARG) $(TENSORPACK_ARG)
 
 # Serves one stage's ONNX file of OUT in Netron (STAGE=export: model.onnx, graphfix: model.fixed.onnx) at
 # http://localhost:$(PORT) until Ctrl-C; no browser is started.

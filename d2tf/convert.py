@@ -15,16 +15,17 @@ from core import D2TFError, cli, zoo
 from core.cli import parse_size
 from core.process import run_module
 from graphfix.passes import DEFAULT, WITH_FOLDBN
+from tf_import.tensorpack_config import FILES as TENSORPACK_FILES
 from verify.run import DEFAULT_SIZES, parse_sizes, verify
 
-FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "model.npz", "flags.txt", "report.md",
-         "verify.png")
+FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "report.md", "verify.png")  # always written
 STAGING = ".{name}.partial-"  # + process id + "-" + random suffix
 
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
-            coco_dir=None, fold_batchnorm=False, verify_work_dir=None):
-    """Runs every stage; on success OUT holds FILES. Returns the tensorpack flags line."""
+            coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None):
+    """Runs every stage; on success OUT holds FILES, and TENSORPACK_FILES unless tensorpack cannot express the
+    model. Returns the tensorpack flags line, or None without them."""
     weights, out = os.path.abspath(weights), os.path.abspath(out)
     if os.path.isfile(config):  # the model info records it; `make verify` may run from elsewhere
         config = os.path.abspath(config)
@@ -34,6 +35,10 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
         raise D2TFError(f"weights file not found: {weights}")
     if coco_dir and not os.path.isdir(coco_dir):
         raise D2TFError(f"COCO-style directory not found: {coco_dir}")
+    if tensorpack_dir:
+        from runners.tensorpack_runner import check_client
+
+        check_client(tensorpack_dir)
     parent, name = os.path.split(out)
     os.makedirs(parent, exist_ok=True)
     remove_abandoned_staging(parent, name)
@@ -50,21 +55,31 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             with cli.step(f"stage {i}/4: {stage}"):
                 run_module(stage, *args, label=stage)
         with cli.step("stage 4/4: verify"):
-            verify(staging, verify_sizes, coco_dir, verify_work_dir)
-        _publish(staging, out)
+            verify(staging, verify_sizes, coco_dir, verify_work_dir, tensorpack_dir)
+        published = _publish(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if "flags.txt" not in published:
+        return None
     with open(os.path.join(out, "flags.txt")) as f:
         return f.read().strip()
 
 
 def _publish(staging, out):
-    missing = [f for f in FILES if not os.path.isfile(os.path.join(staging, f))]
+    """Moves the written files into OUT, where an earlier conversion's tensorpack files go if this one has none;
+    returns their names."""
+    written = [f for f in FILES + TENSORPACK_FILES if os.path.isfile(os.path.join(staging, f))]
+    expected = FILES + (TENSORPACK_FILES if set(TENSORPACK_FILES) & set(written) else ())
+    missing = [f for f in expected if f not in written]
     if missing:
         raise D2TFError(f"the stages did not write {', '.join(missing)}")
     os.makedirs(out, exist_ok=True)
-    for f in FILES:
-        os.replace(os.path.join(staging, f), os.path.join(out, f))
+    for f in FILES + TENSORPACK_FILES:
+        if f in written:
+            os.replace(os.path.join(staging, f), os.path.join(out, f))
+        elif os.path.exists(os.path.join(out, f)):
+            os.remove(os.path.join(out, f))
+    return written
 
 
 def remove_abandoned_staging(parent, name):
@@ -110,12 +125,18 @@ def main(argv=None):
                         "pb on a COCO-style directory (images + instances json)")
     parser.add_argument("--verify-work-dir", metavar="DIR", help="keep verify's working files in DIR (the images, "
                         "each runtime's raw outputs as npz, the other RoIAlign mode's fixed graph)")
+    parser.add_argument("--tensorpack", metavar="DIR", help="verify also runs tensorpack's own model (DIR: a "
+                        "tensorpack examples/FasterRCNN checkout) on the npz, as tensorpack_config.py configures it")
     args = parser.parse_args(argv)
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
-                   args.evaluate, args.fold_batchnorm, args.verify_work_dir)
-    cli.log(f"[d2tf] done: {args.out} holds {', '.join(FILES)}; use the npz in tensorpack with these flags:")
+                   args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack)
+    if line is None:
+        cli.log(f"[d2tf] done: {args.out} holds {', '.join(FILES)} (no tensorpack npz: see above)")
+        return
+    cli.log(f"[d2tf] done: {args.out} holds {', '.join(FILES + TENSORPACK_FILES)}; use the npz in tensorpack with "
+            "these flags (or import tensorpack_config.py, which also registers the class names):")
     print(line, flush=True)
 
 

@@ -24,6 +24,7 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "reference_config": arch.reference_config,
         },
         "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
+        "class_names": class_names(cfg),
         "input": {
             "name": contract.INPUT,
             "shape": ["height", "width", 3],
@@ -54,6 +55,14 @@ def model_info(cfg, arch, config, weights_path, traced_size):
         "resize": {"min_size_test": cfg.INPUT.MIN_SIZE_TEST, "max_size_test": cfg.INPUT.MAX_SIZE_TEST},
         "onnx_opset": OPSET,
     }
+
+
+def class_names(cfg):
+    """The names of the config's first test dataset when detectron2 knows them for this class count, else None."""
+    from detectron2.data import MetadataCatalog
+
+    names = MetadataCatalog.get(cfg.DATASETS.TEST[0]).get("thing_classes") if cfg.DATASETS.TEST else None
+    return list(names) if names and len(names) == cfg.MODEL.ROI_HEADS.NUM_CLASSES else None
 
 
 def _pooler(head):

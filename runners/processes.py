@@ -1,5 +1,6 @@
-"""detectron2's and the pb's outputs on an npz of images, each runtime in its own process (PyTorch and TensorFlow
-crash when they share one). Both return {image key: outputs} with detectron2's 0-based `classes`."""
+"""detectron2's, the pb's and tensorpack's model's outputs on an npz of images, each runtime in its own process
+(PyTorch and TensorFlow crash when they share one). All return {image key: outputs} with detectron2's 0-based
+`classes`."""
 
 from core.contract import labels_to_classes
 from core.files import load_outputs
@@ -15,6 +16,17 @@ def detectron2_on_images(info, images_npz, out_npz):
 
 
 def pb_on_images(pb_path, images_npz, out_npz):
-    """The frozen pb (TensorFlow); its 1-based tensorpack labels become detectron2's classes."""
-    run_module("runners.pb_runner", pb_path, images_npz, out_npz, label="model.pb (TensorFlow)")
-    return {key: labels_to_classes(outputs) for key, outputs in load_outputs(out_npz).items()}
+    """The frozen pb (TensorFlow)."""
+    return _labelled("runners.pb_runner", [pb_path, images_npz, out_npz], "model.pb (TensorFlow)")
+
+
+def tensorpack_on_images(client_dir, out_dir, images_npz, out_npz):
+    """tensorpack's own model (client_dir: its examples/FasterRCNN) on out_dir's model.npz and settings."""
+    return _labelled("runners.tensorpack_runner", [client_dir, out_dir, images_npz, out_npz], "tensorpack's model")
+
+
+def _labelled(module, args, label):
+    """Runs a TensorFlow runner whose last argument is its outputs npz; tensorpack's 1-based labels become
+    detectron2's classes."""
+    run_module(module, *args, label=label)
+    return {key: labels_to_classes(outputs) for key, outputs in load_outputs(args[-1]).items()}

@@ -1,6 +1,7 @@
 """Shared fixtures. Each architecture is built once: a calibrated checkpoint, its conversion (`python -m d2tf.convert`,
-exact RoIAlign) whose verify keeps every runtime's outputs on the same two images, and one TensorFlow process
-(tests/tf_checks.py) that adds the tensorpack-mode pb and tensorpack's own SmartInit. The stage tests compare those
+exact RoIAlign, `--tensorpack` with the client in ../shared/clients) whose verify keeps every runtime's outputs on the
+same two images, tensorpack's own model among them, and one TensorFlow process (tests/tf_checks.py) that adds the
+tensorpack-mode pb. The stage tests compare those
 kept outputs pair by pair, so no test runs a model again. Builds are subprocesses, and the next architecture's build
 runs while the current one's tests do: on two cores that overlaps one build's single-threaded stretches (imports,
 tracing, graph optimisation) with the other's.
@@ -36,6 +37,26 @@ ORDER = pytest.StashKey()  # the architectures in the order their tests run
 # Two builds share two cores: with one thread each for PyTorch and TensorFlow they took 8% less time than with the
 # default two each (measured: two builds side by side, 129 s against 140 s).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def _tensorpack_client():
+    """tensorpack's examples/FasterRCNN, unmodified, beside the project (../shared/clients/README.md):
+    $D2TF_TENSORPACK_CLIENT, else ../shared/clients/tensorpack-FasterRCNN from this checkout or from /work/main."""
+    candidates = [os.environ.get("D2TF_TENSORPACK_CLIENT"),
+                  os.path.join(os.path.dirname(ROOT), "shared", "clients", "tensorpack-FasterRCNN"),
+                  "/work/shared/clients/tensorpack-FasterRCNN"]
+    return next((c for c in candidates if c and os.path.isfile(os.path.join(c, "config.py"))), candidates[1])
+
+
+TENSORPACK_CLIENT = _tensorpack_client()
+
+# Test models beyond the zoo's, built like the architectures: {name: (zoo config, overrides)}.
+# CUSTOM: a class count and a test resize of no zoo model (tensorpack takes both from places other than its
+# flags: the class count from a registered dataset, and it rounds MAX_SIZE up to a multiple of 32 in FPN mode).
+CUSTOM = "tests/faster_rcnn_R_50_FPN_3x_3classes_600x1000.yaml"
+VARIANTS = {CUSTOM: ("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",
+                     ["MODEL.ROI_HEADS.NUM_CLASSES", 3, "INPUT.MIN_SIZE_TEST", 600, "INPUT.MAX_SIZE_TEST", 1000])}
+BUILT = zoo.TENSORPACK_ARCHITECTURES + list(VARIANTS)
 
 
 class Workspace:
@@ -117,14 +138,14 @@ def pytest_collection_modifyitems(config, items):
     wanted = os.environ.get("ARCHS")
     if wanted:
         names = set(wanted.split(",")) - {"none"}
-        unknown = names - {zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES}
+        unknown = names - {zoo.short_name(c) for c in BUILT}
         if unknown:
             raise pytest.UsageError(f"ARCHS: unknown {sorted(unknown)}; known: "
-                                    f"{', '.join(zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES)}")
+                                    f"{', '.join(zoo.short_name(c) for c in BUILT)}")
         keep = [i for i in items if _architecture(i) is None or zoo.short_name(_architecture(i)) in names]
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep
-    order = {c: i for i, c in enumerate(zoo.TENSORPACK_ARCHITECTURES)}
+    order = {c: i for i, c in enumerate(BUILT)}
     items.sort(key=lambda item: -1 if _architecture(item) is None else order.get(_architecture(item), len(order)))
     config.stash[ORDER] = list(dict.fromkeys(_architecture(i) for i in items if _architecture(i) is not None))
 
@@ -139,9 +160,12 @@ def workspace(tmp_path_factory, request):
 
 
 def small_config(config, directory):
-    """A self-contained yaml of `config` with the suite's small proposal and detection counts."""
-    cfg = zoo.load_config(config).clone()
+    """A self-contained yaml of `config` (a zoo config or a VARIANTS name) with the suite's small proposal and
+    detection counts."""
+    base, overrides = VARIANTS.get(config, (config, []))
+    cfg = zoo.load_config(base).clone()
     cfg.defrost()
+    cfg.merge_from_list(overrides)
     cfg.MODEL.RPN.PRE_NMS_TOPK_TEST = cfg.MODEL.RPN.POST_NMS_TOPK_TEST = RPN_TOPK
     cfg.TEST.DETECTIONS_PER_IMAGE = DETECTIONS
     path = directory / f"{zoo.short_name(config)}.yaml"
@@ -167,14 +191,11 @@ class Build:
         build.result = build.run("-m", "d2tf.convert", "--config", build.yaml, "--weights", build.weights,
                                  "--out", build.out, "--roialign", "exact",
                                  "--trace-size", "x".join(map(str, TRACE_SIZE)), "--verify-sizes", sizes,
-                                 "--verify-work-dir", build.work)
+                                 "--verify-work-dir", build.work, "--tensorpack", TENSORPACK_CLIENT)
         build.info = json.loads((build.out / "model.json").read_text())
         build.tf_dir.mkdir()
-        from tests.tensorpack_contract import variable_shapes
-
-        (build.tf_dir / "variables.json").write_text(json.dumps(variable_shapes(build.weights, build.info)))
         build.run(os.path.join(ROOT, "tests", "tf_checks.py"), build.work / "model.fixed.tensorpack.onnx",
-                  build.work / "images.npz", build.out / "model.npz", build.tf_dir / "variables.json", build.tf_dir)
+                  build.work / "images.npz", build.out / "model.pb", build.tf_dir)
         return build
 
     def run(self, *args):
@@ -190,16 +211,17 @@ class Build:
 
     def outputs(self, runtime):
         """{image key: outputs (0-based classes)} of one runtime: detectron2, model.onnx, model.fixed.onnx,
-        model.pb, model.fixed.tensorpack.onnx (kept by verify), tensorpack_pb (tests/tf_checks.py)."""
+        model.pb, model.fixed.tensorpack.onnx, tensorpack (tensorpack's own model; all kept by verify),
+        tensorpack_pb (tests/tf_checks.py)."""
         path = self.tf_dir / "tensorpack_pb.npz" if runtime == "tensorpack_pb" else self.work / f"{runtime}.npz"
         outputs = load_outputs(path)
-        if runtime in ("model.pb", "tensorpack_pb"):
+        if runtime in ("model.pb", "tensorpack_pb", "tensorpack"):
             outputs = {key: contract.labels_to_classes(value) for key, value in outputs.items()}
         return outputs
 
     @property
     def tf_report(self):
-        """tests/tf_checks.py's SmartInit report and translation time."""
+        """tests/tf_checks.py's report: translation time, the pb's default-valued attributes and op counts."""
         return json.loads((self.tf_dir / "report.json").read_text())
 
 

@@ -5,11 +5,11 @@ import numpy as np
 from core.matching import match_detections
 
 
-def assert_same_detections(ref, cand, box_tol, score_tol, mask_tol=None):
-    """Same count; every detection matched (same class, IoU >= 0.9) within the tolerances. The one allowed
+def assert_same_detections(ref, cand, box_tol, score_tol, mask_tol=None, iou=0.9):
+    """Same count; every detection matched (same class, IoU >= iou) within the tolerances. The one allowed
     exception: detections tied with the last kept score (within score_tol) may swap at the top-k cut-off."""
     assert len(ref["scores"]) == len(cand["scores"]), "detection counts differ"
-    match = match_detections(ref, cand)
+    match = match_detections(ref, cand, iou)
     cutoff = min(ref["scores"].min(initial=np.inf), cand["scores"].min(initial=np.inf)) + score_tol
     for name, dets, matched in (("reference", ref, match.pairs[:, 0]), ("candidate", cand, match.pairs[:, 1])):
         unmatched = np.setdiff1d(np.arange(len(dets["scores"])), matched)

@@ -5,7 +5,6 @@ import re
 
 import numpy as np
 
-from core.checkpoint import load_weights
 
 BN = {"weight": "gamma", "bias": "beta", "running_mean": "mean/EMA", "running_var": "variance/EMA"}
 
@@ -80,12 +79,3 @@ def contract_value(d2_name, value, arch, num_classes):
     elif name.endswith(".bias"):
         name = name[: -len(".bias")] + "/b"
     return name.replace(".", "/"), value
-
-
-def variable_shapes(weights_path, info):
-    """{tensorpack variable: shape} for the checkpoint at `weights_path` (the variables tensorpack's model makes)."""
-    shapes = {}
-    for d2_name, value in load_weights(weights_path).items():
-        name, want = contract_value(d2_name, value, info["architecture"], info["num_classes"])
-        shapes[name] = list(want.shape)
-    return shapes

@@ -62,6 +62,15 @@ def test_pb_matches_onnxruntime(config, roialign, pipeline, measure):
         assert_same_detections(reference[key], candidate[key], BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None)
 
 
+@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+def test_pb_has_no_default_valued_attributes(config, pipeline):
+    """Older TF versions load the pb without unknown-attribute errors (MatMul's grad_a/grad_b, GatherNd's
+    bad_indices_policy are newer than TF 2.15): tf_import strips every attribute equal to its op's default."""
+    report = pipeline(config).tf_report
+    assert report["ops"].get("MatMul", 0) + report["ops"].get("GatherNd", 0) > 0, "ops that carry such attributes"
+    assert report["default_valued_attrs"] == []
+
+
 @pytest.mark.architecture(EXAMPLE)
 def test_zero_detections_give_empty_outputs(high_threshold_export, tmp_path):
     from graphfix.cli import fix

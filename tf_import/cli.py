@@ -1,5 +1,6 @@
-"""`python -m tf_import`: model.fixed.onnx -> <out>/model.pb (frozen, tensorpack's predict.py interface),
-<out>/model.npz (tensorpack checkpoint) and <out>/flags.txt (the tensorpack config flags, also printed)."""
+"""`python -m tf_import`: model.fixed.onnx -> <out>/model.pb (frozen, tensorpack's predict.py interface), and for
+tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, also printed) and tensorpack_config.py
+(the flags with the class names, to import)."""
 
 import argparse
 import os
@@ -7,6 +8,7 @@ import os
 from core import cli
 from core.files import load_onnx, write_atomic
 from core.metadata import read_info
+from tf_import import tensorpack_config as tpc
 
 
 def main(argv=None):
@@ -32,9 +34,9 @@ def main(argv=None):
 
 
 def convert(src, out_dir):
-    """Writes model.pb, model.npz and flags.txt once all three are computed; returns the flags line. Reads nothing
-    but `src`: the model info is in its metadata, and the checkpoint's tensors are its initializers."""
-    from tf_import import tensorpack_checkpoint as tp
+    """Writes model.pb, and the tensorpack files unless tensorpack cannot express the model, once all are computed;
+    returns the flags line (None without tensorpack files). Reads nothing but `src`: the model info is in its
+    metadata, and the checkpoint's tensors are its initializers."""
     from tf_import.freeze import frozen_graph_def
 
     with cli.step(f"loading {src}"):
@@ -42,15 +44,34 @@ def convert(src, out_dir):
         info = read_info(model, src)
     with cli.step("translating to TensorFlow and freezing"):
         graph_def = frozen_graph_def(model)
-    with cli.step("deriving the tensorpack checkpoint"):
-        weights = tp.tensorpack_weights(tp.initializers(model), info["architecture"])
-        line = tp.flags_line(info)
+    files, line = tensorpack_files(model, info)
     os.makedirs(out_dir, exist_ok=True)
-    write_atomic(os.path.join(out_dir, "model.npz"), tp.npz_bytes(weights))
-    write_atomic(os.path.join(out_dir, "flags.txt"), (line + "\n").encode())
+    for name in tpc.FILES:
+        path = os.path.join(out_dir, name)
+        if name in files:
+            write_atomic(path, files[name])
+        elif os.path.exists(path):  # an earlier conversion's, which this model's pb would contradict
+            os.remove(path)
     path = os.path.join(out_dir, "model.pb")
     write_atomic(path, graph_def.SerializeToString(deterministic=True))
-    cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes), "
-            f"model.npz ({len(weights)} tensors) and flags.txt; tensorpack flags:")
-    print(line, flush=True)
+    cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes)"
+            + (", model.npz, flags.txt and tensorpack_config.py; tensorpack flags:" if files else ""))
+    if line:
+        print(line, flush=True)
     return line
+
+
+def tensorpack_files(model, info):
+    """({file name: bytes}, flags line) of the tensorpack files, or ({}, None) with the reason logged."""
+    from tf_import import tensorpack_checkpoint as tp
+
+    try:
+        tpc.check_expressible(info)
+    except tpc.NotExpressible as e:
+        cli.log(f"[d2tf] no tensorpack npz: {e}")
+        return {}, None
+    with cli.step("deriving the tensorpack checkpoint"):
+        weights = tp.tensorpack_weights(tp.initializers(model), info["architecture"])
+        line = tpc.flags_line(info)
+        return {"model.npz": tp.npz_bytes(weights), "flags.txt": (line + "\n").encode(),
+                "tensorpack_config.py": tpc.module_source(info).encode()}, line

@@ -1,6 +1,7 @@
 """The frozen pb: the translated graph behind tensorpack's predict.py interface, constants only."""
 
 import tensorflow as tf
+from tensorflow.python.framework import op_def_registry
 
 from core import D2TFError, contract
 from tf_import.translate import Translator
@@ -44,4 +45,16 @@ def frozen_graph_def(model):
     flow = sorted({n.op for n in graph_def.node} & _CONTROL_FLOW - _allowed_loops(model))
     if flow:
         raise D2TFError(f"the translated graph holds control flow ops {flow}")
+    strip_default_attrs(graph_def)
     return graph_def
+
+
+def strip_default_attrs(graph_def):
+    """Drops every node attribute that equals its op's default. Attributes added in newer TF (MatMul's
+    grad_a/grad_b) are then absent, and an older TF that does not know them loads the pb without complaint."""
+    bodies = [f.node_def for f in graph_def.library.function]  # loop bodies of the exact RoIAlign
+    for node in [*graph_def.node, *(n for body in bodies for n in body)]:
+        op_def = op_def_registry.get(node.op)
+        defaults = {a.name: a.default_value for a in op_def.attr if a.HasField("default_value")} if op_def else {}
+        for name in [n for n, value in node.attr.items() if n in defaults and value == defaults[n]]:
+            del node.attr[name]

@@ -1,4 +1,4 @@
-"""The tensorpack npz checkpoint and config flags, from the weights the graph holds.
+"""The tensorpack npz checkpoint, from the weights the graph holds (its flags: tf_import/tensorpack_config.py).
 
 Every ONNX initializer is a detectron2 checkpoint tensor under its own name (export keeps FrozenBN unfolded), so
 each is renamed and laid out as tensorpack's FasterRCNN example creates its variables
@@ -168,50 +168,3 @@ def npz_bytes(arrays):
     buf = io.BytesIO()
     write_npz(buf, arrays)
     return buf.getvalue()
-
-
-# tensorpack's defaults for the keys d2tf may need to print (examples/FasterRCNN/config.py).
-_TENSORPACK_DEFAULTS = {"DATA.NUM_CATEGORY": 80, "TEST.RESULT_SCORE_THRESH": 0.05, "TEST.FRCNN_NMS_THRESH": 0.5,
-                        "RPN.TEST_PRE_NMS_TOPK": 6000, "RPN.TEST_POST_NMS_TOPK": 1000,
-                        "RPN.TEST_PER_LEVEL_NMS_TOPK": 1000, "TEST.RESULTS_PER_IM": 100}
-
-
-def flags(info):
-    """The tensorpack config items for this model, as `'KEY=VALUE'` strings (no spaces inside a value)."""
-    arch = info["architecture"]
-    items = [("MODE_MASK", arch["mask"]), ("MODE_FPN", arch["backbone"] == "FPN")]
-    if arch["backbone"] == "FPN":
-        items.append(("FPN.CASCADE", arch["cascade"]))
-    if arch["depth"] == 101:
-        items.append(("BACKBONE.RESNET_NUM_BLOCKS", [3, 4, 23, 3]))
-    items += [
-        ("BACKBONE.STRIDE_1X1", arch["stride_in_1x1"]),
-        ("PREPROC.PIXEL_MEAN", info["pixel_mean_bgr"][::-1]),  # detectron2 is BGR, tensorpack RGB
-        ("PREPROC.PIXEL_STD", info["pixel_std_bgr"][::-1]),
-    ]
-    test = info["test"]
-    optional = {
-        "DATA.NUM_CATEGORY": info["num_classes"],
-        "TEST.RESULT_SCORE_THRESH": test["score_thresh"],
-        "TEST.FRCNN_NMS_THRESH": test["nms_thresh"],
-        "TEST.RESULTS_PER_IM": test["detections_per_image"],
-    }
-    if arch["backbone"] == "FPN":  # one count per level before NMS and overall after it (export checked PRE == POST)
-        optional["RPN.TEST_PER_LEVEL_NMS_TOPK"] = test["rpn_post_nms_topk"]
-    else:
-        optional["RPN.TEST_PRE_NMS_TOPK"] = test["rpn_pre_nms_topk"]
-        optional["RPN.TEST_POST_NMS_TOPK"] = test["rpn_post_nms_topk"]
-    items += [(key, value) for key, value in optional.items() if value != _TENSORPACK_DEFAULTS[key]]
-    return [f"{key}={_format(value)}" for key, value in items]
-
-
-def _format(value):
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_format(v) for v in value) + "]"
-    if isinstance(value, float):
-        return repr(float(value))
-    return str(value)
-
-
-def flags_line(info):
-    return " ".join(f"'{item}'" for item in flags(info))

@@ -45,6 +45,7 @@ def render(info, mode, sizes, figures, evaluation=None):
           f"{a['strict_agreement']:.1%} | {a['box']:.4f} | {a['score']:.2e} | {_optional(a['ap'], '.4f')} | "
           f"{_optional(a['ap50'], '.4f')} |" for a in figures["agreement"]),
         "",
+        *_tensorpack_section(figures.get("tensorpack")),
         "![detectron2 (left) and model.pb (right) on the first image](verify.png)",
         "",
     ]
@@ -52,6 +53,25 @@ def render(info, mode, sizes, figures, evaluation=None):
         lines += [evaluation, ""]
     lines += [f"<!-- {FIGURES_MARKER} {json.dumps(figures)} -->", ""]
     return "\n".join(lines)
+
+
+def _tensorpack_section(rows):
+    if not rows:
+        return []
+    return [
+        "## tensorpack's own model",
+        "",
+        "tensorpack's examples/FasterRCNN (`--tensorpack`) with model.npz, configured by tensorpack_config.py, on the",
+        "same images: against detectron2, and against the graph with tensorpack's RoIAlign (which it should equal).",
+        "",
+        "| against | detections | matched IoU>=0.9 | matched IoU>=0.99 | max box diff (px) | max score diff "
+        "| max mask diff |",
+        "|---|---|---|---|---|---|---|",
+        *(f"| {_model_name({'model': r['against'], 'roialign': 'tensorpack'}) if r['against'] != 'detectron2' else 'detectron2'} "
+          f"| {r['candidate']} vs {r['reference']} | {r['agreement']:.1%} | {r['strict_agreement']:.1%} | "
+          f"{r['box']:.4f} | {r['score']:.2e} | {_optional(r['mask'], '.2e')} |" for r in rows),
+        "",
+    ]
 
 
 def figures_of(text):

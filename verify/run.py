@@ -3,6 +3,10 @@ OUT/model.fixed.onnx, and the frozen OUT/model.pb (TensorFlow), then writes OUT/
 
 The other RoIAlign mode is measured too: verify switches a copy of the fixed graph to it (a temporary file) and runs
 that in onnxruntime, so the report shows what tensorpack's sampling (or the exact grid) costs against detectron2.
+
+With `--tensorpack DIR` (a tensorpack examples/FasterRCNN checkout) it also runs tensorpack's own model on
+OUT/model.npz as OUT/tensorpack_config.py configures it, and reports it against detectron2 and against the
+tensorpack-mode graph (the pb, or in exact mode the switched copy).
 """
 
 import argparse
@@ -20,7 +24,7 @@ from core.metadata import read_info, read_passes, record_passes, roialign_mode
 from core.process import kill_running
 from core.synthetic import synthetic_image
 from runners import onnx_runner
-from runners.processes import detectron2_on_images, pb_on_images
+from runners.processes import detectron2_on_images, pb_on_images, tensorpack_on_images
 from verify import report
 from verify.agreement import agreement_ap, compare
 from verify.draw import side_by_side
@@ -29,15 +33,18 @@ DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple o
 STRICT_IOU = 0.99
 
 
-def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None):
+def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpack_dir=None):
     """Writes report.md and verify.png into out_dir; returns the report's figures. With `work_dir`, verify's
     working files stay there: images.npz, each runtime's outputs as `<runtime>.npz` (entries `<image>/<output>`;
-    0-based classes, but the pb's own 1-based labels in model.pb.npz) and the other RoIAlign mode's fixed graph."""
+    0-based classes, but the TensorFlow runtimes' own 1-based labels in model.pb.npz and tensorpack.npz) and the
+    other RoIAlign mode's fixed graph."""
     fixed_path = os.path.join(out_dir, "model.fixed.onnx")
     if not os.path.isfile(fixed_path):
         raise D2TFError(f"{fixed_path} not found: verify reads a directory written by `make convert`")
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
+    if tensorpack_dir:
+        tensorpack_dir = _tensorpack_client(tensorpack_dir, out_dir, info)
     images = {f"synthetic{i + 1}_{h}x{w}": synthetic_image(h, w, seed=i + 1) for i, (h, w) in enumerate(sizes)}
     with _work_dir(work_dir) as work:
         images_npz = os.path.join(work, "images.npz")
@@ -45,7 +52,7 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None):
         other = "exact" if mode == "tensorpack" else "tensorpack"
         # detectron2 and the pb run in their own processes while onnxruntime runs here: on a 2-core machine this
         # took 22 s against 34 s one after another (R50-FPN, two small images).
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
             try:
                 children = {
                     "detectron2": pool.submit(detectron2_on_images, info, images_npz,
@@ -53,6 +60,9 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None):
                     "model.pb": pool.submit(pb_on_images, os.path.join(out_dir, "model.pb"), images_npz,
                                             os.path.join(work, "model.pb.npz")),
                 }
+                if tensorpack_dir:
+                    children["tensorpack"] = pool.submit(tensorpack_on_images, tensorpack_dir, out_dir, images_npz,
+                                                         os.path.join(work, "tensorpack.npz"))
                 outputs = {name: _onnxruntime(os.path.join(out_dir, name), images, work)
                            for name in ("model.onnx", "model.fixed.onnx")}
                 outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
@@ -62,6 +72,8 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None):
                 raise
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     figures = _figures(outputs, mode, other)
+    if tensorpack_dir:
+        figures["tensorpack"] = _tensorpack_figures(outputs, "model.pb" if mode == "tensorpack" else f"other:{other}")
     first = next(iter(images))
     png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
                                        (f"model.pb ({mode})", outputs["model.pb"][first])])
@@ -93,6 +105,32 @@ def _figures(outputs, mode, other):
         row["ap"], row["ap50"] = agreement_ap(outputs["detectron2"], outputs[name])
         agreement.append(row)
     return {"stages": stages, "agreement": agreement}
+
+
+def _tensorpack_client(client_dir, out_dir, info):
+    """The client directory to run, or None (logged) when the conversion wrote no tensorpack npz."""
+    from runners.tensorpack_runner import check_client
+    from tf_import.tensorpack_config import NotExpressible, check_expressible
+
+    check_client(client_dir)
+    try:
+        check_expressible(info)
+    except NotExpressible as e:
+        cli.log(f"[d2tf] --tensorpack: nothing to run, the conversion wrote no tensorpack npz ({e})")
+        return None
+    if not os.path.isfile(os.path.join(out_dir, "model.npz")):
+        raise D2TFError(f"{out_dir}/model.npz not found")
+    return os.path.abspath(client_dir)
+
+
+def _tensorpack_figures(outputs, reference):
+    """tensorpack's model against detectron2 and against the tensorpack-mode graph `reference`."""
+    rows = []
+    for against in ("detectron2", reference):
+        row = dict(against=against, **compare(outputs[against], outputs["tensorpack"]))
+        row["strict_agreement"] = compare(outputs[against], outputs["tensorpack"], STRICT_IOU)["agreement"]
+        rows.append(row)
+    return rows
 
 
 def _onnxruntime(path, images, work):
@@ -137,6 +175,8 @@ def main(argv=None):
                         help="also evaluate detectron2 and the pb on a COCO-style dir (images + instances json)")
     parser.add_argument("--work-dir", metavar="DIR", help="keep verify's working files in DIR: the images, each "
                         "runtime's raw outputs as npz, the other RoIAlign mode's fixed graph")
+    parser.add_argument("--tensorpack", metavar="DIR", help="also run tensorpack's own model (DIR: a tensorpack "
+                        "examples/FasterRCNN checkout) on model.npz and tensorpack_config.py")
     args = parser.parse_args(argv)
-    verify(args.out, args.sizes, args.evaluate, args.work_dir)
+    verify(args.out, args.sizes, args.evaluate, args.work_dir, args.tensorpack)
 

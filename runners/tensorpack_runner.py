@@ -1,0 +1,122 @@
+"""`python -m runners.tensorpack_runner CLIENT OUT images.npz outputs.npz`: tensorpack's own FasterRCNN model on
+OUT/model.npz, configured by OUT/tensorpack_config.py, on the images of an npz. CLIENT is a tensorpack
+examples/FasterRCNN checkout, run unmodified. Outputs as the pb's: output/boxes, output/scores, output/labels
+(1-based), output/masks."""
+
+import argparse
+import importlib.util
+import logging
+import os
+import sys
+
+import numpy as np
+
+from core import D2TFError, cli, contract
+from core.files import save_outputs
+
+# Set before TensorFlow is imported: tensorpack's layers need Keras 2, and its NCHW pooling runs on a CPU only
+# through oneDNN, which TF does not enable by default on every CPU ("Default MaxPoolingOp only supports NHWC").
+TENSORPACK_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_ENABLE_ONEDNN_OPTS": "1"}
+for _key, _value in TENSORPACK_ENV.items():
+    os.environ.setdefault(_key, _value)
+
+
+def check_client(client_dir):
+    """Raises D2TFError unless `client_dir` holds tensorpack's examples/FasterRCNN."""
+    wanted = ("config.py", os.path.join("modeling", "generalized_rcnn.py"), os.path.join("dataset", "dataset.py"))
+    missing = [w for w in wanted if not os.path.isfile(os.path.join(client_dir, w))]
+    if missing:
+        raise D2TFError(f"{client_dir} is not a tensorpack examples/FasterRCNN checkout (no {', '.join(missing)})")
+
+
+def predictor(client_dir, out_dir):
+    """A callable image -> {output: ndarray}: tensorpack's model as out_dir's tensorpack_config.py (the module
+    tensorpack users import) builds it and restores model.npz into it, run frozen (see _frozen)."""
+    check_client(client_dir)
+    path = os.path.join(out_dir, "tensorpack_config.py")
+    if not os.path.isfile(path):
+        raise D2TFError(f"{out_dir} has no tensorpack_config.py (the conversion wrote no tensorpack npz)")
+    sys.path.insert(0, os.path.abspath(client_dir))
+    spec = importlib.util.spec_from_file_location("tensorpack_config", path)
+    settings = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(settings)
+    with _SmartInitMismatch() as mismatch:
+        offline = settings.predictor(os.path.join(out_dir, "model.npz"))
+    if mismatch.messages:
+        raise D2TFError("tensorpack's SmartInit: " + "; ".join(m[:300] for m in mismatch.messages))
+    from config import config as cfg  # the client's, configured by settings.predictor
+
+    return _frozen(offline.sess, contract.pb_outputs(mask=cfg.MODE_MASK))
+
+
+class _SmartInitMismatch(logging.Handler):
+    """Collects tensorpack's warnings that a variable is in the graph but not the npz, or the reverse (SmartInit
+    only warns: the model would run with those variables uninitialised or ignored), and keeps tensorpack's info
+    lines (its whole config, every variable restored) out of the progress."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        if "not found in the" in record.getMessage():
+            self.messages.append(record.getMessage())
+
+    def __enter__(self):
+        logger = logging.getLogger("tensorpack")
+        self.level = logger.level
+        logger.setLevel(logging.WARNING)
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        logger = logging.getLogger("tensorpack")
+        logger.removeHandler(self)
+        logger.setLevel(self.level)
+
+
+# On a CPU where TF leaves oneDNN off by default (this project's AMD EPYC machines), tensorpack's NCHW convolutions
+# ran with oneDNN's reference kernel, about 100x slower (40 s for a 64x96 image): for filters read from variables,
+# and for convolutions the remapper fuses with their batch norm. With the variables frozen to constants and those
+# rewrites off they take its gemm kernels (1.4 s for 256x320, first run 7 s against 13 s with the default rewrites).
+_OFF = ("remapping", "constant_folding", "arithmetic_optimization", "layout_optimizer", "dependency_optimization",
+        "loop_optimization", "function_optimization", "shape_optimization")
+
+
+def _frozen(sess, outputs):
+    import tensorflow as tf
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    tensors = [contract.pb_tensor(o) for o in outputs]
+    graph_def = tf.compat.v1.graph_util.convert_variables_to_constants(
+        sess, sess.graph.as_graph_def(), [t.split(":")[0] for t in tensors])
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    config = tf.compat.v1.ConfigProto()
+    for option in _OFF:
+        setattr(config.graph_options.rewrite_options, option, rewriter_config_pb2.RewriterConfig.OFF)
+    frozen = tf.compat.v1.Session(graph=graph, config=config)
+    return lambda image: dict(zip(outputs, frozen.run(tensors, {f"{contract.INPUT}:0": image})))
+
+
+def predict(client_dir, out_dir, images):
+    """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image} (already resized)."""
+    model = predictor(client_dir, out_dir)
+    return {key: model(image) for key, image in images.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m runners.tensorpack_runner", description=__doc__.splitlines()[0])
+    parser.add_argument("client", help="tensorpack's examples/FasterRCNN directory")
+    parser.add_argument("out", help="a d2tf conversion (model.npz, tensorpack_config.py)")
+    parser.add_argument("images", help="npz of HxWx3 float32 BGR images")
+    parser.add_argument("outputs", help="npz to write, entries <image key>/<output>")
+    args = parser.parse_args(argv)
+    with np.load(args.images) as npz, cli.step(f"running tensorpack's model on {len(npz.files)} images"):
+        results = predict(args.client, args.out, {key: npz[key] for key in npz.files})
+    save_outputs(args.outputs, results)
+
+
+if __name__ == "__main__":
+    cli.run(main)

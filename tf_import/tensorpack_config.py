@@ -1,0 +1,157 @@
+"""What tensorpack's examples/FasterRCNN needs beside model.npz to compute what detectron2 computes: its config flags
+(flags.txt) and tensorpack_config.py, a small module that applies them together with the class names (the class
+count reaches tensorpack only through a registered dataset's `class_names`: finalize_configs overwrites
+DATA.NUM_CATEGORY from them). Found by running tensorpack's own model on our npz (shared/reference/tensorpack-format.md
+section 6). Needs nothing but the model info.
+"""
+
+from core import D2TFError
+
+FILES = ("model.npz", "flags.txt", "tensorpack_config.py")  # written together, or none of them
+
+
+class NotExpressible(D2TFError):
+    """detectron2 computes something tensorpack's model cannot be configured to compute."""
+
+# tensorpack's defaults (examples/FasterRCNN/config.py) of the keys printed only when the model differs from them.
+_DEFAULTS = {"PREPROC.TEST_SHORT_EDGE_SIZE": 800, "PREPROC.MAX_SIZE": 1333, "TEST.RESULT_SCORE_THRESH": 0.05,
+             "TEST.FRCNN_NMS_THRESH": 0.5, "RPN.TEST_PRE_NMS_TOPK": 6000, "RPN.TEST_POST_NMS_TOPK": 1000,
+             "RPN.TEST_PER_LEVEL_NMS_TOPK": 1000, "TEST.RESULTS_PER_IM": 100}
+
+# detectron2 drops proposals that are empty after clipping (w > 0 and h > 0 strictly); tensorpack filters only when
+# RPN.MIN_SIZE > 0 (modeling/model_rpn.py), comparing in float32. 1e-50 passes Python's `> 0` and is 0.0 in
+# float32, so the filter tensorpack then applies is exactly detectron2's.
+_EMPTY_PROPOSALS_DROPPED = 1e-50
+
+
+def check_expressible(info):
+    """Raises NotExpressible with the reason if tensorpack's model cannot be configured to compute what detectron2
+    does (the pb is still written; the npz is not)."""
+    if not info["resize"]["min_size_test"]:
+        raise NotExpressible("INPUT.MIN_SIZE_TEST=0 (detectron2 does not resize at test time); tensorpack's predict "
+                        "always resizes (PREPROC.TEST_SHORT_EDGE_SIZE)")
+
+
+def flags(info):
+    """The tensorpack config items for this model, as `'KEY=VALUE'` strings (no spaces inside a value)."""
+    check_expressible(info)
+    arch = info["architecture"]
+    items = [("MODE_MASK", arch["mask"]), ("MODE_FPN", arch["backbone"] == "FPN")]
+    if arch["backbone"] == "FPN":
+        items.append(("FPN.CASCADE", arch["cascade"]))
+    if arch["depth"] == 101:
+        items.append(("BACKBONE.RESNET_NUM_BLOCKS", [3, 4, 23, 3]))
+    items += [
+        ("BACKBONE.STRIDE_1X1", arch["stride_in_1x1"]),
+        ("PREPROC.PIXEL_MEAN", info["pixel_mean_bgr"][::-1]),  # detectron2 is BGR, tensorpack RGB
+        ("PREPROC.PIXEL_STD", info["pixel_std_bgr"][::-1]),
+        ("RPN.MIN_SIZE", _EMPTY_PROPOSALS_DROPPED),
+    ]
+    test = info["test"]
+    optional = {
+        "PREPROC.TEST_SHORT_EDGE_SIZE": info["resize"]["min_size_test"],
+        "PREPROC.MAX_SIZE": info["resize"]["max_size_test"],
+        "TEST.RESULT_SCORE_THRESH": test["score_thresh"],
+        "TEST.FRCNN_NMS_THRESH": test["nms_thresh"],
+        "TEST.RESULTS_PER_IM": test["detections_per_image"],
+    }
+    if arch["backbone"] == "FPN":  # one count per level before NMS and overall after it (export checked PRE == POST)
+        optional["RPN.TEST_PER_LEVEL_NMS_TOPK"] = test["rpn_post_nms_topk"]
+    else:
+        optional["RPN.TEST_PRE_NMS_TOPK"] = test["rpn_pre_nms_topk"]
+        optional["RPN.TEST_POST_NMS_TOPK"] = test["rpn_post_nms_topk"]
+    items += [(key, value) for key, value in optional.items() if value != _DEFAULTS[key]]
+    return [f"{key}={_format(value)}" for key, value in items]
+
+
+def _format(value):
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_format(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(float(value))
+    return str(value)
+
+
+def flags_line(info):
+    return " ".join(f"'{item}'" for item in flags(info))
+
+
+def class_names(info):
+    """tensorpack's K+1 class names, background first: detectron2's dataset names when the config's test dataset
+    has them, else class1..classK."""
+    names = info.get("class_names") or [f"class{i + 1}" for i in range(info["num_classes"])]
+    return ["BG", *names]
+
+
+def module_source(info):
+    """The text of tensorpack_config.py for this model."""
+    return _MODULE.format(source=info["source"]["config"], version=info["d2tf_version"],
+                          flags=_list(flags(info)), class_names=_list(class_names(info)),
+                          max_size=info["resize"]["max_size_test"])
+
+
+def _list(items, per_line=6):
+    rows = [", ".join(repr(i) for i in items[k:k + per_line]) for k in range(0, len(items), per_line)]
+    return "[\n    " + ",\n    ".join(rows) + ",\n]"
+
+
+_MODULE = '''"""tensorpack settings for model.npz beside this file (d2tf {version}, from {source}).
+
+Use with tensorpack's examples/FasterRCNN on TF 2.x (set TF_USE_LEGACY_KERAS=1 before TensorFlow is imported), with
+that directory and this file's directory on sys.path:
+
+    import tensorpack_config
+    predictor = tensorpack_config.predictor()         # tensorpack's OfflinePredictor on model.npz
+    boxes, scores, labels, *masks = predictor(image)  # image: HxWx3 BGR float32, already resized
+    from eval import predict_image                    # or tensorpack's own resize and postprocessing:
+    results = predict_image(original_bgr_image, predictor)
+
+Call once per process (finalize_configs freezes the config).
+"""
+
+import os
+
+FLAGS = {flags}
+
+# K+1 names, background first: finalize_configs takes the class count from the registered dataset's names.
+CLASS_NAMES = {class_names}
+
+# detectron2's INPUT.MAX_SIZE_TEST. In FPN mode finalize_configs rounds PREPROC.MAX_SIZE up to a multiple of 32,
+# which the anchors are built for; predictor() restores this value once the graph is built, for predict_image's
+# resize.
+MAX_SIZE = {max_size}
+
+NPZ = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model.npz")
+
+
+def configure():
+    """Applies FLAGS, registers CLASS_NAMES for the datasets the config names, finalizes; returns the config."""
+    import tensorflow as tf
+    from config import config as cfg, finalize_configs
+    from dataset import DatasetRegistry
+
+    if not hasattr(tf, "variable_scope"):  # modeling/model_cascade.py uses TF 1's name
+        tf.variable_scope = tf.compat.v1.variable_scope
+    cfg.update_args(FLAGS)
+    for name in [*cfg.DATA.TRAIN, *cfg.DATA.VAL]:
+        DatasetRegistry.register_metadata(name, "class_names", CLASS_NAMES)
+    finalize_configs(is_training=False)
+    return cfg
+
+
+def predictor(npz=NPZ):
+    """tensorpack's OfflinePredictor for its model with these settings, restored from `npz` by SmartInit."""
+    from modeling.generalized_rcnn import ResNetC4Model, ResNetFPNModel
+    from tensorpack.predict import OfflinePredictor, PredictConfig
+    from tensorpack.tfutils.sessinit import SmartInit
+
+    cfg = configure()
+    model = ResNetFPNModel() if cfg.MODE_FPN else ResNetC4Model()
+    inputs, outputs = model.get_inference_tensor_names()
+    predict = OfflinePredictor(PredictConfig(model=model, session_init=SmartInit(npz), input_names=inputs,
+                                             output_names=outputs))
+    cfg.freeze(False)
+    cfg.PREPROC.MAX_SIZE = MAX_SIZE
+    cfg.freeze()
+    return predict
+'''

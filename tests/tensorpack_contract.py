@@ -5,7 +5,6 @@ import re
 
 import numpy as np
 
-
 BN = {"weight": "gamma", "bias": "beta", "running_mean": "mean/EMA", "running_var": "variance/EMA"}
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from core import zoo
-from d2tf.convert import FILES, remove_abandoned_staging
+from d2tf.convert import FILES, TENSORPACK_FILES, remove_abandoned_staging
 from tests.conftest import ROOT, run_python, yaml_with
 from verify.report import figures_of
 
@@ -21,7 +21,7 @@ EXAMPLE = zoo.DEFAULT_EXAMPLE
 @pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
 def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, pipeline, measure):
     p = pipeline(config)
-    assert sorted(os.listdir(p.out)) == sorted(FILES)
+    assert sorted(os.listdir(p.out)) == sorted(FILES + TENSORPACK_FILES)
     for i, stage in enumerate(("export", "graphfix", "tf_import", "verify"), start=1):
         assert f"[d2tf] stage {i}/4: {stage}: done in" in p.result.stderr
     assert p.result.stdout.strip() == (p.out / "flags.txt").read_text().strip(), "the flags line is printed"

@@ -19,18 +19,32 @@ from tf_import.cli import tensorpack_files
 IOU, BOX_TOL, SCORE_TOL, MASK_TOL = 0.99, 0.05, 1e-4, 1e-4
 
 
+def tensorpack_computes_detectron2s_graph(backbone, height, width):
+    """The one case excluded, and why: tensorpack's C4 backbone slices off the last row and column before each
+    stride-2 1x1 conv (modeling/backbone.py, resnet_bottleneck and resnet_shortcut with STRIDE_1X1), so where a
+    stage's input side is odd its map is one cell smaller than detectron2's, and the 3x3 convs after it carry the
+    difference in from the bottom/right edge (0.27 relative at the edge, 1e-3 eight res4 cells in). That happens
+    unless both sides are multiples of 16. FPN pads the image to a multiple of 32 first, so every size matches."""
+    return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
+
+
 @pytest.mark.parametrize("config", BUILT, ids=zoo.short_name)
 def test_tensorpacks_own_model_equals_the_tensorpack_mode_pb(config, pipeline, measure):
     p = pipeline(config)
     reference, candidate = p.outputs("tensorpack_pb"), p.outputs("tensorpack")
-    for key in IMAGES:
+    backbone = p.info["architecture"]["backbone"]
+    compared = [key for key, (_, size) in IMAGES.items() if tensorpack_computes_detectron2s_graph(backbone, *size)]
+    assert compared, "at least the 256x320 image"
+    for key in compared:
         assert len(reference[key]["scores"]) >= 10
         assert_same_detections(reference[key], candidate[key], BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None, IOU)
     from verify.report import figures_of
 
     rows = {r["against"]: r for r in figures_of((p.out / "report.md").read_text())["tensorpack"]}
-    assert rows["other:tensorpack"]["strict_agreement"] == 1.0, "verify --tensorpack reports it too"
-    measure("tensorpack's model (npz + tensorpack_config.py): share of detections matched", architecture=zoo.short_name(config),
+    if len(compared) == len(IMAGES):
+        assert rows["other:tensorpack"]["strict_agreement"] == 1.0, "verify --tensorpack reports it too"
+    measure("tensorpack's model (npz + tensorpack_config.py): share of detections matched",
+            architecture=zoo.short_name(config),
             vs_pb_iou99=rows["other:tensorpack"]["strict_agreement"],
             vs_detectron2_iou90=rows["detectron2"]["agreement"],
             vs_detectron2_iou99=rows["detectron2"]["strict_agreement"])
@@ -60,7 +74,8 @@ def test_tensorpacks_resize_equals_detectron2s_test_resize(pipeline):
 
     p = pipeline(CUSTOM)
     sizes = [(480, 640), (300, 1000), (1200, 500), (333, 777), (2000, 1000)]
-    result = run_python(os.path.join(ROOT, "tests", "tensorpack_resize.py"), TENSORPACK_CLIENT, p.out, ",".join(f"{h}x{w}" for h, w in sizes))
+    result = run_python(os.path.join(ROOT, "tests", "tensorpack_resize.py"), TENSORPACK_CLIENT, p.out,
+                        ",".join(f"{h}x{w}" for h, w in sizes))
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])
     want = [list(ResizeShortestEdge.get_output_shape(h, w, 600, 1000)) for h, w in sizes]

@@ -97,8 +97,9 @@ def _list(items, per_line=6):
 
 _MODULE = '''"""tensorpack settings for model.npz beside this file (d2tf {version}, from {source}).
 
-Use with tensorpack's examples/FasterRCNN on TF 2.x (set TF_USE_LEGACY_KERAS=1 before TensorFlow is imported), with
-that directory and this file's directory on sys.path:
+Use with tensorpack's examples/FasterRCNN on TF 2.x, with that directory and this file's directory on sys.path, and
+TF_USE_LEGACY_KERAS=1 set before TensorFlow is imported (on a CPU also TF_ENABLE_ONEDNN_OPTS=1: tensorpack's NCHW
+layers run there only through oneDNN):
 
     import tensorpack_config
     predictor = tensorpack_config.predictor()         # tensorpack's OfflinePredictor on model.npz
@@ -106,7 +107,9 @@ that directory and this file's directory on sys.path:
     from eval import predict_image                    # or tensorpack's own resize and postprocessing:
     results = predict_image(original_bgr_image, predictor)
 
-Call once per process (finalize_configs freezes the config).
+Call once per process (finalize_configs freezes the config). Known differences from detectron2: C4 models only
+compute detectron2's result on images whose sides are multiples of 16 (tensorpack's backbone drops an odd last
+row/column at each stride 2); tensorpack clamps box deltas at log(MAX_SIZE/16) where detectron2 uses log(1000/16).
 """
 
 import os

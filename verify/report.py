@@ -45,7 +45,7 @@ def render(info, mode, sizes, figures, evaluation=None):
           f"{a['strict_agreement']:.1%} | {a['box']:.4f} | {a['score']:.2e} | {_optional(a['ap'], '.4f')} | "
           f"{_optional(a['ap50'], '.4f')} |" for a in figures["agreement"]),
         "",
-        *_tensorpack_section(figures.get("tensorpack")),
+        *_tensorpack_section(figures.get("tensorpack"), info["architecture"]["backbone"]),
         "![detectron2 (left) and model.pb (right) on the first image](verify.png)",
         "",
     ]
@@ -55,23 +55,30 @@ def render(info, mode, sizes, figures, evaluation=None):
     return "\n".join(lines)
 
 
-def _tensorpack_section(rows):
+def _tensorpack_section(rows, backbone):
     if not rows:
         return []
+    c4 = ["C4: tensorpack's backbone drops the last row and column before each stride-2 1x1 conv, so on images whose",
+          "sides are not multiples of 16 its feature maps are one cell smaller than detectron2's and detections near",
+          "the bottom/right edge move; on multiples of 16 it computes the same.", ""]
     return [
         "## tensorpack's own model",
         "",
         "tensorpack's examples/FasterRCNN (`--tensorpack`) with model.npz, configured by tensorpack_config.py, on the",
         "same images: against detectron2, and against the graph with tensorpack's RoIAlign (which it should equal).",
         "",
+        *(c4 if backbone == "C4" else []),
         "| against | detections | matched IoU>=0.9 | matched IoU>=0.99 | max box diff (px) | max score diff "
         "| max mask diff |",
         "|---|---|---|---|---|---|---|",
-        *(f"| {_model_name({'model': r['against'], 'roialign': 'tensorpack'}) if r['against'] != 'detectron2' else 'detectron2'} "
-          f"| {r['candidate']} vs {r['reference']} | {r['agreement']:.1%} | {r['strict_agreement']:.1%} | "
+        *(f"| {_against(r['against'])} | {r['candidate']} vs {r['reference']} | {r['agreement']:.1%} | {r['strict_agreement']:.1%} | "
           f"{r['box']:.4f} | {r['score']:.2e} | {_optional(r['mask'], '.2e')} |" for r in rows),
         "",
     ]
+
+
+def _against(name):
+    return name if name == "detectron2" else _model_name({"model": name, "roialign": "tensorpack"})
 
 
 def figures_of(text):

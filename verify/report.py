@@ -71,8 +71,8 @@ def _tensorpack_section(rows, backbone):
         "| against | detections | matched IoU>=0.9 | matched IoU>=0.99 | max box diff (px) | max score diff "
         "| max mask diff |",
         "|---|---|---|---|---|---|---|",
-        *(f"| {_against(r['against'])} | {r['candidate']} vs {r['reference']} | {r['agreement']:.1%} | {r['strict_agreement']:.1%} | "
-          f"{r['box']:.4f} | {r['score']:.2e} | {_optional(r['mask'], '.2e')} |" for r in rows),
+        *(f"| {_against(r['against'])} | {r['candidate']} vs {r['reference']} | {r['agreement']:.1%} | "
+          f"{r['strict_agreement']:.1%} | {r['box']:.4f} | {r['score']:.2e} | {_optional(r['mask'], '.2e')} |" for r in rows),
         "",
     ]
 

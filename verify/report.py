@@ -72,7 +72,8 @@ def _tensorpack_section(rows, backbone):
         "| max mask diff |",
         "|---|---|---|---|---|---|---|",
         *(f"| {_against(r['against'])} | {r['candidate']} vs {r['reference']} | {r['agreement']:.1%} | "
-          f"{r['strict_agreement']:.1%} | {r['box']:.4f} | {r['score']:.2e} | {_optional(r['mask'], '.2e')} |" for r in rows),
+          f"{r['strict_agreement']:.1%} | {r['box']:.4f} | {r['score']:.2e} | {_optional(r['mask'], '.2e')} |"
+          for r in rows),
         "",
     ]
 

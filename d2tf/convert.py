@@ -107,7 +107,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m d2tf.convert",
         description="Convert a detectron2 R-CNN to a tensorpack npz checkpoint + flags and a frozen TensorFlow pb, "
-        "verifying every stage. OUT receives: " + ", ".join(FILES) + ".",
+        "verifying every stage. OUT receives: " + ", ".join(FILES + TENSORPACK_FILES) + " (the last three unless "
+        "tensorpack cannot express the model, with the reason).",
     )
     parser.add_argument("--config", required=True, help=f"model-zoo name (e.g. {zoo.DEFAULT_EXAMPLE}), "
                         "d2tf/... name, or yaml path")

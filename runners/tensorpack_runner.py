@@ -14,8 +14,8 @@ import numpy as np
 from core import D2TFError, cli, contract
 from core.files import save_outputs
 
-# Set before TensorFlow is imported: tensorpack's layers need Keras 2, and its NCHW pooling runs on a CPU only
-# through oneDNN, which TF does not enable by default on every CPU ("Default MaxPoolingOp only supports NHWC").
+# Set before TensorFlow is imported: tensorpack's layers need Keras 2, and its NCHW layers run on a CPU only through
+# oneDNN, which TF does not enable by default on every CPU ("Default MaxPoolingOp only supports NHWC").
 TENSORPACK_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_ENABLE_ONEDNN_OPTS": "1"}
 for _key, _value in TENSORPACK_ENV.items():
     os.environ.setdefault(_key, _value)
@@ -31,22 +31,24 @@ def check_client(client_dir):
 
 def predictor(client_dir, out_dir):
     """A callable image -> {output: ndarray}: tensorpack's model as out_dir's tensorpack_config.py (the module
-    tensorpack users import) builds it and restores model.npz into it, run frozen (see _frozen)."""
+    tensorpack users import) builds it, restores model.npz into it and runs it (frozen)."""
     check_client(client_dir)
-    path = os.path.join(out_dir, "tensorpack_config.py")
-    if not os.path.isfile(path):
-        raise D2TFError(f"{out_dir} has no tensorpack_config.py (the conversion wrote no tensorpack npz)")
+    for name in ("model.npz", "tensorpack_config.py"):
+        if not os.path.isfile(os.path.join(out_dir, name)):
+            raise D2TFError(f"{out_dir} has no {name}: the conversion wrote no tensorpack npz, or the directory "
+                            "is incomplete; convert again, or leave out --tensorpack")
     sys.path.insert(0, os.path.abspath(client_dir))
-    spec = importlib.util.spec_from_file_location("tensorpack_config", path)
+    spec = importlib.util.spec_from_file_location("tensorpack_config", os.path.join(out_dir, "tensorpack_config.py"))
     settings = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(settings)
     with _SmartInitMismatch() as mismatch:
-        offline = settings.predictor(os.path.join(out_dir, "model.npz"))
+        model = settings.predictor(os.path.join(out_dir, "model.npz"))
     if mismatch.messages:
         raise D2TFError("tensorpack's SmartInit: " + "; ".join(m[:300] for m in mismatch.messages))
     from config import config as cfg  # the client's, configured by settings.predictor
 
-    return _frozen(offline.sess, contract.pb_outputs(mask=cfg.MODE_MASK))
+    outputs = contract.pb_outputs(mask=cfg.MODE_MASK)
+    return lambda image: dict(zip(outputs, model(image)))
 
 
 class _SmartInitMismatch(logging.Handler):
@@ -73,31 +75,6 @@ class _SmartInitMismatch(logging.Handler):
         logger = logging.getLogger("tensorpack")
         logger.removeHandler(self)
         logger.setLevel(self.level)
-
-
-# On a CPU where TF leaves oneDNN off by default (this project's AMD EPYC machines), tensorpack's NCHW convolutions
-# ran with oneDNN's reference kernel, about 100x slower (40 s for a 64x96 image): for filters read from variables,
-# and for convolutions the remapper fuses with their batch norm. With the variables frozen to constants and those
-# rewrites off they take its gemm kernels (1.4 s for 256x320, first run 7 s against 13 s with the default rewrites).
-_OFF = ("remapping", "constant_folding", "arithmetic_optimization", "layout_optimizer", "dependency_optimization",
-        "loop_optimization", "function_optimization", "shape_optimization")
-
-
-def _frozen(sess, outputs):
-    import tensorflow as tf
-    from tensorflow.core.protobuf import rewriter_config_pb2
-
-    tensors = [contract.pb_tensor(o) for o in outputs]
-    graph_def = tf.compat.v1.graph_util.convert_variables_to_constants(
-        sess, sess.graph.as_graph_def(), [t.split(":")[0] for t in tensors])
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-    config = tf.compat.v1.ConfigProto()
-    for option in _OFF:
-        setattr(config.graph_options.rewrite_options, option, rewriter_config_pb2.RewriterConfig.OFF)
-    frozen = tf.compat.v1.Session(graph=graph, config=config)
-    return lambda image: dict(zip(outputs, frozen.run(tensors, {f"{contract.INPUT}:0": image})))
 
 
 def predict(client_dir, out_dir, images):

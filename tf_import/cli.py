@@ -55,9 +55,9 @@ def convert(src, out_dir):
     path = os.path.join(out_dir, "model.pb")
     write_atomic(path, graph_def.SerializeToString(deterministic=True))
     cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes)"
-            + (", model.npz, flags.txt and tensorpack_config.py; tensorpack flags:" if files else ""))
+            + (", model.npz, flags.txt and tensorpack_config.py" if files else ""))
     if line:
-        print(line, flush=True)
+        print(line, flush=True)  # stdout: the flags line alone, for scripts
     return line
 
 

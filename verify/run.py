@@ -118,8 +118,10 @@ def _tensorpack_client(client_dir, out_dir, info):
     except NotExpressible as e:
         cli.log(f"[d2tf] --tensorpack: nothing to run, the conversion wrote no tensorpack npz ({e})")
         return None
-    if not os.path.isfile(os.path.join(out_dir, "model.npz")):
-        raise D2TFError(f"{out_dir}/model.npz not found")
+    missing = [f for f in ("model.npz", "tensorpack_config.py") if not os.path.isfile(os.path.join(out_dir, f))]
+    if missing:
+        raise D2TFError(f"--tensorpack: {out_dir} lacks {' and '.join(missing)}; convert again, or leave out "
+                        "--tensorpack")
     return os.path.abspath(client_dir)
 
 

@@ -28,7 +28,8 @@ def _detect(model, height=256, width=320):
 
 @pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
 def test_checkpoint_loads_into_detectron2_exactly(config, checkpoint_path):
-    _, incompatible = _d2_model(config, checkpoint_path(config)[1])
+    yaml, weights = checkpoint_path(config)  # the test config: the zoo's, or its tests/conftest.py VARIANTS
+    _, incompatible = _d2_model(str(yaml), weights)
     assert incompatible.missing_keys == []
     assert incompatible.unexpected_keys == []
     assert incompatible.incorrect_shapes == []  # detections per architecture: tests/test_export.py

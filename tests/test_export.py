@@ -163,17 +163,17 @@ def _weights(checkpoint_path):
 
 @pytest.mark.architecture("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")
 def test_mismatched_weights_are_refused_by_name(checkpoint_path):
-    weights = _weights(checkpoint_path)
+    weights = _weights(checkpoint_path)  # the suite's 3-class variant (tests/conftest.py CUSTOM)
     del weights["roi_heads.box_head.fc1.weight"]
     weights["roi_heads.extra.weight"] = np.zeros(3, np.float32)
     weights["roi_heads.box_predictor.cls_score.weight"] = np.zeros((11, 1024), np.float32)
     weights["proposal_generator.anchor_generator.cell_anchors.0"] = np.zeros((3, 4), np.float32)  # allowed
     with pytest.raises(D2TFError) as err:
-        build_model(zoo.load_config("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"), weights)
+        build_model(zoo.load_config(str(checkpoint_path("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")[0])), weights)
     message = str(err.value)
     assert "missing: roi_heads.box_head.fc1.weight" in message
     assert "unexpected: roi_heads.extra.weight" in message
-    assert "wrong shape: roi_heads.box_predictor.cls_score.weight (11, 1024) (model has (81, 1024))" in message
+    assert "wrong shape: roi_heads.box_predictor.cls_score.weight (11, 1024) (model has (4, 1024))" in message
     assert "cell_anchors" not in message
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core import zoo
-from tests.conftest import BUILT, CUSTOM, IMAGES, ROOT, TENSORPACK_CLIENT, run_python
+from tests.conftest import CUSTOM, IMAGES, ROOT, TENSORPACK_CLIENT, run_python
 from tests.parity import assert_same_detections
 from tf_import import tensorpack_config as tpc
 from tf_import.cli import tensorpack_files
@@ -28,7 +28,7 @@ def tensorpack_computes_detectron2s_graph(backbone, height, width):
     return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
 
 
-@pytest.mark.parametrize("config", BUILT, ids=zoo.short_name)
+@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
 def test_tensorpacks_own_model_equals_the_tensorpack_mode_pb(config, pipeline, measure):
     p = pipeline(config)
     reference, candidate = p.outputs("tensorpack_pb"), p.outputs("tensorpack")

@@ -129,8 +129,11 @@ def main(argv=None):
     parser.add_argument("--tensorpack", metavar="DIR", help="verify also runs tensorpack's own model (DIR: a "
                         "tensorpack examples/FasterRCNN checkout) on the npz, as tensorpack_config.py configures it")
     args = parser.parse_args(argv)
-    # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed. SIGINT is set
+    # too: a process started from a shell's background job inherits SIGINT ignored, and Python then installs no
+    # handler of its own, so `kill -INT` did nothing (seen when the suite ran as a background job).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
                    args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack)
     if line is None:

@@ -29,14 +29,19 @@ def check_client(client_dir):
         raise D2TFError(f"{client_dir} is not a tensorpack examples/FasterRCNN checkout (no {', '.join(missing)})")
 
 
-def predictor(client_dir, out_dir):
-    """A callable image -> {output: ndarray}: tensorpack's model as out_dir's tensorpack_config.py (the module
-    tensorpack users import) builds it, restores model.npz into it and runs it (frozen)."""
+def check_inputs(client_dir, out_dir):
+    """Raises D2TFError unless the client is there and out_dir holds what this runner reads."""
     check_client(client_dir)
     for name in ("model.npz", "tensorpack_config.py"):
         if not os.path.isfile(os.path.join(out_dir, name)):
             raise D2TFError(f"{out_dir} has no {name}: the conversion wrote no tensorpack npz, or the directory "
                             "is incomplete; convert again, or leave out --tensorpack")
+
+
+def predictor(client_dir, out_dir):
+    """A callable image -> {output: ndarray}: tensorpack's model as out_dir's tensorpack_config.py (the module
+    tensorpack users import) builds it, restores model.npz into it and runs it (frozen)."""
+    check_inputs(client_dir, out_dir)
     sys.path.insert(0, os.path.abspath(client_dir))
     spec = importlib.util.spec_from_file_location("tensorpack_config", os.path.join(out_dir, "tensorpack_config.py"))
     settings = importlib.util.module_from_spec(spec)

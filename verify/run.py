@@ -109,7 +109,7 @@ def _figures(outputs, mode, other):
 
 def _tensorpack_client(client_dir, out_dir, info):
     """The client directory to run, or None (logged) when the conversion wrote no tensorpack npz."""
-    from runners.tensorpack_runner import check_client
+    from runners.tensorpack_runner import check_client, check_inputs
     from tf_import.tensorpack_config import NotExpressible, check_expressible
 
     check_client(client_dir)
@@ -118,10 +118,7 @@ def _tensorpack_client(client_dir, out_dir, info):
     except NotExpressible as e:
         cli.log(f"[d2tf] --tensorpack: nothing to run, the conversion wrote no tensorpack npz ({e})")
         return None
-    missing = [f for f in ("model.npz", "tensorpack_config.py") if not os.path.isfile(os.path.join(out_dir, f))]
-    if missing:
-        raise D2TFError(f"--tensorpack: {out_dir} lacks {' and '.join(missing)}; convert again, or leave out "
-                        "--tensorpack")
+    check_inputs(client_dir, out_dir)  # here too, so a missing file fails before the other runtimes run
     return os.path.abspath(client_dir)
 
 

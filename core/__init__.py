@@ -9,4 +9,7 @@ __version__ = "0.1.0"
 
 
 class D2TFError(Exception):
-    """A problem the user can fix (bad path, unsupported config, unsafe file). Printed as one line, no traceback."""
+    """A problem the user can fix (bad path, unsupported config, unsafe file). Printed as one line, no traceback,
+    and the process exits with `exit_status`."""
+
+    exit_status = 2

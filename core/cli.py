@@ -32,7 +32,8 @@ def parse_size(text):
 
 
 def run(main, argv=None):
-    """Runs `main(argv)`; a D2TFError becomes `error: <message>` and exit status 2 instead of a traceback."""
+    """Runs `main(argv)`; a D2TFError becomes `error: <message>` and its exit status (2 unless a subclass says
+    otherwise) instead of a traceback."""
     # torch, detectron2 and their dependencies warn about their own deprecations on import; users cannot act on it.
     for module in ("torch", "detectron2", "fvcore", "iopath", "pkg_resources", "onnx"):
         warnings.filterwarnings("ignore", module=module)
@@ -40,7 +41,7 @@ def run(main, argv=None):
         main(argv)
     except D2TFError as e:
         log(f"error: {e}")
-        sys.exit(2)
+        sys.exit(e.exit_status)
     except KeyboardInterrupt:
         log("error: interrupted")
         sys.exit(130)

@@ -33,6 +33,13 @@ DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple o
 STRICT_IOU = 0.99
 
 
+class VerificationFailed(D2TFError):
+    """A stage that must be exact is outside its tolerance, or the images checked nothing; report.md is written
+    and says FAILED at its top."""
+
+    exit_status = 3
+
+
 def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpack_dir=None):
     """Writes report.md and verify.png into out_dir; returns the report's figures. With `work_dir`, verify's
     working files stay there: images.npz, each runtime's outputs as `<runtime>.npz` (entries `<image>/<output>`;

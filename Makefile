@@ -8,7 +8,7 @@ ROIALIGN ?= tensorpack
 # With no WEIGHTS, the built-in example: a calibrated random checkpoint of MODEL, generated once.
 EXAMPLE_WEIGHTS := out/example-weights/$(subst /,_,$(basename $(MODEL))).pkl
 WEIGHTS ?= $(EXAMPLE_WEIGHTS)
-EVALUATE_ARG := $(if $(EVALUATE),--evaluate $(EVALUATE))
+EVALUATE_ARG := $(if $(EVALUATE),--evaluate "$(EVALUATE)")
 FOLDBN_ARG := $(if $(FOLDBN),--fold-batchnorm)
 TENSORPACK_ARG := $(if $(TENSORPACK),--tensorpack "$(TENSORPACK)")
 STAGE ?= graphfix
@@ -26,17 +26,17 @@ setup:
 convert: setup
 	@if [ "$(WEIGHTS)" = "$(EXAMPLE_WEIGHTS)" ] && [ ! -f "$(WEIGHTS)" ]; then \
 		echo "[d2tf] no WEIGHTS given: generating the example checkpoint $(WEIGHTS) (calibrated random weights)" >&2; \
-		mkdir -p $(dir $(WEIGHTS)) && $(PY) -W ignore -m d2tf.calibrate --config $(MODEL) --out $(WEIGHTS); fi
-	$(PY) -m d2tf.convert --config $(MODEL) --weights $(WEIGHTS) --out $(OUT) --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG)
+		mkdir -p "$$(dirname "$(WEIGHTS)")" && $(PY) -W ignore -m d2tf.calibrate --config "$(MODEL)" --out "$(WEIGHTS)"; fi
+	$(PY) -m d2tf.convert --config "$(MODEL)" --weights "$(WEIGHTS)" --out "$(OUT)" --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG)
 
 # Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.
 verify: setup
-	$(PY) -m verify $(OUT) $(EVALUATE_ARG) $(TENSORPACK_ARG)
+	$(PY) -m verify "$(OUT)" $(EVALUATE_ARG) $(TENSORPACK_ARG)
 
 # Serves one stage's ONNX file of OUT in Netron (STAGE=export: model.onnx, graphfix: model.fixed.onnx) at
 # http://localhost:$(PORT) until Ctrl-C; no browser is started.
 inspect: setup
-	$(PY) -m d2tf.netron --out $(OUT) --stage $(STAGE) --port $(PORT)
+	$(PY) -m d2tf.netron --out "$(OUT)" --stage $(STAGE) --port $(PORT)
 
 # ARCHS=name,... limits the suite to those architectures (short names, e.g. mask_rcnn_R_50_FPN_3x); ARCHS=none
 # runs only the tests that convert no architecture.
@@ -45,4 +45,4 @@ test: setup
 
 # Speed and size per architecture and stage (slow: minutes per architecture). ARCHS=a,b limits it.
 bench: setup
-	$(PY) bench/run.py $(if $(ARCHS),--archs $(ARCHS))
+	$(PY) bench/run.py $(if $(ARCHS),--archs "$(ARCHS)")

@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from core import zoo
+from core import D2TFError, cli, zoo
+from core.cli import parse_size
 from core.synthetic import synthetic_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,21 +76,25 @@ def bench(config, size, out):
     return row
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archs", default=",".join(zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES))
-    parser.add_argument("--size", default="512x640")
+    parser.add_argument("--size", type=parse_size, default="512x640")
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench"))
-    args = parser.parse_args()
-    size = tuple(int(v) for v in args.size.split("x"))
+    args = parser.parse_args(argv)
     wanted = args.archs.split(",")
+    known = [zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES]
+    unknown = [a for a in wanted if a not in known]
+    if unknown:
+        raise D2TFError(f"unknown architecture in --archs: {', '.join(unknown)} (known: {', '.join(known)})")
     rows = []
     for config in zoo.TENSORPACK_ARCHITECTURES:
         if zoo.short_name(config) in wanted:
             print(f"[bench] {zoo.short_name(config)} ...", file=sys.stderr, flush=True)
-            rows.append(bench(config, size, args.out))
+            rows.append(bench(config, args.size, args.out))
     columns = list(rows[0])
-    lines = [f"Measured {time.strftime('%Y-%m-%d')} at {args.size}, {os.cpu_count()} cores, tensorpack RoIAlign mode.",
+    lines = [f"Measured {time.strftime('%Y-%m-%d')} at {'x'.join(map(str, args.size))}, {os.cpu_count()} cores, "
+             "tensorpack RoIAlign mode.",
              "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
@@ -99,4 +104,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

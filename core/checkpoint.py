@@ -1,15 +1,18 @@
 """Loading and writing detectron2 checkpoints without ever running code from the file.
 
-Two formats, as detectron2 reads them:
-- model-zoo `.pkl`: `{"model": {name: ndarray}, "__author__": str, "matching_heuristics": True}`, a plain pickle.
-  Read through an unpickler that resolves only the numpy/builtin names such a file contains.
-- training `.pth`: `{"model": state_dict of tensors, ...}` from `torch.save`. Read with `weights_only=True`,
-  PyTorch's own restricted unpickler.
+The format is told by the content, not the extension, since files get renamed:
+- `torch.save` output (a zip, or the pre-1.6 pickle sequence): read with `weights_only=True`, PyTorch's own
+  restricted unpickler. Training writes `{"model": state_dict, ...}`; a bare state_dict is read as detectron2 does.
+- anything else is taken for a model-zoo pickle, `{"model": {name: ndarray}, "__author__": str, ...}`, read
+  through an unpickler that resolves only the numpy/builtin names such a file contains.
 """
 
 import io
+import itertools
 import os
 import pickle
+import re
+from collections import Counter
 
 import numpy as np
 
@@ -32,6 +35,18 @@ _SAFE_GLOBALS = {
     ("collections", "OrderedDict"),
 }
 
+# Set to 1, it makes a mismatch error name every tensor instead of summarising.
+VERBOSE_ENV = "D2TF_VERBOSE"
+
+_ZIP_MAGIC = b"PK\x03\x04"  # how torch.save's default format (a zip archive) begins
+
+# Up to this many names are listed in an error; longer lists are summarised (first names, count per module).
+_LIST_ALL, _EXAMPLES, _MODULES = 6, 3, 4
+
+# Blocks in res2..res5 of detectron2's bottleneck ResNets (build_resnet_backbone), by MODEL.RESNETS.DEPTH.
+_BLOCKS_BY_DEPTH = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+_BOTTLENECK_BLOCK = re.compile(r"(?:^|\.)res([2-5])\.(\d+)\.conv3\.")  # conv3 exists in bottleneck blocks only
+
 
 class _Refused(pickle.UnpicklingError):
     pass
@@ -45,48 +60,169 @@ class _ZooUnpickler(pickle.Unpickler):
 
 
 def load_weights(path):
-    """Returns `{name: float32 ndarray}` of a detectron2 checkpoint (.pkl or .pth), refusing anything unsafe."""
+    """Returns `{name: ndarray}` of a detectron2 checkpoint, refusing anything unsafe and any tensor that is not
+    numeric or holds NaN/Inf. Integer tensors pass: training checkpoints hold counters such as BN's
+    `num_batches_tracked`."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise D2TFError(f"weights file not found: {path}")
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".pkl":
-        data = _load_pkl(path)
-    elif ext in (".pth", ".pt"):
-        data = _load_pth(path)
-    else:
-        raise D2TFError(f"{path}: expected a .pkl (model zoo) or .pth (detectron2 training) checkpoint")
-    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-        raise D2TFError(f"{path}: not a detectron2 checkpoint (no 'model' dict of weights)")
-    weights = {}
-    for name, value in data["model"].items():
-        array = value.numpy() if hasattr(value, "numpy") else value
-        if not isinstance(array, np.ndarray):
-            raise D2TFError(f"{path}: entry {name!r} is a {type(value).__name__}, not an array")
-        weights[name] = array
+    state = _state_dict(path, _load(path))
+    weights = {name: _array(path, name, value) for name, value in state.items()}
+    _check_values(path, weights)
     return weights
 
 
-def _load_pkl(path):
+def _load(path):
+    with open(path, "rb") as f:
+        if f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC:
+            return _load_torch(path)
+    data = _load_pickle(path)
+    return _load_torch(path) if _is_legacy_torch_magic(data) else data
+
+
+def _is_legacy_torch_magic(data):
+    """True for the first of the pickles torch.save wrote before PyTorch 1.6."""
+    if not isinstance(data, int):
+        return False
+    from torch.serialization import MAGIC_NUMBER
+
+    return data == MAGIC_NUMBER
+
+
+def _load_pickle(path):
     try:
         with open(path, "rb") as f:
             return _ZooUnpickler(f, encoding="latin1").load()
     except _Refused as e:
         raise D2TFError(f"{path}: refused to load: {e}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError) as e:
-        raise D2TFError(f"{path}: corrupt or not a pickle ({type(e).__name__}: {e})") from None
+        raise D2TFError(f"{path}: corrupt or not a pickle ({type(e).__name__}: {' '.join(str(e).split())})") from None
 
 
-def _load_pth(path):
+def _load_torch(path):
     import torch
 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        reason = str(e).splitlines()[0] if str(e) else "unsafe content"
-        raise D2TFError(f"{path}: refused to load: {reason}") from None
+    except pickle.UnpicklingError:
+        raise D2TFError(f"{path}: refused to load: {_torch_refusal(path)}") from None
     except (RuntimeError, EOFError, ValueError) as e:
         raise D2TFError(f"{path}: corrupt or not a torch checkpoint ({type(e).__name__})") from None
+
+
+def _torch_refusal(path):
+    """Why torch's weights-only loader refused the file, from a scan of its pickle that runs nothing."""
+    import torch
+
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except (ValueError, RuntimeError):  # the scan reads only the zip format
+        names = []
+    if names:
+        return f"it references {', '.join(names)}, which torch's weights-only loader refuses"
+    return "it holds objects other than tensors, which torch's weights-only loader refuses"
+
+
+def _state_dict(path, data):
+    # detectron2 takes a checkpoint without "model" to be the state_dict itself (DetectionCheckpointer._load_file).
+    state = data.get("model", data) if isinstance(data, dict) else data
+    if not isinstance(state, dict):
+        raise D2TFError(f"{path}: not a detectron2 checkpoint (a {type(state).__name__}, not a dict of weights)")
+    if not state:
+        raise D2TFError(f"{path}: not a detectron2 checkpoint (it holds no weights)")
+    return state
+
+
+def _array(path, name, value):
+    if isinstance(value, np.ndarray):
+        return value
+    if not hasattr(value, "detach"):
+        raise D2TFError(f"{path}: entry {name!r} is a {type(value).__name__}, not an array")
+    tensor = value.detach()  # a saved nn.Parameter requires grad
+    try:
+        return tensor.numpy()
+    except TypeError:  # a dtype numpy lacks: bfloat16 and float8 widen exactly to float32, the rest is refused
+        if tensor.is_floating_point():
+            return tensor.float().numpy()
+        raise D2TFError(f"{path}: entry {name!r} has dtype {tensor.dtype}, not a number numpy can hold") from None
+
+
+def _check_values(path, weights):
+    non_numeric = [n for n, a in weights.items() if a.dtype.kind not in "biuf"]
+    non_finite = [n for n, a in weights.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+    problems = []
+    if non_numeric:
+        listing = _listing(non_numeric, lambda n: f"{n} ({weights[n].dtype})")
+        problems.append(f"non-numeric values in {_plural(len(non_numeric), 'tensor')}: {listing}")
+    if non_finite:
+        problems.append(f"non-finite values (NaN/Inf) in {_plural(len(non_finite), 'tensor')}: {_listing(non_finite)}")
+    if problems:
+        raise D2TFError(f"{path}: " + "; ".join(problems))
+
+
+def describe_mismatch(expected, found, full=False):
+    """Why checkpoint tensors `found` ({name: shape}) do not fit a model's `expected` ones, or None if they do.
+    Long name lists are summarised unless `full`. Anchor buffers are exempt: detectron2 recomputes them."""
+    missing = [n for n in expected if n not in found]
+    unexpected = [n for n in found if n not in expected and "cell_anchors" not in n]
+    misshapen = [n for n in expected if n in found and tuple(found[n]) != tuple(expected[n])]
+    problems = [
+        f"{label}: {_listing(names, detail, full)}"
+        for label, names, detail in (
+            ("missing", missing, str),
+            ("unexpected", unexpected, str),
+            ("wrong shape", misshapen, lambda n: f"{n} {tuple(found[n])} (model has {tuple(expected[n])})"),
+        )
+        if names
+    ]
+    if not problems:
+        return None
+    weights_depth, config_depth = _resnet_depth(found), _resnet_depth(expected)
+    if weights_depth and config_depth and weights_depth != config_depth:
+        problems.append(f"these look like MODEL.RESNETS.DEPTH {weights_depth} weights, the config has {config_depth}")
+    if not full and max(len(missing), len(unexpected), len(misshapen)) > _LIST_ALL:
+        problems.append(f"{VERBOSE_ENV}=1 lists every name")
+    return "weights do not match the config: " + "; ".join(problems)
+
+
+def _listing(names, detail=str, full=False):
+    """`a, b` in full, or when long the first few and the count per module: `a, b, c and 9 more (m: 12)`."""
+    names = sorted(names, key=_natural)
+    if full or len(names) <= _LIST_ALL:
+        return ", ".join(map(detail, names))
+    modules = Counter(map(_module, names)).most_common()
+    counts = ", ".join(f"{m}: {c}" for m, c in modules[:_MODULES])
+    if len(modules) > _MODULES:
+        counts += f" and {_plural(len(modules) - _MODULES, 'more module')}"
+    examples = ", ".join(map(detail, names[:_EXAMPLES]))
+    return f"{examples} and {len(names) - _EXAMPLES} more ({counts})"
+
+
+def _plural(count, noun):
+    return f"{count} {noun}" + ("s" if count != 1 else "")
+
+
+def _natural(name):
+    """Sort key putting `res4.6` before `res4.10`."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in name.split(".")]
+
+
+def _module(name):
+    """The module a tensor name belongs to, for counting: its path without the layer and parameter names, cut
+    before block indices, at most 3 deep (`backbone.bottom_up.res4.6.conv1.weight` -> `backbone.bottom_up.res4`)."""
+    parts = name.split(".")
+    path = list(itertools.takewhile(lambda p: not p.isdigit(), parts[:-2]))[:3]
+    return ".".join(path) or parts[0]
+
+
+def _resnet_depth(names):
+    """MODEL.RESNETS.DEPTH of the bottleneck ResNet whose blocks these tensor names hold, or None."""
+    blocks = Counter()
+    for match in filter(None, map(_BOTTLENECK_BLOCK.search, names)):
+        stage, index = int(match[1]), int(match[2])
+        blocks[stage] = max(blocks[stage], index + 1)
+    counts = tuple(blocks[stage] for stage in (2, 3, 4, 5))
+    return next((depth for depth, table in _BLOCKS_BY_DEPTH.items() if table == counts), None)
 
 
 def save_pkl(weights, path, author="d2tf"):

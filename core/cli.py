@@ -23,11 +23,13 @@ def step(name):
 
 
 def parse_size(text):
-    """argparse type for HEIGHTxWIDTH."""
+    """argparse type for HEIGHTxWIDTH, both positive."""
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH, e.g. 512x640, got {text!r}") from None
+        height = width = 0  # reported below, with the sizes that are not positive
+    if height <= 0 or width <= 0:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH of positive numbers, e.g. 512x640, got {text!r}")
     return height, width
 
 

@@ -1,22 +1,29 @@
 """Reading the files stages hand each other, and writing outputs so that a failure or interruption never leaves
 a half-written one."""
 
+import contextlib
 import io
 import os
+import shutil
+import tempfile
 
 import numpy as np
 
 from core import D2TFError
 
+HIDDEN = ".d2tf"  # OUT's own directory: the published sets, the lock, staging and verify's working files
+
 
 def write_atomic(path, payload):
-    """Writes bytes to a temporary name beside `path`, then renames it into place."""
+    """Writes bytes to a temporary name beside `path`, then renames it into place. A link is written through, as
+    open() would: the file it points to is replaced (OUT's files are links into the published set)."""
     path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
+    target = os.path.realpath(path)
+    tmp = f"{target}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
             f.write(payload)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as e:
         raise D2TFError(f"cannot write {path}: {e.strerror}") from None
     finally:
@@ -51,3 +58,39 @@ def load_outputs(path):
             key, name = entry.split("/")
             outputs.setdefault(key, {})[name] = npz[entry]
     return outputs
+
+
+@contextlib.contextmanager
+def hidden_work_dir(out, kind):
+    """A new directory `OUT/.d2tf/<kind>-<pid>-<random>` while the block runs: on OUT's own filesystem, so a rename
+    from it into OUT never crosses devices (OUT may be a mount point), and removed by the next conversion into OUT
+    (remove_abandoned) when this process is killed before it can remove it."""
+    hidden = os.path.join(out, HIDDEN)
+    try:
+        os.makedirs(hidden, exist_ok=True)
+        work = tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=hidden)
+    except OSError as e:
+        raise D2TFError(f"cannot write into {out}: {e.strerror}") from None
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def remove_abandoned(out):
+    """Removes the hidden_work_dirs in OUT of processes no longer running (SIGKILL gives no chance to clean up)."""
+    hidden = os.path.join(out, HIDDEN)
+    for entry in os.listdir(hidden):
+        parts = entry.split("-")  # <kind>-<pid>-<random>; nothing else there has three parts
+        if len(parts) == 3 and parts[1].isdigit() and not _running(int(parts[1])):
+            shutil.rmtree(os.path.join(hidden, entry), ignore_errors=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True

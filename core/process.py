@@ -10,8 +10,10 @@ from core.cli import log
 
 _RUNNING = set()  # children started by run_module and not yet finished, from any thread
 
-# TensorFlow prints these on every start on a machine without a GPU; they say nothing a user can act on.
-_NOISE = ("absl::InitializeLog", "cudart_stub.cc", "Could not find cuda drivers")
+# TensorFlow prints these on every start (before its log level applies) on a machine without a GPU, and the
+# oneDNN banner on every start where oneDNN is on: once per TensorFlow process, so up to four times a conversion.
+# They say nothing a user of d2tf can act on.
+_NOISE = ("absl::InitializeLog", "cudart_stub.cc", "Could not find cuda drivers", "oneDNN custom operations are on")
 
 
 def run_module(module, *args, label=None):
@@ -28,10 +30,11 @@ def run_module(module, *args, label=None):
             line = line.rstrip("\n")
             if not line.strip() or any(n in line for n in _NOISE):
                 continue
+            if line.startswith("error: "):  # printed once, in the error raised below that names the stage
+                last_error = line[len("error: "):]
+                continue
             log(f"    {line}")
             last_line = line
-            if line.startswith("error: "):
-                last_error = line[len("error: "):]
         proc.wait()
     finally:
         _RUNNING.discard(proc)

@@ -3,6 +3,7 @@
 import os
 
 from core import D2TFError
+from core.config_yaml import check_chain
 
 # Model-zoo configs that have no yaml of their own: built from a zoo yaml plus overrides. The zoo ships only
 # cascade_mask_rcnn_R_50_FPN; the seed converter also covers R101 and box-only cascades.
@@ -50,29 +51,47 @@ def load_config(config):
     cfg = get_cfg()
     if name in DERIVED:
         base, overrides = DERIVED[name]
-        cfg.merge_from_file(model_zoo.get_config_file(base))
+        _merge_yaml(cfg, model_zoo.get_config_file(base))
         cfg.merge_from_list(overrides)
     elif os.path.isfile(config):
-        _merge_user_yaml(cfg, config)
+        if config.endswith(".py"):
+            raise D2TFError(f"{config}: a LazyConfig .py file is Python that runs when loaded; d2tf reads only yaml "
+                            "configs, whose content it can check first")
+        _merge_yaml(cfg, config)
     else:
-        try:
-            path = model_zoo.get_config_file(name)
-        except RuntimeError:
-            raise D2TFError(
-                f"unknown config {config!r}: not a file, not a detectron2 model-zoo name "
-                f"(e.g. {DEFAULT_EXAMPLE}), not one of {sorted(DERIVED)}"
-            ) from None
-        cfg.merge_from_file(path)
+        _merge_yaml(cfg, _zoo_yaml(config))
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.WEIGHTS = ""
     cfg.freeze()
     return cfg
 
 
-def _merge_user_yaml(cfg, path):
+def _zoo_yaml(config):
+    """The path of the zoo yaml a model-zoo name stands for (`.yaml` may be left out)."""
+    from detectron2 import model_zoo
+
+    for name in [config] if config.endswith((".yaml", ".py")) else [config + ".yaml", config + ".py"]:
+        try:
+            path = model_zoo.get_config_file(name)
+        except RuntimeError:
+            continue
+        if name.endswith(".py"):
+            raise D2TFError(f"{config}: detectron2's LazyConfig (.py) zoo configs are not supported yet; use a "
+                            f".yaml zoo config (e.g. {DEFAULT_EXAMPLE})")
+        return path
+    raise D2TFError(
+        f"unknown config {config!r}: not a file, not a detectron2 model-zoo name "
+        f"(e.g. {DEFAULT_EXAMPLE}), not one of {sorted(DERIVED)}"
+    )
+
+
+def _merge_yaml(cfg, path):
+    """Merges a yaml config into cfg, the only way d2tf reads one: the whole `_BASE_` chain is checked for plain
+    YAML first, and detectron2 may not fall back to unsafe loading either."""
+    check_chain(path)
     try:
-        cfg.merge_from_file(path)
+        cfg.merge_from_file(path, allow_unsafe=False)
     except (KeyError, ValueError, TypeError, AssertionError) as e:
         raise D2TFError(f"{path}: not a detectron2 yacs config: {e}") from None
-    except Exception as e:  # yaml syntax errors and unreadable _BASE_ files come in many types
+    except Exception as e:  # yaml that is not a mapping of config keys fails in many types
         raise D2TFError(f"{path}: cannot read config ({type(e).__name__}: {str(e).splitlines()[0]})") from None

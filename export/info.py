@@ -1,10 +1,9 @@
 """The model info: everything later stages need to know about the model, so they never read the yaml again.
 Export records it in model.onnx's metadata (core.metadata) and writes a readable copy as model.json."""
 
-import hashlib
-
 import core
 from core import contract
+from core.digest import file_sha256
 from export.trace import OPSET
 
 
@@ -13,7 +12,7 @@ def model_info(cfg, arch, config, weights_path, traced_size):
     box_head = cfg.MODEL.ROI_BOX_HEAD
     return {
         "d2tf_version": core.__version__,
-        "source": {"config": config, "weights": str(weights_path), "weights_sha256": sha256(weights_path)},
+        "source": {"config": config, "weights": str(weights_path), "weights_sha256": file_sha256(weights_path)},
         "architecture": {
             "name": arch.name,
             "backbone": arch.backbone,
@@ -72,11 +71,3 @@ def _pooler(head):
         "sampling_ratio": head.POOLER_SAMPLING_RATIO,
         "aligned": head.POOLER_TYPE == "ROIAlignV2",
     }
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

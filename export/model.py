@@ -1,9 +1,11 @@
 """The detectron2 model to trace: built from the config, loaded with checked weights, wrapped for export."""
 
+import os
+
 import numpy as np
 import torch
 
-from core import D2TFError
+from core import D2TFError, checkpoint
 
 
 def build_model(cfg, weights):
@@ -12,29 +14,20 @@ def build_model(cfg, weights):
 
     model = d2_build_model(cfg).eval()
     check_weights(model, weights)
-    state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in weights.items() if k in model.state_dict()}
+    expected = model.state_dict()
+    state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in weights.items() if k in expected}
     model.load_state_dict(state, strict=True)
     return model
 
 
 def check_weights(model, weights):
-    """Refuses weights that do not fit the model exactly, naming every missing, unexpected or misshapen tensor.
-    Anchor buffers are the one exception: detectron2 recomputes them from the config."""
+    """Refuses weights that do not fit the model exactly, naming the missing, unexpected or misshapen tensors
+    (every one of them with D2TF_VERBOSE=1)."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(k for k in set(weights) - set(expected) if "cell_anchors" not in k)
-    misshapen = sorted(
-        f"{k} {tuple(np.shape(weights[k]))} (model has {expected[k]})"
-        for k in set(expected) & set(weights)
-        if tuple(np.shape(weights[k])) != expected[k]
-    )
-    problems = [
-        f"{label}: {', '.join(names)}"
-        for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshapen))
-        if names
-    ]
-    if problems:
-        raise D2TFError("weights do not match the config: " + "; ".join(problems))
+    found = {k: tuple(np.shape(v)) for k, v in weights.items()}
+    problem = checkpoint.describe_mismatch(expected, found, full=os.environ.get(checkpoint.VERBOSE_ENV) == "1")
+    if problem:
+        raise D2TFError(problem)
 
 
 class ExportWrapper(torch.nn.Module):

@@ -1,10 +1,9 @@
-"""Shared fixtures. Each architecture is built once: a calibrated checkpoint, its conversion (`python -m d2tf.convert`,
-exact RoIAlign, `--tensorpack` with the client in ../shared/clients) whose verify keeps every runtime's outputs on the
-same two images, tensorpack's own model among them, and one TensorFlow process (tests/tf_checks.py) that adds the
-tensorpack-mode pb. The stage tests compare those
-kept outputs pair by pair, so no test runs a model again. Builds are subprocesses, and the next architecture's build
-runs while the current one's tests do: on two cores that overlaps one build's single-threaded stretches (imports,
-tracing, graph optimisation) with the other's.
+"""Shared fixtures. Each architecture is built once: a calibrated checkpoint and its conversion (`python -m
+d2tf.convert --tensorpack` with the client in ../shared/clients), whose verify keeps every runtime's outputs on the
+same two images: detectron2, both ONNX files and the other RoIAlign mode's fixed graph in onnxruntime, the pb, and
+tensorpack's own model. The stage tests compare those kept outputs pair by pair, so no test runs a model again.
+Builds are subprocesses, and the next architecture's build runs while the current one's tests do: on two cores that
+overlaps one build's single-threaded stretches (imports, tracing, graph optimisation) with the other's.
 
 `ARCHS=name,...` (short names, e.g. `make test ARCHS=mask_rcnn_R_50_FPN_3x`) limits the suite to those
 architectures plus the tests that use none; `ARCHS=none` runs only the latter.
@@ -171,14 +170,22 @@ def small_config(config, directory):
     return path
 
 
+def roialign_of(config):
+    """The RoIAlign mode a test build converts with. Faster and Mask R-CNN of one backbone share the whole box path
+    (the calibrated checkpoints differ only in the mask head), so converting the Mask model in exact mode and the
+    Faster one in tensorpack mode puts a pb of each mode through every backbone, and each model's other mode is still
+    measured by verify in onnxruntime; one TensorFlow translation per architecture instead of two."""
+    return "exact" if "mask_rcnn" in zoo.short_name(config) else "tensorpack"
+
+
 class Build:
-    """One architecture: its test config and calibrated checkpoint, converted by `python -m d2tf.convert` (exact
-    RoIAlign) with verify's working files kept, and what tests/tf_checks.py found."""
+    """One architecture: its test config and calibrated checkpoint, converted by `python -m d2tf.convert` (RoIAlign
+    mode `roialign_of(config)`) with verify's working files kept."""
 
     def __init__(self, config, directory):
-        self.config, self.directory = config, directory
+        self.config, self.directory, self.roialign = config, directory, roialign_of(config)
         self.yaml, self.weights = directory / f"{zoo.short_name(config)}.yaml", directory / "model.pkl"
-        self.out, self.work, self.tf_dir = directory / "out", directory / "verify", directory / "tf_checks"
+        self.out, self.work = directory / "out", directory / "verify"
 
     @classmethod
     def make(cls, config, directory):
@@ -187,13 +194,10 @@ class Build:
         build.run("-m", "d2tf.calibrate", "--config", build.yaml, "--out", build.weights)
         sizes = ",".join(f"{h}x{w}" for _, (h, w) in IMAGES.values())
         build.result = build.run("-m", "d2tf.convert", "--config", build.yaml, "--weights", build.weights,
-                                 "--out", build.out, "--roialign", "exact",
+                                 "--out", build.out, "--roialign", build.roialign,
                                  "--trace-size", "x".join(map(str, TRACE_SIZE)), "--verify-sizes", sizes,
                                  "--verify-work-dir", build.work, "--tensorpack", TENSORPACK_CLIENT)
         build.info = json.loads((build.out / "model.json").read_text())
-        build.tf_dir.mkdir()
-        build.run(os.path.join(ROOT, "tests", "tf_checks.py"), build.work / "model.fixed.tensorpack.onnx",
-                  build.work / "images.npz", build.out / "model.pb", build.tf_dir)
         return build
 
     def run(self, *args):
@@ -208,19 +212,31 @@ class Build:
         return self.info["architecture"]["mask"]
 
     def outputs(self, runtime):
-        """{image key: outputs (0-based classes)} of one runtime: detectron2, model.onnx, model.fixed.onnx,
-        model.pb, model.fixed.tensorpack.onnx, tensorpack (tensorpack's own model; all kept by verify),
-        tensorpack_pb (tests/tf_checks.py)."""
-        path = self.tf_dir / "tensorpack_pb.npz" if runtime == "tensorpack_pb" else self.work / f"{runtime}.npz"
-        outputs = load_outputs(path)
-        if runtime in ("model.pb", "tensorpack_pb", "tensorpack"):
+        """{image key: outputs (0-based classes)} of one runtime, as verify kept them: detectron2, model.onnx,
+        model.fixed.onnx, model.pb, tensorpack (tensorpack's own model), and the other mode's fixed graph
+        (`fixed(mode)`)."""
+        outputs = load_outputs(self.work / f"{runtime}.npz")
+        if runtime in ("model.pb", "tensorpack"):
             outputs = {key: contract.labels_to_classes(value) for key, value in outputs.items()}
         return outputs
 
+    def fixed(self, mode):
+        """(path, runtime name) of the fixed graph in RoIAlign `mode`: OUT's own, or verify's switched copy."""
+        if mode == self.roialign:
+            return self.out / "model.fixed.onnx", "model.fixed.onnx"
+        return self.work / f"model.fixed.{mode}.onnx", f"model.fixed.{mode}.onnx"
+
+    def graph(self, mode):
+        """The runtime that ran RoIAlign `mode`'s graph closest to the user: the pb in the build's own mode, else
+        the switched fixed graph in onnxruntime."""
+        return "model.pb" if mode == self.roialign else self.fixed(mode)[1]
+
     @property
-    def tf_report(self):
-        """tests/tf_checks.py's report: translation time, the pb's default-valued attributes and op counts."""
-        return json.loads((self.tf_dir / "report.json").read_text())
+    def translate_seconds(self):
+        """tf_import's translate-and-freeze time, from the conversion's progress."""
+        line = next(line for line in self.result.stderr.splitlines() if "translating to TensorFlow" in line
+                    and "done in" in line)
+        return float(line.rsplit("done in", 1)[1].split()[0])
 
 
 @pytest.fixture(scope="session")

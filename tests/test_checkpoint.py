@@ -1,4 +1,5 @@
-"""Safe checkpoint loading (d2tf.checkpoint): both zoo pickle dialects load, nothing executable ever runs."""
+"""Safe checkpoint loading (core.checkpoint): both zoo pickle dialects and torch.save files load whatever their
+extension, nothing executable ever runs, unusable tensors are named; mismatch errors stay short."""
 
 import os
 import pickle
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from core import D2TFError
-from core.checkpoint import load_weights, save_pkl
+from core.checkpoint import describe_mismatch, load_weights, save_pkl, save_pth
 
 WEIGHTS = {"backbone.conv.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2), "x.bias": np.ones(3)}
 
@@ -59,21 +60,102 @@ def test_malicious_pkl_is_refused_and_never_runs(tmp_path):
     assert not target.exists()
 
 
-def test_malicious_pth_is_refused_and_never_runs(tmp_path):
+@pytest.mark.parametrize("name", ["evil.pth", "evil.pkl"])
+def test_malicious_torch_file_is_refused_by_global_and_never_runs(tmp_path, name):
     import torch
 
     target = tmp_path / "pwned"
-    torch.save(_zoo_dict({"w": _Payload(target)}), tmp_path / "evil.pth")
-    with pytest.raises(D2TFError, match="refused to load"):
+    torch.save(_zoo_dict({"w": _Payload(target)}), tmp_path / name)
+    with pytest.raises(D2TFError) as err:
+        load_weights(tmp_path / name)
+    assert str(err.value) == (
+        f"{tmp_path / name}: refused to load: it references {os.system.__module__}.system, "
+        "which torch's weights-only loader refuses"
+    )
+    assert not target.exists()
+
+
+def test_malicious_pickle_named_pth_is_refused_and_never_runs(tmp_path):
+    target = tmp_path / "pwned"
+    (tmp_path / "evil.pth").write_bytes(pickle.dumps(_zoo_dict({"w": _Payload(target)})))
+    with pytest.raises(D2TFError, match=r"refused to load: it references (posix|os)\.system"):
         load_weights(tmp_path / "evil.pth")
     assert not target.exists()
 
 
 def test_pth_of_tensors_loads(tmp_path):
-    from core.checkpoint import save_pth
-
     save_pth(WEIGHTS, tmp_path / "m.pth")
     _assert_same(load_weights(tmp_path / "m.pth"))
+
+
+@pytest.mark.parametrize("save, name", [(save_pkl, "m.pth"), (save_pkl, "m.bin"), (save_pth, "m.pkl")])
+def test_format_is_told_by_content_not_extension(tmp_path, save, name):
+    save(WEIGHTS, tmp_path / name)
+    _assert_same(load_weights(tmp_path / name))
+
+
+def test_pre_zip_torch_format_loads_under_any_name(tmp_path):
+    import torch
+
+    state = {"model": {k: torch.from_numpy(v) for k, v in WEIGHTS.items()}}
+    torch.save(state, tmp_path / "old.pkl", _use_new_zipfile_serialization=False)
+    _assert_same(load_weights(tmp_path / "old.pkl"))
+
+
+def test_bare_state_dict_loads(tmp_path):
+    import torch
+
+    # torch.save(model.state_dict()): detectron2 takes a checkpoint without "model" to be the state_dict itself.
+    torch.save({k: torch.from_numpy(v) for k, v in WEIGHTS.items()}, tmp_path / "state.pth")
+    _assert_same(load_weights(tmp_path / "state.pth"))
+
+
+def test_parameters_bfloat16_and_integer_buffers_load(tmp_path):
+    import torch
+
+    state = {
+        "conv.weight": torch.nn.Parameter(torch.ones(2, 3)),  # requires grad, as saved from named_parameters()
+        "fc.weight": torch.tensor([0.5, -2.0], dtype=torch.bfloat16),
+        "bn.num_batches_tracked": torch.tensor(7),  # an int64 counter in BatchNorm training checkpoints
+    }
+    torch.save({"model": state}, tmp_path / "m.pth")
+    loaded = load_weights(tmp_path / "m.pth")
+    np.testing.assert_array_equal(loaded["conv.weight"], np.ones((2, 3), np.float32))
+    assert loaded["fc.weight"].dtype == np.float32 and loaded["fc.weight"].tolist() == [0.5, -2.0]
+    assert loaded["bn.num_batches_tracked"] == 7
+
+
+def test_non_finite_tensors_are_refused_by_name(tmp_path):
+    weights = dict(WEIGHTS, **{"roi_heads.a.weight": np.array([1, np.nan], np.float32),
+                               "backbone.b.bias": np.full(2, -np.inf)})
+    save_pkl(weights, tmp_path / "m.pkl")
+    with pytest.raises(D2TFError) as err:
+        load_weights(tmp_path / "m.pkl")
+    assert str(err.value) == (
+        f"{tmp_path / 'm.pkl'}: non-finite values (NaN/Inf) in 2 tensors: backbone.b.bias, roi_heads.a.weight"
+    )
+
+
+def test_many_non_finite_tensors_are_summarised(tmp_path):
+    save_pkl({f"backbone.res2.{i}.conv1.weight": np.full(1, np.nan, np.float32) for i in range(12)}, tmp_path / "m.pkl")
+    with pytest.raises(D2TFError) as err:
+        load_weights(tmp_path / "m.pkl")
+    assert str(err.value) == (
+        f"{tmp_path / 'm.pkl'}: non-finite values (NaN/Inf) in 12 tensors: backbone.res2.0.conv1.weight, "
+        "backbone.res2.1.conv1.weight, backbone.res2.2.conv1.weight and 9 more (backbone.res2: 12)"
+    )
+
+
+def test_non_numeric_tensors_are_refused_by_name(tmp_path):
+    weights = dict(WEIGHTS, **{"x.names": np.array(["a", "bc"]), "x.mixed": np.array([1, "a"], dtype=object),
+                               "x.nan": np.full(1, np.nan)})
+    save_pkl(weights, tmp_path / "m.pkl")
+    with pytest.raises(D2TFError) as err:
+        load_weights(tmp_path / "m.pkl")
+    assert str(err.value) == (
+        f"{tmp_path / 'm.pkl'}: non-numeric values in 2 tensors: x.mixed (object), x.names (<U2); "
+        "non-finite values (NaN/Inf) in 1 tensor: x.nan"
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,9 +163,12 @@ def test_pth_of_tensors_loads(tmp_path):
     [
         ("corrupt.pkl", b"\x80\x04garbage", "corrupt or not a pickle"),
         ("empty.pkl", b"", "corrupt or not a pickle"),
-        ("list.pkl", pickle.dumps([1, 2]), "not a detectron2 checkpoint"),
-        ("corrupt.pth", b"PK\x03\x04 not a zip", "corrupt or not a torch checkpoint"),
-        ("weights.h5", b"", "expected a .pkl"),
+        ("list.pkl", pickle.dumps([1, 2]), r"not a detectron2 checkpoint \(a list, not a dict of weights\)"),
+        ("empty_dict.pth", pickle.dumps({}), r"not a detectron2 checkpoint \(it holds no weights\)"),
+        ("corrupt.pkl", b"PK\x03\x04 not a zip", "corrupt or not a torch checkpoint"),
+        ("weights.h5", b"\x89HDF\r\n", "corrupt or not a pickle"),
+        # a stray persistent id: pickle's own message has a line break, the error must not
+        ("pid.pkl", b"\x80\x02K\x01Q.", r"^\S+: corrupt or not a pickle \(UnpicklingError: [^\n]*\)$"),
     ],
 )
 def test_bad_files_give_clear_errors(tmp_path, name, content, message):
@@ -95,3 +180,61 @@ def test_bad_files_give_clear_errors(tmp_path, name, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(D2TFError, match="weights file not found"):
         load_weights(tmp_path / "nope.pkl")
+
+
+def _resnet_names(blocks):
+    """Tensor names of a detectron2 FPN bottleneck ResNet with `blocks` blocks in res2..res5."""
+    names = ["backbone.bottom_up.stem.conv1.weight"]
+    for stage, count in zip((2, 3, 4, 5), blocks):
+        for block in range(count):
+            for conv in ["conv1", "conv2", "conv3"] + (["shortcut"] if block == 0 else []):
+                prefix = f"backbone.bottom_up.res{stage}.{block}.{conv}"
+                names += [f"{prefix}.weight"] + [f"{prefix}.norm.{p}" for p in ("weight", "bias", "running_mean",
+                                                                                  "running_var")]
+    return names
+
+
+R50 = {name: (1,) for name in _resnet_names((3, 4, 6, 3))}
+R101 = {name: (1,) for name in _resnet_names((3, 4, 23, 3))}
+HEADS = {"roi_heads.box_head.fc1.weight": (1024, 12544), "roi_heads.box_predictor.cls_score.weight": (4, 1024)}
+
+
+def test_matching_weights_have_no_mismatch():
+    anchors = {"proposal_generator.anchor_generator.cell_anchors.0": (3, 4)}  # detectron2 recomputes these
+    assert describe_mismatch(R50, dict(R50, **anchors)) is None
+
+
+def test_few_mismatches_are_listed_in_full():
+    found = dict(R50, **{"roi_heads.extra.weight": (3,), "roi_heads.box_predictor.cls_score.weight": (11, 1024)})
+    assert describe_mismatch(dict(R50, **HEADS), found) == (
+        "weights do not match the config: missing: roi_heads.box_head.fc1.weight; unexpected: roi_heads.extra.weight;"
+        " wrong shape: roi_heads.box_predictor.cls_score.weight (11, 1024) (model has (4, 1024))"
+    )
+
+
+def test_r101_weights_for_r50_config_are_summarised_with_a_depth_hint():
+    message = describe_mismatch(dict(R50, **HEADS), dict(R101, **HEADS))
+    assert message == (
+        "weights do not match the config: unexpected: backbone.bottom_up.res4.6.conv1.norm.bias, "
+        "backbone.bottom_up.res4.6.conv1.norm.running_mean, backbone.bottom_up.res4.6.conv1.norm.running_var "
+        "and 252 more (backbone.bottom_up.res4: 255); these look like MODEL.RESNETS.DEPTH 101 weights, "
+        "the config has 50; D2TF_VERBOSE=1 lists every name"
+    )
+    assert len(message) == 332  # was 11,940 characters naming all 255 tensors
+
+
+def test_summary_counts_per_module():
+    found = {n: s for n, s in R50.items() if not any(f"res{stage}." in n for stage in (3, 4, 5))}
+    assert describe_mismatch(dict(R50, **HEADS), found) == (
+        "weights do not match the config: missing: backbone.bottom_up.res3.0.conv1.norm.bias, "
+        "backbone.bottom_up.res3.0.conv1.norm.running_mean, backbone.bottom_up.res3.0.conv1.norm.running_var and 209 "
+        "more (backbone.bottom_up.res4: 95, backbone.bottom_up.res3: 65, backbone.bottom_up.res5: 50, "
+        "roi_heads.box_head: 1 and 1 more module); D2TF_VERBOSE=1 lists every name"
+    )  # no depth hint: the weights hold no complete ResNet to tell one from
+
+
+def test_full_mismatch_lists_every_name():
+    message = describe_mismatch(R101, R50, full=True)
+    assert message.startswith("weights do not match the config: missing: backbone.bottom_up.res4.6.conv1.norm.bias, ")
+    assert message.count("backbone.bottom_up.res4.") == 255
+    assert message.endswith("; these look like MODEL.RESNETS.DEPTH 50 weights, the config has 101")

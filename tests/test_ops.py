@@ -313,6 +313,14 @@ SHAPE = [
     # onnxruntime refuses a -1 beside a copied zero-size dim; detectron2's graphs reshape empty detections so.
     one_op("reshape_empty_copy_and_infer", "Reshape", {"x": np.zeros((0, 320), np.float32)},
            {"shape": ints([0, -1])}, expect={"y": np.zeros((0, 320), np.float32)}),
+    # Known trailing dims, an unknown count (detections): the target is planned when translating, the count copied.
+    one_op("reshape_planned_copy_and_infer", "Reshape", {"x": floats(3, 4, 2, 2)}, {"shape": ints([0, -1])},
+           fixed={"x": [None, 4, 2, 2]}),
+    one_op("reshape_planned_infer_lead", "Reshape", {"x": floats(3, 4, 2, 2)}, {"shape": ints([-1, 4, 4])},
+           fixed={"x": [None, 4, 2, 2]}),
+    one_op("reshape_planned_empty_copy_and_infer", "Reshape", {"x": np.zeros((0, 4, 2, 2), np.float32)},
+           {"shape": ints([0, -1])}, fixed={"x": [None, 4, 2, 2]}, expect={"y": np.zeros((0, 16), np.float32)}),
+    one_op("reshape_planned_static", "Reshape", {"x": X}, {"shape": ints([0, -1, 2])}, fixed={"x": [2, 3, 4]}),
     one_op("reshape_allowzero_refused", "Reshape", {"x": X}, {"shape": ints([0, -1])}, allowzero=1,
            refused="allowzero=1"),
     one_op("flatten", "Flatten", {"x": X}),

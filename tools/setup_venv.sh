@@ -13,6 +13,24 @@ venv="$root/.venv"
 stamp="$venv/.d2tf-installed"
 want=$(cat "$root/requirements.txt" "$0" | sha256sum | cut -d' ' -f1)
 
+# tests/test_netron.py renders `make inspect`'s page in Debian's chromium, with faketime moving the browser's clock.
+# Only root can install them (then even beside a complete venv); for anyone else that test skips, naming the tool.
+missing=()
+for tool in chromium faketime; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing ${missing[*]} (apt-get)" >&2
+    apt_log=$(mktemp)
+    # apt-get's progress is hundreds of lines: shown only if it fails.
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+        >"$apt_log" 2>&1; then
+        cat "$apt_log" >&2
+        exit 1
+    fi
+    rm -f "$apt_log"
+fi
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi

@@ -1,5 +1,6 @@
-"""How far a converted model's detections are from a reference's: matched per-stage differences, and pycocotools'
-box AP taking the reference's detections as ground truth ("agreement AP": 1.0 means the same detections)."""
+"""How far a converted model's detections are from a reference's: matched per-stage differences, whether they are
+within the exact tolerance, and pycocotools' box AP taking the reference's detections as ground truth ("agreement
+AP": 1.0 means the same detections)."""
 
 import contextlib
 import io
@@ -7,6 +8,33 @@ import io
 import numpy as np
 
 from core.matching import match_detections
+
+# "Exact": two runtimes of the same computation, float round-off apart. Every detection matched at IoU >= STRICT_IOU,
+# and the matched detections' largest differences within EXACT (the tolerances the stage tests assert).
+STRICT_IOU = 0.99
+EXACT = {"box": 0.05, "score": 1e-4, "mask": 1e-4}  # px, absolute, absolute
+
+
+def measure(reference, candidate):
+    """compare() at IoU 0.9, plus how many detections match at STRICT_IOU."""
+    row = compare(reference, candidate)
+    strict = compare(reference, candidate, STRICT_IOU)
+    row["strict_matched"], row["strict_agreement"] = strict["matched"], strict["agreement"]
+    return row
+
+
+def inexact(row):
+    """What keeps a measure() row from being exact, one phrase each; [] when it is exact."""
+    if row["reference"] == row["candidate"] == 0:
+        return ["no detections on either side, so it checked nothing"]
+    problems = []
+    if not row["strict_matched"] == row["reference"] == row["candidate"]:
+        problems.append(f"{row['strict_matched']} of {max(row['candidate'], row['reference'])} detections matched "
+                        f"at IoU >= {STRICT_IOU} ({row['candidate']} vs {row['reference']}), not all")
+    for key, unit in (("box", " px"), ("score", ""), ("mask", "")):
+        if row[key] is not None and row[key] > EXACT[key]:
+            problems.append(f"max {key} diff {row[key]:.3g}{unit} > {EXACT[key]:g}{unit}")
+    return problems
 
 
 def compare(reference, candidate, iou_threshold=0.9):

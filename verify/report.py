@@ -1,51 +1,58 @@
 """report.md: what verify measured, as tables a reviewer reads top to bottom, plus the figures as JSON in an HTML
-comment for tools (invisible when rendered)."""
+comment for tools (invisible when rendered). Its title says whether the verification passed or FAILED."""
 
 import json
 
 import core
+from verify.agreement import EXACT, STRICT_IOU
 
 FIGURES_MARKER = "d2tf-figures"
+TOLERANCE = (f"every detection matched at IoU >= {STRICT_IOU} with its label, boxes within {EXACT['box']:g} px, "
+             f"scores within {EXACT['score']:g}, masks within {EXACT['mask']:g}")
+MATCHED = f"matched IoU>=0.9 | matched IoU>={STRICT_IOU}"  # two table columns, filled by _matched()
 
 
-def render(info, mode, sizes, figures, evaluation=None):
+def render(info, mode, figures, evaluation=None):
     source = info["source"]
     lines = [
-        f"# d2tf verification: {info['architecture']['name']}",
+        f"# d2tf verification {'FAILED' if figures['failures'] else 'passed'}: {info['architecture']['name']}",
+        "",
+        *_verdict(figures),
         "",
         f"- config: `{source['config']}`",
         f"- weights: `{source['weights']}` (sha256 `{source['weights_sha256'][:16]}...`)",
         f"- RoIAlign in model.fixed.onnx and model.pb: **{mode}**",
-        f"- images: {len(sizes)} synthetic images ({', '.join(f'{h}x{w}' for h, w in sizes)}), "
-        f"d2tf {core.__version__}",
+        f"- images: {_images(figures)}, d2tf {core.__version__}",
         "",
         "## Stage by stage",
         "",
-        "Each stage against the one before it, on the same images. Detections are matched by label at IoU >= 0.9,",
-        "not by index (near-equal scores may swap places between runtimes).",
+        "Each stage against the one before it, on the same images. Detections are matched by label at IoU >= 0.9",
+        f"and >= {STRICT_IOU}, not by index (near-equal scores may swap places between runtimes).",
         "",
-        "| stage | against | detections | matched | max box diff (px) | max score diff | max mask diff |",
-        "|---|---|---|---|---|---|---|",
-        *(f"| {s['stage']} | {s['against']} | {s['candidate']} vs {s['reference']} | {s['agreement']:.1%} | "
-          f"{s['box']:.4f} | {s['score']:.2e} | {_optional(s['mask'], '.2e')} |" for s in figures["stages"]),
+        f"| stage | against | detections | {MATCHED} | max box diff (px) | max score diff "
+        "| max mask diff | check |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(f"| {runtime_name(s['stage'])} | {s['against']} | {s['candidate']} vs {s['reference']} | {_matched(s)} | "
+          f"{_diffs(s)} | {_check(s)} |" for s in figures["stages"]),
         "",
         *(["model.fixed.onnx differs from model.onnx by design: tensorpack's RoIAlign samples 2x2 points per bin where",
-           "detectron2 adapts the grid to the box size. Every other step should agree up to float round-off.", ""]
+           "detectron2 adapts the grid to the box size. The fixed graph switched to exact RoIAlign (a copy verify",
+           "makes) must equal model.onnx instead; every other step must agree up to float round-off.", ""]
           if mode == "tensorpack" else []),
         "## Agreement with detectron2",
         "",
-        "Share of detections matched with detectron2's (same label) at IoU >= 0.9 and >= 0.99; agreement AP is",
-        "pycocotools' box AP of the converted model taking detectron2's detections as ground truth (1.0: the same).",
-        "The other RoIAlign mode is measured on its fixed ONNX in onnxruntime (the pb equals it, see tf_import's tests).",
+        f"Share of detections matched with detectron2's (same label) at IoU >= 0.9 and >= {STRICT_IOU}; agreement AP",
+        "is pycocotools' box AP of the converted model taking detectron2's detections as ground truth (1.0: the same).",
+        "The other RoIAlign mode runs as its fixed ONNX in onnxruntime (the pb equals it, see tf_import's tests).",
         "",
-        "| model | RoIAlign | runtime | matched IoU>=0.9 | matched IoU>=0.99 | max box diff (px) | max score diff "
-        "| agreement AP | AP50 |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *(f"| {_model_name(a)} | {a['roialign']} | {a['runtime']} | {a['agreement']:.1%} | "
-          f"{a['strict_agreement']:.1%} | {a['box']:.4f} | {a['score']:.2e} | {_optional(a['ap'], '.4f')} | "
-          f"{_optional(a['ap50'], '.4f')} |" for a in figures["agreement"]),
+        f"| model | RoIAlign | runtime | {MATCHED} | max box diff (px) | max score diff "
+        "| agreement AP | AP50 | check |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *(f"| {runtime_name(a['model'])} | {a['roialign']} | {a['runtime']} | {_matched(a)} | "
+          f"{_diffs(a, mask=False)} | {_optional(a['ap'], '.4f')} | {_optional(a['ap50'], '.4f')} | {_check(a)} |"
+          for a in figures["agreement"]),
         "",
-        *_tensorpack_section(figures.get("tensorpack"), info["architecture"]["backbone"]),
+        *_tensorpack_section(figures.get("tensorpack"), info["architecture"]["backbone"], len(figures["images"])),
         "![detectron2 (left) and model.pb (right) on the first image](verify.png)",
         "",
     ]
@@ -55,41 +62,74 @@ def render(info, mode, sizes, figures, evaluation=None):
     return "\n".join(lines)
 
 
-def _tensorpack_section(rows, backbone):
+def runtime_name(name):
+    """How the report names a runtime of verify's figures."""
+    if name.startswith("other:"):
+        return f"model.onnx fixed with --roialign {name[len('other:'):]}"
+    return "tensorpack's model" if name == "tensorpack" else name
+
+
+def _verdict(figures):
+    if not figures["failures"]:
+        return [f"Every check marked *exact* below passed ({TOLERANCE})."]
+    return [f"**FAILED** (checks marked *exact* below require {TOLERANCE}):", "",
+            *(f"- {line}" for line in figures["failures"])]
+
+
+def _images(figures):
+    shown = f"{len(figures['images'])} synthetic images ({', '.join(figures['images'])})"
+    if figures["tried"] > len(figures["images"]):  # the requested ones gave detectron2 nothing to detect
+        shown += f", the first of each size detectron2 detected something on, of {figures['tried']} tried"
+    return shown
+
+
+def _matched(row):
+    if row["reference"] == row["candidate"] == 0:
+        return "no detections | no detections"
+    return f"{row['agreement']:.1%} | {row['strict_agreement']:.1%}"
+
+
+def _diffs(row, mask=True):
+    """The largest differences of matched detections; there are none to measure when nothing matched."""
+    specs = [("box", ".4f"), ("score", ".2e")] + ([("mask", ".2e")] if mask else [])
+    return " | ".join("n/a" if not row["matched"] else _optional(row[key], spec) for key, spec in specs)
+
+
+def _check(row):
+    if not row["exact"]:
+        return "measured only"
+    return "**exact: FAILED**" if row["failures"] else "exact: passed"
+
+
+def _tensorpack_section(rows, backbone, num_images):
     if not rows:
         return []
+    graph = rows[1]
     c4 = ["C4: tensorpack's backbone drops the last row and column before each stride-2 1x1 conv, so on images whose",
           "sides are not multiples of 16 its feature maps are one cell smaller than detectron2's and detections near",
-          "the bottom/right edge move; on multiples of 16 it computes the same.", ""]
+          "the bottom/right edge move; on multiples of 16 it computes the same. Against the graph it is therefore",
+          f"compared on the {graph['images']} of {num_images} images whose sides are multiples of 16."
+          if graph["exact"] else "not checked for exactness: no image has both sides multiples of 16.", ""]
     return [
         "## tensorpack's own model",
         "",
         "tensorpack's examples/FasterRCNN (`--tensorpack`) with model.npz, configured by tensorpack_config.py, on the",
-        "same images: against detectron2, and against the graph with tensorpack's RoIAlign (which it should equal).",
+        "same images: against detectron2, and against the graph with tensorpack's RoIAlign (which it must equal).",
         "",
         *(c4 if backbone == "C4" else []),
-        "| against | detections | matched IoU>=0.9 | matched IoU>=0.99 | max box diff (px) | max score diff "
-        "| max mask diff |",
-        "|---|---|---|---|---|---|---|",
-        *(f"| {_against(r['against'])} | {r['candidate']} vs {r['reference']} | {r['agreement']:.1%} | "
-          f"{r['strict_agreement']:.1%} | {r['box']:.4f} | {r['score']:.2e} | {_optional(r['mask'], '.2e')} |"
-          for r in rows),
+        f"| against | detections | {MATCHED} | max box diff (px) | max score diff "
+        "| max mask diff | check |",
+        "|---|---|---|---|---|---|---|---|",
+        *(f"| {runtime_name(r['against'])} | {r['candidate']} vs {r['reference']} | {_matched(r)} | {_diffs(r)} | "
+          f"{_check(r)} |" for r in rows),
         "",
     ]
-
-
-def _against(name):
-    return name if name == "detectron2" else _model_name({"model": name, "roialign": "tensorpack"})
 
 
 def figures_of(text):
     """The figures a report.md holds (for tests and tools)."""
     start = text.index(f"<!-- {FIGURES_MARKER} ") + len(f"<!-- {FIGURES_MARKER} ")
     return json.loads(text[start:text.index(" -->", start)])
-
-
-def _model_name(row):
-    return "model.pb" if row["model"] == "model.pb" else f"model.onnx fixed with --roialign {row['roialign']}"
 
 
 def _optional(value, spec):

@@ -7,30 +7,34 @@ that in onnxruntime, so the report shows what tensorpack's sampling (or the exac
 With `--tensorpack DIR` (a tensorpack examples/FasterRCNN checkout) it also runs tensorpack's own model on
 OUT/model.npz as OUT/tensorpack_config.py configures it, and reports it against detectron2 and against the
 tensorpack-mode graph (the pb, or in exact mode the switched copy).
+
+The checks that must be exact gate (verify.agreement.EXACT): when one is outside its tolerance, or detectron2
+detected nothing on any image, so that nothing was compared, verify writes the report (FAILED at its top) and exits
+with status 3. Before running anything, it checks that the weights are still those export converted (their sha256).
 """
 
 import argparse
 import concurrent.futures
 import contextlib
 import os
-import tempfile
 
 import numpy as np
 
 from core import D2TFError, cli
 from core.cli import parse_size
-from core.files import load_onnx, save_outputs, write_atomic
+from core.digest import file_sha256
+from core.files import hidden_work_dir, load_onnx, save_outputs, write_atomic
 from core.metadata import read_info, read_passes, record_passes, roialign_mode
 from core.process import kill_running
 from core.synthetic import synthetic_image
 from runners import onnx_runner
 from runners.processes import detectron2_on_images, pb_on_images, tensorpack_on_images
 from verify import report
-from verify.agreement import agreement_ap, compare
+from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, measure
 from verify.draw import side_by_side
 
 DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple of 32 (FPN pads inside the graph)
-STRICT_IOU = 0.99
+PROBE_SEEDS = 4  # further synthetic images per size detectron2 tries when it detects nothing on the requested ones
 
 
 class VerificationFailed(D2TFError):
@@ -41,77 +45,184 @@ class VerificationFailed(D2TFError):
 
 
 def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpack_dir=None):
-    """Writes report.md and verify.png into out_dir; returns the report's figures. With `work_dir`, verify's
-    working files stay there: images.npz, each runtime's outputs as `<runtime>.npz` (entries `<image>/<output>`;
-    0-based classes, but the TensorFlow runtimes' own 1-based labels in model.pb.npz and tensorpack.npz) and the
-    other RoIAlign mode's fixed graph."""
+    """Writes report.md and verify.png into out_dir; returns the report's figures, or, once both are written, raises
+    VerificationFailed if the report says FAILED. With `work_dir`, verify's working files stay there: images.npz,
+    each runtime's outputs as `<runtime>.npz` (entries `<image>/<output>`; 0-based classes, but the TensorFlow
+    runtimes' own 1-based labels in model.pb.npz and tensorpack.npz) and the other RoIAlign mode's fixed graph."""
     fixed_path = os.path.join(out_dir, "model.fixed.onnx")
     if not os.path.isfile(fixed_path):
         raise D2TFError(f"{fixed_path} not found: verify reads a directory written by `make convert`")
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
+    _check_weights(info["source"])
     if tensorpack_dir:
         tensorpack_dir = _tensorpack_client(tensorpack_dir, out_dir, info)
-    images = {f"synthetic{i + 1}_{h}x{w}": synthetic_image(h, w, seed=i + 1) for i, (h, w) in enumerate(sizes)}
-    with _work_dir(work_dir) as work:
-        images_npz = os.path.join(work, "images.npz")
-        np.savez(images_npz, **images)
-        other = "exact" if mode == "tensorpack" else "tensorpack"
-        # detectron2 and the pb run in their own processes while onnxruntime runs here: on a 2-core machine this
-        # took 22 s against 34 s one after another (R50-FPN, two small images).
-        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
-            try:
-                children = {
-                    "detectron2": pool.submit(detectron2_on_images, info, images_npz,
-                                              os.path.join(work, "detectron2.npz")),
-                    "model.pb": pool.submit(pb_on_images, os.path.join(out_dir, "model.pb"), images_npz,
-                                            os.path.join(work, "model.pb.npz")),
-                }
-                if tensorpack_dir:
-                    children["tensorpack"] = pool.submit(tensorpack_on_images, tensorpack_dir, out_dir, images_npz,
-                                                         os.path.join(work, "tensorpack.npz"))
-                outputs = {name: _onnxruntime(os.path.join(out_dir, name), images, work)
-                           for name in ("model.onnx", "model.fixed.onnx")}
-                outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
-                outputs.update({name: child.result() for name, child in children.items()})
-            except BaseException:
-                kill_running()
-                raise
+    other = "exact" if mode == "tensorpack" else "tensorpack"
+    images = _synthetic(enumerate(sizes, start=1))
+    tried = len(images)
+    with _work_dir(work_dir, out_dir) as work:
+        outputs = _run_all(out_dir, info, fixed, other, images, work, tensorpack_dir)
+        if not _count(outputs["detectron2"]):
+            picked, detectron2 = _probe(info, sizes, work)
+            tried += PROBE_SEEDS * len(sizes)
+            if picked:
+                images = picked
+                outputs = _run_all(out_dir, info, fixed, other, images, work, tensorpack_dir, detectron2)
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
-    figures = _figures(outputs, mode, other)
-    if tensorpack_dir:
-        figures["tensorpack"] = _tensorpack_figures(outputs, "model.pb" if mode == "tensorpack" else f"other:{other}")
+    shapes = {key: list(image.shape[:2]) for key, image in images.items()}
+    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried)
     first = next(iter(images))
     png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
                                        (f"model.pb ({mode})", outputs["model.pb"][first])])
-    text = report.render(info, mode, sizes, figures, evaluation)
+    text = report.render(info, mode, figures, evaluation)
     write_atomic(os.path.join(out_dir, "verify.png"), png)
     write_atomic(os.path.join(out_dir, "report.md"), text.encode())
     cli.log(f"[d2tf] wrote {os.path.join(out_dir, 'report.md')} and verify.png")
+    failures = figures["failures"]
+    if failures:
+        more = f"; {len(failures) - 1} more in report.md" if len(failures) > 1 else ""
+        raise VerificationFailed(f"verification FAILED: {failures[0]}{more}")
     return figures
 
 
+def _check_weights(source):
+    """detectron2 must run the weights export converted: one line when they are gone or have changed since."""
+    path, recorded = source["weights"], source["weights_sha256"]
+    if not os.path.isfile(path):
+        raise D2TFError(f"the weights export converted are gone: {path} not found (verify runs detectron2 on them)")
+    digest = file_sha256(path)
+    if digest != recorded:
+        raise D2TFError(f"{path} changed since export (sha256 {digest[:16]}..., export recorded {recorded[:16]}...): "
+                        "restore it, or convert again")
+
+
+def _synthetic(seeded):
+    """{key: image} of synthetic images given as (seed, (height, width)) pairs."""
+    return {f"synthetic{seed}_{h}x{w}": synthetic_image(h, w, seed=seed) for seed, (h, w) in seeded}
+
+
+def _count(outputs):
+    """Detections over all images."""
+    return sum(len(image["scores"]) for image in outputs.values())
+
+
+def _run_all(out_dir, info, fixed, other, images, work, tensorpack_dir, detectron2=None):
+    """{runtime: {image key: outputs}} on `images`: detectron2 (unless its outputs are given), the pb and tensorpack's
+    model in their own processes while onnxruntime runs both ONNX files and the other mode's copy here."""
+    images_npz = os.path.join(work, "images.npz")
+    np.savez(images_npz, **images)
+    # detectron2 and the pb run in their own processes while onnxruntime runs here: on a 2-core machine this took
+    # 22 s against 34 s one after another (R50-FPN, two small images).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        try:
+            children = {}
+            if detectron2 is None:
+                children["detectron2"] = pool.submit(detectron2_on_images, info, images_npz,
+                                                     os.path.join(work, "detectron2.npz"))
+            children["model.pb"] = pool.submit(pb_on_images, os.path.join(out_dir, "model.pb"), images_npz,
+                                               os.path.join(work, "model.pb.npz"))
+            if tensorpack_dir:
+                children["tensorpack"] = pool.submit(tensorpack_on_images, tensorpack_dir, out_dir, images_npz,
+                                                     os.path.join(work, "tensorpack.npz"))
+            outputs = {name: _onnxruntime(os.path.join(out_dir, name), images, work)
+                       for name in ("model.onnx", "model.fixed.onnx")}
+            outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
+            outputs.update({name: child.result() for name, child in children.items()})
+        except BaseException:
+            kill_running()
+            raise
+    if detectron2 is not None:  # the probe ran it; kept like every runtime's outputs
+        save_outputs(os.path.join(work, "detectron2.npz"), detectron2)
+        outputs["detectron2"] = detectron2
+    return outputs
+
+
+def _probe(info, sizes, work):
+    """detectron2 on PROBE_SEEDS further synthetic images per size: ({key: image}, {key: detectron2's outputs}) of
+    the first image of each size it detects something on; both empty when it detects nothing on any. Only detectron2
+    runs, once, so a model that detects nothing costs one more detectron2 run, not a whole verification."""
+    seeded = list(enumerate(tuple(sizes) * PROBE_SEEDS, start=len(sizes) + 1))
+    candidates = _synthetic(seeded)
+    cli.log(f"[d2tf] detectron2 detected nothing on the verification images: trying {len(candidates)} more")
+    npz = os.path.join(work, "probe.npz")
+    np.savez(npz, **candidates)
+    found = detectron2_on_images(info, npz, os.path.join(work, "detectron2.probe.npz"))
+    picked = {}
+    for (_, size), key in zip(seeded, candidates):
+        if len(found[key]["scores"]) and size not in picked:
+            picked[size] = key
+    cli.log(f"[d2tf] verifying on {', '.join(picked.values())} instead" if picked else
+            "[d2tf] detectron2 detected nothing on those either: the verification checks nothing")
+    return {key: candidates[key] for key in picked.values()}, {key: found[key] for key in picked.values()}
+
+
 @contextlib.contextmanager
-def _work_dir(path):
+def _work_dir(path, out_dir):
+    """`path`, kept; without it a temporary directory hidden inside out_dir, where the next conversion into out_dir
+    removes it if this process is killed (one in /tmp stayed there)."""
     if path is None:
-        with tempfile.TemporaryDirectory(prefix="d2tf-verify-") as work:
+        with hidden_work_dir(out_dir, "verify") as work:
             yield work
     else:
         os.makedirs(path, exist_ok=True)
         yield os.fspath(path)
 
 
-def _figures(outputs, mode, other):
-    """Per-stage differences (each stage against the one before it) and agreement with detectron2."""
-    chain = ["detectron2", "model.onnx", "model.fixed.onnx", "model.pb"]
-    stages = [dict(stage=b, against=a, **compare(outputs[a], outputs[b])) for a, b in zip(chain, chain[1:])]
-    agreement = []
+def tensorpack_computes_the_graph(backbone, height, width):
+    """Whether tensorpack's own model computes what the tensorpack-mode graph computes on an image of this size.
+    tensorpack's C4 backbone drops the last row and column before each stride-2 1x1 conv, so unless both sides are
+    multiples of 16 its maps are one cell smaller and detections near the bottom/right edge move; FPN pads the image
+    to a multiple of 32 first (tests/test_tensorpack_config.py)."""
+    return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
+
+
+def _figures(outputs, mode, other, shapes, backbone, tried):
+    """Each stage against the one before it, agreement with detectron2 and, when it ran, tensorpack's model, on the
+    images `shapes` ({key: [height, width]}) picked from `tried`; the rows that must be exact carry their failures,
+    and `failures` lists them all. In tensorpack mode model.fixed.onnx differs from model.onnx by design, so the
+    fixed graph switched to exact RoIAlign stands in for it."""
+    stages = [("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", mode == "exact")]
+    if mode == "tensorpack":
+        stages.append((f"other:{other}", "model.onnx", True))
+    stages.append(("model.pb", "model.fixed.onnx", True))
+    figures = {"stages": [dict(stage=s, against=a, **_row(outputs, s, a, exact)) for s, a, exact in stages],
+               "agreement": []}
     for name, roialign, runtime in (("model.pb", mode, "TensorFlow"), (f"other:{other}", other, "onnxruntime")):
-        row = dict(model=name, roialign=roialign, runtime=runtime, **compare(outputs["detectron2"], outputs[name]))
-        row["strict_agreement"] = compare(outputs["detectron2"], outputs[name], STRICT_IOU)["agreement"]
+        row = dict(model=name, roialign=roialign, runtime=runtime,
+                   **_row(outputs, name, "detectron2", roialign == "exact"))
         row["ap"], row["ap50"] = agreement_ap(outputs["detectron2"], outputs[name])
-        agreement.append(row)
-    return {"stages": stages, "agreement": agreement}
+        figures["agreement"].append(row)
+    if "tensorpack" in outputs:
+        graph = "model.pb" if mode == "tensorpack" else f"other:{other}"
+        same = [key for key, (h, w) in shapes.items() if tensorpack_computes_the_graph(backbone, h, w)]
+        figures["tensorpack"] = [
+            dict(against="detectron2", images=len(shapes), **_row(outputs, "tensorpack", "detectron2", False)),
+            dict(against=graph, images=len(same or shapes),
+                 **_row(outputs, "tensorpack", graph, bool(same), same or None)),
+        ]
+    figures.update(images=shapes, tried=tried, tolerance=dict(iou=STRICT_IOU, **EXACT))
+    figures["failures"] = _failures(figures, _count(outputs["detectron2"]))
+    return figures
+
+
+def _row(outputs, candidate, against, exact, keys=None):
+    """measure() of runtime `candidate` against runtime `against` on the images `keys` (default: all); if it must be
+    `exact`, what is not, as one line naming both."""
+    reference = outputs[against] if keys is None else {key: outputs[against][key] for key in keys}
+    row = measure(reference, outputs[candidate])
+    problems = inexact(row) if exact else []
+    label = f"{report.runtime_name(candidate)} against {report.runtime_name(against)}"
+    row.update(exact=exact, failures=[f"{label}: {'; '.join(problems)}"] if problems else [])
+    return row
+
+
+def _failures(figures, detections):
+    """Why the verification failed, one line each; [] when it passed."""
+    lines = [line for section in ("stages", "agreement", "tensorpack") for row in figures.get(section, ())
+             for line in row["failures"]]
+    if not detections:
+        lines.insert(0, f"detectron2 detected nothing on any of the {figures['tried']} synthetic images tried")
+    return lines
 
 
 def _tensorpack_client(client_dir, out_dir, info):
@@ -127,16 +238,6 @@ def _tensorpack_client(client_dir, out_dir, info):
         return None
     check_inputs(client_dir, out_dir)  # here too, so a missing file fails before the other runtimes run
     return os.path.abspath(client_dir)
-
-
-def _tensorpack_figures(outputs, reference):
-    """tensorpack's model against detectron2 and against the tensorpack-mode graph `reference`."""
-    rows = []
-    for against in ("detectron2", reference):
-        row = dict(against=against, **compare(outputs[against], outputs["tensorpack"]))
-        row["strict_agreement"] = compare(outputs[against], outputs["tensorpack"], STRICT_IOU)["agreement"]
-        rows.append(row)
-    return rows
 
 
 def _onnxruntime(path, images, work):

@@ -43,8 +43,12 @@ def reshape(node, inputs, attrs):
     if attrs.get("allowzero", 0):
         raise refuse(node, "allowzero=1")
     data = x.onnx
-    if target.const is not None and (np.asarray(target.const) > 0).all():
-        return tf.reshape(data, target.int_list())
+    if target.const is not None:
+        planned = _planned_shape(target.int_list(), data.shape.as_list() if data.shape.rank is not None else None)
+        if planned is not None:
+            return tf.reshape(data, planned if all(isinstance(d, int) for d in planned) else
+                              tf.stack([d if isinstance(d, int) else tf.shape(data, out_type=tf.int64)[d.index]
+                                        for d in planned]))
     target = tf.cast(target.onnx, tf.int64)
     # ONNX: 0 copies the input's dim. TF also cannot infer -1 for an empty tensor ([0, 320] -> [0, -1] fails), so
     # -1 is computed here from the other dims, and as the input's own trailing size when those multiply to zero.
@@ -57,6 +61,41 @@ def reshape(node, inputs, attrs):
     size = tf.reduce_prod(in_dims)
     inferred = tf.where(known > 0, size // tf.maximum(known, 1), _trailing_size(in_dims, target))
     return tf.reshape(data, tf.where(tf.equal(target, -1), inferred, target))
+
+
+class _Copied:
+    """A target dim copied from the input's dim `index` (ONNX's 0) and unknown when translating."""
+
+    def __init__(self, index):
+        self.index = index
+
+
+def _planned_shape(target, in_shape):
+    """The reshape target of a constant ONNX target with 0s and -1 resolved when translating: ints, and _Copied for
+    a 0 whose input dim is unknown (a detection count). A -1 is left to TF when the other dims are known and
+    nonzero; beside a copied dim that may be 0 at run time (TF cannot infer -1 then) it is the input size over the
+    other dims, in which each copied dim cancels against itself, so it is known whenever the input's other dims
+    are. 1-3 ops instead of the general path's ~20. None: not known when translating."""
+    if in_shape is None or target.count(-1) > 1 or any(d < -1 for d in target):
+        return None
+    copies = {i for i, d in enumerate(target) if d == 0}
+    if any(i >= len(in_shape) for i in copies):
+        return None
+    planned = [(in_shape[i] if in_shape[i] is not None else _Copied(i)) if i in copies else d
+               for i, d in enumerate(target)]
+    if -1 in target:
+        others = [d for d in planned if d != -1]
+        if all(isinstance(d, int) and d > 0 for d in others):
+            return planned  # TF infers the -1 itself, empty input included, when the other dims are nonzero
+        rest = [d for i, d in enumerate(in_shape) if i not in copies]
+        given = [d for i, d in enumerate(target) if i not in copies and d != -1]
+        if None in rest or 0 in given:
+            return None
+        size, other = int(np.prod(rest, dtype=np.int64)), int(np.prod(given, dtype=np.int64))
+        if size % other:
+            return None
+        planned[target.index(-1)] = size // other
+    return planned
 
 
 def _trailing_size(in_dims, target):

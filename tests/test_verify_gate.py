@@ -1,0 +1,228 @@
+"""verify gates the conversion: a check that must be exact fails it outside the tolerance, a verification whose
+images gave detectron2 nothing to detect says it checked nothing, and the weights must be those export converted.
+All on hand-made outputs and a tiny stand-in OUT: no model runs."""
+
+import hashlib
+
+import numpy as np
+import onnx
+import pytest
+
+from core import D2TFError
+from core.metadata import record_passes, write_info
+from tests.conftest import run_python
+from verify import report, run
+from verify.report import figures_of
+
+SHAPES = {"synthetic1_256x320": [256, 320], "synthetic2_300x452": [300, 452]}
+INFO = {"architecture": {"name": "R50-FPN Mask R-CNN", "backbone": "FPN"}}
+TOLERANCE = ("every detection matched at IoU >= 0.99 with its label, boxes within 0.05 px, scores within 0.0001, "
+             "masks within 0.0001")
+
+
+def _detections(n=3):
+    boxes = np.array([[10 + 60 * i, 10, 50 + 60 * i, 70] for i in range(n)], np.float32)
+    return {"boxes": boxes, "scores": np.linspace(0.9, 0.5, n, dtype=np.float32), "classes": np.arange(n) % 2,
+            "masks": np.full((n, 4, 4), 0.5, np.float32)}
+
+
+def _outputs(mode, n=3, tensorpack=True):
+    """Every runtime verify compares, all agreeing exactly; tests then change some."""
+    other = "exact" if mode == "tensorpack" else "tensorpack"
+    runtimes = ["detectron2", "model.onnx", "model.fixed.onnx", "model.pb", f"other:{other}"]
+    return {r: {key: _detections(n) for key in SHAPES} for r in runtimes + (["tensorpack"] if tensorpack else [])}
+
+
+def _shift(outputs, runtimes, px, keys=tuple(SHAPES)):
+    """Moves the runtimes' boxes by `px`: 1 px is what tensorpack's RoIAlign sampling does, not float round-off."""
+    for runtime in runtimes:
+        for key in keys:
+            outputs[runtime][key]["boxes"] += np.float32(px)
+
+
+def _figures(outputs, mode, backbone="FPN", tried=2):
+    return run._figures(outputs, mode, "exact" if mode == "tensorpack" else "tensorpack", SHAPES, backbone, tried)
+
+
+def _gates(figures):
+    return [(row.get("stage", row.get("model", "tensorpack")), row["against"] if "against" in row else "detectron2",
+             row["exact"]) for section in ("stages", "agreement", "tensorpack") for row in figures[section]]
+
+
+def test_exact_mode_gates_every_stage_and_the_exact_graph_against_detectron2():
+    outputs = _outputs("exact")
+    _shift(outputs, ["other:tensorpack", "tensorpack"], 1.0)
+    figures = _figures(outputs, "exact")
+    assert figures["failures"] == []
+    assert _gates(figures) == [
+        ("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", True),
+        ("model.pb", "model.fixed.onnx", True), ("model.pb", "detectron2", True),
+        ("other:tensorpack", "detectron2", False), ("tensorpack", "detectron2", False),
+        ("tensorpack", "other:tensorpack", True)]
+    assert figures["tolerance"] == {"iou": 0.99, "box": 0.05, "score": 1e-4, "mask": 1e-4}
+
+
+def test_a_stage_outside_its_tolerance_fails_with_its_figure():
+    outputs = _outputs("exact")
+    _shift(outputs, ["model.pb"], 0.07)  # still matched at IoU >= 0.99
+    outputs["model.pb"]["synthetic2_300x452"]["masks"][1] += 2e-4
+    assert _figures(outputs, "exact")["failures"] == [
+        "model.pb against model.fixed.onnx: max box diff 0.07 px > 0.05 px; max mask diff 0.0002 > 0.0001",
+        "model.pb against detectron2: max box diff 0.07 px > 0.05 px; max mask diff 0.0002 > 0.0001"]
+
+
+def test_a_lost_detection_fails_the_stage():
+    outputs = _outputs("exact")
+    outputs["model.onnx"]["synthetic1_256x320"] = {name: value[:2] for name, value in _detections().items()}
+    assert _figures(outputs, "exact")["failures"][0] == (
+        "model.onnx against detectron2: 5 of 6 detections matched at IoU >= 0.99 (5 vs 6), not all")
+
+
+def test_tensorpack_mode_gates_the_switched_exact_copy_not_the_fixed_graph():
+    outputs = _outputs("tensorpack")
+    _shift(outputs, ["model.fixed.onnx", "model.pb", "tensorpack"], 1.0)
+    figures = _figures(outputs, "tensorpack")
+    assert figures["failures"] == []
+    assert _gates(figures) == [
+        ("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", False),
+        ("other:exact", "model.onnx", True), ("model.pb", "model.fixed.onnx", True),
+        ("model.pb", "detectron2", False), ("other:exact", "detectron2", True),
+        ("tensorpack", "detectron2", False), ("tensorpack", "model.pb", True)]
+    outputs["other:exact"]["synthetic1_256x320"]["scores"][0] += 3e-4
+    assert _figures(outputs, "tensorpack")["failures"] == [
+        "model.onnx fixed with --roialign exact against model.onnx: max score diff 0.0003 > 0.0001",
+        "model.onnx fixed with --roialign exact against detectron2: max score diff 0.0003 > 0.0001"]
+
+
+def test_c4_tensorpack_model_is_gated_on_the_images_whose_sides_are_multiples_of_16():
+    outputs = _outputs("exact")
+    _shift(outputs, ["other:tensorpack", "tensorpack"], 1.0)
+    _shift(outputs, ["tensorpack"], 0.5, keys=["synthetic2_300x452"])  # 300x452: tensorpack's C4 maps shrink
+    graph = _figures(outputs, "exact", backbone="C4")["tensorpack"][1]
+    assert (graph["exact"], graph["images"], graph["failures"]) == (True, 1, [])
+    assert _figures(outputs, "exact", backbone="FPN")["failures"] == [
+        "tensorpack's model against model.onnx fixed with --roialign tensorpack: 3 of 6 detections matched at "
+        "IoU >= 0.99 (6 vs 6), not all; max box diff 0.5 px > 0.05 px"]
+    text = report.render(dict(INFO, architecture={"name": "R50-C4", "backbone": "C4"}, source=_source()), "exact",
+                         _figures(outputs, "exact", backbone="C4"))
+    assert "compared on the 1 of 2 images whose sides are multiples of 16" in text
+
+
+def _source(weights="/w/model.pkl", sha="ab" * 32):
+    return {"config": "/w/config.yaml", "weights": str(weights), "weights_sha256": sha}
+
+
+def test_report_says_failed_at_its_top_and_lists_what_failed():
+    outputs = _outputs("exact")
+    _shift(outputs, ["model.pb"], 0.07)
+    text = report.render(dict(INFO, source=_source()), "exact", _figures(outputs, "exact"))
+    assert text.splitlines()[:5] == [
+        "# d2tf verification FAILED: R50-FPN Mask R-CNN", "",
+        f"**FAILED** (checks marked *exact* below require {TOLERANCE}):", "",
+        "- model.pb against model.fixed.onnx: max box diff 0.07 px > 0.05 px"]
+    assert "| model.pb | model.fixed.onnx | 6 vs 6 | 100.0% | 100.0% | 0.0700 | 0.00e+00 | 0.00e+00 | " \
+           "**exact: FAILED** |" in text
+    assert figures_of(text)["stages"][2]["failures"] == [
+        "model.pb against model.fixed.onnx: max box diff 0.07 px > 0.05 px"]
+    passed = report.render(dict(INFO, source=_source()), "exact", _figures(_outputs("exact"), "exact"))
+    assert passed.splitlines()[:3] == ["# d2tf verification passed: R50-FPN Mask R-CNN", "",
+                                       f"Every check marked *exact* below passed ({TOLERANCE})."]
+
+
+def test_no_detections_report_says_it_checked_nothing_and_nothing_reads_as_perfect():
+    figures = _figures(_outputs("exact", n=0), "exact", tried=10)
+    assert figures["failures"][:2] == [
+        "detectron2 detected nothing on any of the 10 synthetic images tried",
+        "model.onnx against detectron2: no detections on either side, so it checked nothing"]
+    text = report.render(dict(INFO, source=_source()), "exact", figures).split("<!--")[0]
+    assert text.startswith("# d2tf verification FAILED")
+    assert "| model.onnx | detectron2 | 0 vs 0 | no detections | no detections | n/a | n/a | n/a | " \
+           "**exact: FAILED** |" in text
+    assert "0.0%" not in text and "0.0000" not in text and "0.00e+00" not in text
+
+
+# A stand-in OUT: a one-node model.fixed.onnx carrying the model info, as verify reads it.
+def _fake_out(tmp_path, weights_sha=None):
+    weights = tmp_path / "model.pkl"
+    weights.write_bytes(b"weights")
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g",
+                                   [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    model = onnx.helper.make_model(graph)
+    sha = weights_sha or hashlib.sha256(b"weights").hexdigest()
+    write_info(model, dict(INFO, source=_source(weights, sha)))
+    record_passes(model, [("roialign", "exact")])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.fixed.onnx").write_bytes(model.SerializeToString())
+    return out, weights
+
+
+def test_make_verify_refuses_weights_that_changed_since_export(tmp_path):
+    out, weights = _fake_out(tmp_path, weights_sha="0123456789abcdef" * 4)
+    result = run_python("-m", "verify", out)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {weights} changed since export (sha256 {hashlib.sha256(b'weights').hexdigest()[:16]}..., export "
+        "recorded 0123456789abcdef...): restore it, or convert again")
+
+
+def test_verify_says_when_the_weights_are_gone(tmp_path):
+    out, weights = _fake_out(tmp_path)
+    weights.unlink()
+    with pytest.raises(D2TFError) as e:
+        run.verify(out)
+    assert str(e.value) == (f"the weights export converted are gone: {weights} not found (verify runs detectron2 "
+                            "on them)")
+
+
+def test_failed_verification_writes_its_report_then_exits_3(tmp_path, monkeypatch):
+    out, _ = _fake_out(tmp_path)
+    outputs = _outputs("exact", tensorpack=False)
+    _shift(outputs, ["model.pb"], 0.07)
+    monkeypatch.setattr(run, "_run_all", lambda *args: outputs)
+    with pytest.raises(run.VerificationFailed) as e:
+        run.verify(out, sizes=((256, 320), (300, 452)))
+    assert e.value.exit_status == 3
+    assert str(e.value) == ("verification FAILED: model.pb against model.fixed.onnx: max box diff 0.07 px > 0.05 px; "
+                            "1 more in report.md")
+    assert (out / "report.md").read_text().startswith("# d2tf verification FAILED")
+    assert (out / "verify.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_images_without_detections_are_replaced_by_probed_ones(tmp_path, monkeypatch):
+    """detectron2 detects nothing on the requested images: verify tries further seeds in detectron2 alone and
+    verifies every runtime on the first of each size it detects something on."""
+    out, _ = _fake_out(tmp_path)
+    ran = []
+
+    def run_all(out_dir, info, fixed, other, images, work, tensorpack_dir, detectron2=None):
+        ran.append((sorted(images), detectron2 and sorted(detectron2)))
+        return {r: {key: _detections(3 if detectron2 else 0) for key in images}
+                for r in _outputs("exact", tensorpack=False)}
+
+    def detectron2_on_images(info, images_npz, out_npz):
+        with np.load(images_npz) as images:
+            return {key: _detections(3 if key in ("synthetic6_300x452", "synthetic7_256x320") else 0)
+                    for key in images.files}
+
+    monkeypatch.setattr(run, "_run_all", run_all)
+    monkeypatch.setattr(run, "detectron2_on_images", detectron2_on_images)
+    figures = run.verify(out, sizes=((256, 320), (300, 452)))
+    picked = ["synthetic6_300x452", "synthetic7_256x320"]
+    assert ran == [(list(SHAPES), None), (picked, picked)]
+    assert (figures["images"], figures["tried"], figures["failures"]) == (
+        {"synthetic6_300x452": [300, 452], "synthetic7_256x320": [256, 320]}, 10, [])
+    assert ("- images: 2 synthetic images (synthetic6_300x452, synthetic7_256x320), the first of each size "
+            "detectron2 detected something on, of 10 tried") in (out / "report.md").read_text()
+
+
+def test_no_image_with_detections_fails_as_checking_nothing(tmp_path, monkeypatch):
+    out, _ = _fake_out(tmp_path)
+    monkeypatch.setattr(run, "_run_all", lambda *args: _outputs("exact", n=0, tensorpack=False))
+    monkeypatch.setattr(run, "detectron2_on_images",
+                        lambda info, images_npz, out_npz: {key: _detections(0) for key in np.load(images_npz).files})
+    with pytest.raises(run.VerificationFailed) as e:
+        run.verify(out, sizes=((256, 320), (300, 452)))
+    assert str(e.value) == ("verification FAILED: detectron2 detected nothing on any of the 10 synthetic images tried; "
+                            "4 more in report.md")

@@ -7,7 +7,6 @@ after one warm-up, onnxruntime on model.fixed.onnx and the pb through plain tf.c
 Writes <out>/bench.md and prints it.
 """
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -77,7 +76,7 @@ def bench(config, size, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archs", default=",".join(zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES))
     parser.add_argument("--size", type=parse_size, default="512x640")
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench"))

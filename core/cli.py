@@ -22,6 +22,15 @@ def step(name):
     log(f"[d2tf] {name}: done in {time.perf_counter() - start:.1f} s")
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors are one line, `error: <prog>: <message>`, exit status 2, as every other
+    d2tf failure (argparse prints the whole usage block first)."""
+
+    def error(self, message):
+        log(f"error: {self.prog}: {message} (see --help)")
+        sys.exit(2)
+
+
 def parse_size(text):
     """argparse type for HEIGHTxWIDTH, both positive."""
     try:

@@ -9,7 +9,6 @@ are not flat 0.5. Everything is seeded, so the same config and seed give the sam
     python -m d2tf.calibrate --config COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml --out model.pkl
 """
 
-import argparse
 
 import numpy as np
 
@@ -103,7 +102,7 @@ def write_checkpoint(config, out, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m d2tf.calibrate", description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(prog="python -m d2tf.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=zoo.DEFAULT_EXAMPLE, help="zoo name, d2tf derived name or yaml path")
     parser.add_argument("--out", required=True, help="output .pkl (model-zoo format) or .pth (training format)")
     parser.add_argument("--seed", type=int, default=0)

@@ -7,7 +7,6 @@ through `.d2tf/current`, which one rename points at the new set. A lock on `.d2t
 out of the same OUT.
 """
 
-import argparse
 import contextlib
 import fcntl
 import os
@@ -238,7 +237,7 @@ def _remove_unpublished_sets(out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m d2tf.convert",
         description="Convert a detectron2 R-CNN to a tensorpack npz checkpoint + flags and a frozen TensorFlow pb, "
         "verifying every stage. OUT receives: " + ", ".join(FILES + TENSORPACK_FILES) + " (the last three unless "

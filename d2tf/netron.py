@@ -15,7 +15,6 @@ consent to; and its `<meta name="date">` is dropped, which Netron reads as "buil
 so the age check never fires.
 """
 
-import argparse
 import errno
 import http.server
 import io
@@ -126,7 +125,7 @@ def server(path, host, port):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m d2tf.netron", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m d2tf.netron", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="the conversion's output directory")
     parser.add_argument("--stage", required=True, help="export (model.onnx) or graphfix (model.fixed.onnx)")
     parser.add_argument("--port", type=int, default=8080)

@@ -5,7 +5,6 @@ The steps (the package's docstring says which module does what) and the report. 
 in their own subprocess (`runners.processes`): the two must never share a process.
 """
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -125,7 +124,7 @@ def report(evaluation):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m evaluate", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("coco_dir", help="images plus annotations/instances_*.json (or one top-level *.json)")
     parser.add_argument("--out", required=True, help="the converted model's directory (model.fixed.onnx, model.pb)")
     parser.add_argument("--work", help="keep both runtimes' COCO results here (default: a temporary directory)")

@@ -1,6 +1,5 @@
 """`python -m export`: detectron2 config + weights -> <out>/model.onnx and <out>/model.json."""
 
-import argparse
 import json
 import os
 
@@ -17,7 +16,7 @@ from export.trace import add_provenance, trace_to_onnx
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m export",
         description="Export a detectron2 R-CNN (one of the 12 tensorpack-compatible architectures) to ONNX.",
     )

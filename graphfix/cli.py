@@ -1,6 +1,5 @@
 """`python -m graphfix`: model.onnx -> model.fixed.onnx through the named passes."""
 
-import argparse
 import os
 
 from core import cli
@@ -11,7 +10,7 @@ from graphfix.pipeline import apply, check_names
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m graphfix",
         description="Rewrite an exported d2tf ONNX graph so TensorFlow/tensorpack can take it; every pass keeps "
         "the graph valid and runnable in onnxruntime.",

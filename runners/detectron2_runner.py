@@ -5,7 +5,6 @@ The outputs are export's interface (boxes, scores, 0-based classes, masks [N,M,M
 compare one to one with the ONNX graphs and the pb run on the same image.
 """
 
-import argparse
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ def predict(model, image):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m runners.detectron2_runner", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m runners.detectron2_runner", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--weights", required=True)
     parser.add_argument("--images", required=True, help="npz of HxWx3 float32 BGR images")

@@ -2,7 +2,6 @@
 way a tensorpack predict.py user loads it (tf.compat.v1 GraphDef, import, Session). Outputs are the pb's own:
 output/boxes, output/scores, output/labels (1-based), output/masks."""
 
-import argparse
 import time
 
 import numpy as np
@@ -62,7 +61,7 @@ def run_times(path, image, runs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m runners.pb_runner", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m runners.pb_runner", description=__doc__.splitlines()[0])
     parser.add_argument("pb")
     parser.add_argument("images", help="npz of HxWx3 float32 BGR images")
     parser.add_argument("out", help="npz to write, entries <image key>/<output>")

@@ -3,7 +3,6 @@ OUT/model.npz, configured by OUT/tensorpack_config.py, on the images of an npz. 
 examples/FasterRCNN checkout, run unmodified. Outputs as the pb's: output/boxes, output/scores, output/labels
 (1-based), output/masks."""
 
-import argparse
 import importlib.util
 import logging
 import os
@@ -89,7 +88,7 @@ def predict(client_dir, out_dir, images):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m runners.tensorpack_runner", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m runners.tensorpack_runner", description=__doc__.splitlines()[0])
     parser.add_argument("client", help="tensorpack's examples/FasterRCNN directory")
     parser.add_argument("out", help="a d2tf conversion (model.npz, tensorpack_config.py)")
     parser.add_argument("images", help="npz of HxWx3 float32 BGR images")

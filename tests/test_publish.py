@@ -284,8 +284,8 @@ def test_bad_out_and_sizes_give_one_line_errors(case, weights, tmp_path):
     out, extra = tmp_path / "out", []
     if case == "trace size 0x0":
         extra = ["--trace-size", "0x0"]
-        expected = ("python -m d2tf.convert: error: argument --trace-size: expected HEIGHTxWIDTH of positive numbers, "
-                    "e.g. 512x640, got '0x0'")
+        expected = ("error: python -m d2tf.convert: argument --trace-size: expected HEIGHTxWIDTH of positive numbers, "
+                    "e.g. 512x640, got '0x0' (see --help)")
     elif case == "out below a regular file":
         out = weights / "out"
         expected = f"error: cannot create --out {out}: {weights} is not a directory"
@@ -295,7 +295,7 @@ def test_bad_out_and_sizes_give_one_line_errors(case, weights, tmp_path):
         expected = f"error: cannot create --out {out}: {reason}"
     result = run_python("-m", "d2tf.convert", "--config", "config.yaml", "--weights", weights, "--out", out, *extra)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == expected
+    assert result.stderr.strip().splitlines() == [expected], "one line"
     assert "Traceback" not in result.stderr
     assert os.listdir(tmp_path) == ["model_final.pkl"], "nothing written"
 

@@ -2,7 +2,6 @@
 tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, also printed) and tensorpack_config.py
 (the flags with the class names, to import)."""
 
-import argparse
 import os
 
 from core import cli
@@ -12,7 +11,7 @@ from tf_import import tensorpack_config as tpc
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tf_import",
         description="Translate a graphfix'ed d2tf ONNX graph to a frozen TensorFlow pb with tensorpack's interface "
         "(input image:0 [H,W,3] BGR float; output/boxes:0, output/scores:0, output/labels:0, output/masks:0), and "

@@ -314,28 +314,47 @@ def yaml_with(yaml, body, directory):
 
 
 @pytest.fixture(scope="session")
-def high_threshold_export(pipeline, workspace):
-    """`high_threshold_export(config)` -> (out dir, grey image): config exported with its score threshold between
-    the best score on a flat grey image and the best on the trace image, so grey gives zero detections."""
-    from core.checkpoint import load_weights
+def high_threshold(pipeline, workspace):
+    """`high_threshold(config)` -> (model.onnx, model.fixed.onnx, grey image): the build's two graphs with the
+    score threshold between the best score on a flat grey image and the best on the trace image, so grey gives zero
+    detections. detectron2 bakes SCORE_THRESH_TEST into one Greater's constant when tracing, so this is the graph an
+    export with that threshold writes, without a second export."""
     from core.synthetic import synthetic_image
-    from export.cli import export
-    from export.model import build_model
-    from runners.detectron2_runner import predict
+    from runners import onnx_runner
 
     grey = np.full((*TRACE_SIZE, 3), 128, np.float32)
 
     def make(config):
-        def run(out):
+        def run(directory):
             p = pipeline(config)
-            model = build_model(zoo.load_config(str(p.yaml)), load_weights(p.weights))
-            best_grey = predict(model, grey)["scores"].max(initial=0)
-            best_trace = predict(model, synthetic_image(*TRACE_SIZE, seed=0))["scores"].max()
+            session = onnx_runner.session(p.out / "model.onnx")
+            best_grey = onnx_runner.run(session, grey)["scores"].max(initial=0)
+            best_trace = onnx_runner.run(session, synthetic_image(*TRACE_SIZE, seed=0))["scores"].max()
             assert best_trace > best_grey + 0.02
-            yaml = yaml_with(p.yaml, f"MODEL:\n  ROI_HEADS:\n    SCORE_THRESH_TEST: {(best_grey + best_trace) / 2}\n",
-                             out)
-            export(yaml, p.weights, out, TRACE_SIZE)
-            return out, grey
+            threshold = (best_grey + best_trace) / 2
+            paths = [with_score_threshold(p.out / name, directory / name, p.info["test"]["score_thresh"], threshold)
+                     for name in ("model.onnx", "model.fixed.onnx")]
+            return (*paths, grey)
         return run
 
     return lambda config: workspace.get(config, ("high_threshold",), make(config))
+
+
+def with_score_threshold(source, destination, old, new):
+    """Writes `source` with the score threshold `old` of its roi_heads' Greater set to `new` (a constant of its own,
+    so nothing else that shares the value changes)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(source))
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    values.update({n.output[0]: numpy_helper.to_array(a.t) for n in model.graph.node if n.op_type == "Constant"
+                   for a in n.attribute if a.name == "value"})
+    found = [(n, i) for n in model.graph.node if n.op_type == "Greater" for i, name in enumerate(n.input)
+             if values.get(name) is not None and values[name].size == 1 and values[name].item() == np.float32(old)]
+    assert len(found) == 1, f"{source}: {len(found)} Greater nodes compare with the score threshold {old}"
+    node, index = found[0]
+    node.input[index] = "d2tf_test_score_threshold"
+    model.graph.initializer.append(numpy_helper.from_array(np.array(new, np.float32), node.input[index]))
+    onnx.save(model, str(destination))
+    return destination

@@ -354,7 +354,9 @@ def with_score_threshold(source, destination, old, new):
              if values.get(name) is not None and values[name].size == 1 and values[name].item() == np.float32(old)]
     assert len(found) == 1, f"{source}: {len(found)} Greater nodes compare with the score threshold {old}"
     node, index = found[0]
-    node.input[index] = "d2tf_test_score_threshold"
-    model.graph.initializer.append(numpy_helper.from_array(np.array(new, np.float32), node.input[index]))
+    node.input[index] = "d2tf_test_score_threshold"  # a Constant node: every initializer is a checkpoint weight
+    position = list(model.graph.node).index(node)
+    model.graph.node.insert(position, onnx.helper.make_node(
+        "Constant", [], [node.input[index]], value=numpy_helper.from_array(np.array(new, np.float32))))
     onnx.save(model, str(destination))
     return destination

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -70,6 +71,7 @@ class Workspace:
         self.root, self.order = root, order
         self.config, self.cache, self.builds = None, {}, {}
         self.lock = threading.Lock()
+        self.checkpoints = Checkpoints(root / "checkpoints", order)
 
     def directory(self, config):
         return self.root / zoo.short_name(config)
@@ -107,14 +109,41 @@ class Workspace:
                 future = concurrent.futures.Future()
                 directory = self.directory(config) / "build"
                 directory.mkdir(parents=True, exist_ok=True)
-                threading.Thread(target=_run_build, args=(future, config, directory), daemon=True).start()
+                threading.Thread(target=_run_build, args=(future, config, directory, self.checkpoints),
+                                 daemon=True).start()
                 self.builds[config] = future
             return self.builds[config]
 
 
-def _run_build(future, config, directory):
+class Checkpoints:
+    """The test config and calibrated checkpoint of every architecture, made in the session's order by one
+    background process (tests/calibrate_all.py): PyTorch and detectron2 are imported once, not once per build
+    (8 s each). All twelve take 2.6 GB; they stay until the session ends."""
+
+    def __init__(self, directory, order):
+        directory.mkdir()
+        self.yamls = {config: small_config(config, directory) for config in order}
+        self.log = directory / "calibrate.log"
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "calibrate_all.py"),
+                                             *map(str, self.yamls.values())], stderr=log, stdout=log,
+                                            env=dict(os.environ, PYTHONPATH=ROOT, **ONE_THREAD))
+
+    def get(self, config):
+        """(yaml, checkpoint) of `config`, waited for."""
+        yaml = self.yamls[config]
+        weights = yaml.with_suffix(".pkl")
+        while not weights.exists():
+            if self.process.poll() is not None and not weights.exists():
+                raise RuntimeError(f"tests/calibrate_all.py stopped before {weights.name}:\n"
+                                   f"{self.log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        return yaml, weights
+
+
+def _run_build(future, config, directory, checkpoints):
     try:
-        future.set_result(Build.make(config, directory))
+        future.set_result(Build.make(config, directory, checkpoints))
     except BaseException as e:  # reported to the tests that wait for it
         future.set_exception(e)
 
@@ -150,11 +179,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def workspace(tmp_path_factory, request):
-    """Starts building the first architecture at once, so it overlaps the tests that use none."""
+    """Starts calibrating every architecture and building the first at once, so they overlap the tests that use
+    none."""
     workspace = Workspace(tmp_path_factory.mktemp("architectures"), request.config.stash[ORDER])
     if workspace.order:
         workspace.start(workspace.order[0])
-    return workspace
+    yield workspace
+    workspace.checkpoints.process.kill()  # done by now, unless the session ended early
 
 
 def small_config(config, directory):
@@ -182,16 +213,14 @@ class Build:
     """One architecture: its test config and calibrated checkpoint, converted by `python -m d2tf.convert` (RoIAlign
     mode `roialign_of(config)`) with verify's working files kept."""
 
-    def __init__(self, config, directory):
+    def __init__(self, config, directory, checkpoint):
         self.config, self.directory, self.roialign = config, directory, roialign_of(config)
-        self.yaml, self.weights = directory / f"{zoo.short_name(config)}.yaml", directory / "model.pkl"
+        self.yaml, self.weights = checkpoint
         self.out, self.work = directory / "out", directory / "verify"
 
     @classmethod
-    def make(cls, config, directory):
-        build = cls(config, directory)
-        small_config(config, directory)
-        build.run("-m", "d2tf.calibrate", "--config", build.yaml, "--out", build.weights)
+    def make(cls, config, directory, checkpoints):
+        build = cls(config, directory, checkpoints.get(config))
         sizes = ",".join(f"{h}x{w}" for _, (h, w) in IMAGES.values())
         build.result = build.run("-m", "d2tf.convert", "--config", build.yaml, "--weights", build.weights,
                                  "--out", build.out, "--roialign", build.roialign,

@@ -32,7 +32,12 @@ OTHER_SIZE = (300, 452)  # another aspect, and not a multiple of 32 (FPN pads in
 RPN_TOPK, DETECTIONS = 100, 30
 # verify's image keys: synthetic image i+1 at each size, seeded with i+1.
 IMAGES = {f"synthetic{i + 1}_{h}x{w}": (i + 1, (h, w)) for i, (h, w) in enumerate((TRACE_SIZE, OTHER_SIZE))}
-AHEAD = 1  # architectures built ahead of the one under test
+# Architectures built ahead of the one under test, at most BUILDS at a time. Two ahead, not one: some architectures'
+# own tests take minutes (the default example's interrupted, deterministic and evaluate runs), and with one ahead
+# its build finished early and a core sat idle until those tests were done. Two builds at a time keep the peak
+# memory (a build's verify runs four runtimes at once) within the machine's; one more architecture's files (about
+# 2 GB) are on disk.
+AHEAD, BUILDS = 2, threading.Semaphore(2)
 ORDER = pytest.StashKey()  # the architectures in the order their tests run
 # Two builds share two cores: with one thread each for PyTorch and TensorFlow they took 8% less time than with the
 # default two each (measured: two builds side by side, 129 s against 140 s).
@@ -59,8 +64,8 @@ VARIANTS = {CUSTOM: ["MODEL.ROI_HEADS.NUM_CLASSES", 3, "INPUT.MIN_SIZE_TEST", 60
 
 
 class Workspace:
-    """Artifacts (checkpoints, ONNX files, pbs) of the architecture under test and the one built ahead of it, in a
-    directory per architecture.
+    """Artifacts (ONNX files, pbs, verify's outputs) of the architecture under test and the ones built ahead of it,
+    in a directory per architecture.
 
     All twelve architectures' artifacts take over 20 GB, more than a CI machine's disk may have. Tests run grouped
     by architecture (pytest_collection_modifyitems below), so when a test asks for another architecture the
@@ -143,7 +148,8 @@ class Checkpoints:
 
 def _run_build(future, config, directory, checkpoints):
     try:
-        future.set_result(Build.make(config, directory, checkpoints))
+        with BUILDS:
+            future.set_result(Build.make(config, directory, checkpoints))
     except BaseException as e:  # reported to the tests that wait for it
         future.set_exception(e)
 

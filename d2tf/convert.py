@@ -170,14 +170,13 @@ def _publish(staging, out):
     missing = [f for f in expected if f not in written]
     if missing:
         raise D2TFError(f"the stages did not write {', '.join(missing)}")
-    hidden = os.path.join(out, HIDDEN)
     try:
         new = _new_set(out)
         _move(staging, written, new)
         _adopt_plain_files(out)
         for f in written:  # one the current set lacks is a dangling link until the swap: absent, as it was
             _link(out, f)
-        _replace(out, os.path.join(hidden, CURRENT), lambda tmp: os.symlink(os.path.basename(new), tmp))
+        _point_current(out, new)
         for f in FILES + TENSORPACK_FILES:
             if f not in written and os.path.lexists(os.path.join(out, f)):
                 os.remove(os.path.join(out, f))
@@ -197,8 +196,7 @@ def _adopt_plain_files(out):
         return
     current = os.path.join(out, HIDDEN, CURRENT)
     if not os.path.isdir(current):
-        new = _new_set(out)
-        _replace(out, current, lambda tmp: os.symlink(os.path.basename(new), tmp))
+        _point_current(out, _new_set(out))
     for f in plain:  # all of them first: a reader may read every file from where OUT/model.pb leads
         _replace(out, os.path.join(current, f), lambda tmp, f=f: os.link(os.path.join(out, f), tmp))
     for f in plain:
@@ -210,6 +208,11 @@ def _new_set(out):
     path = os.path.join(out, HIDDEN, f"set-{uuid.uuid4().hex}")
     os.mkdir(path)
     return path
+
+
+def _point_current(out, new):
+    """.d2tf/current -> the set directory `new`, with one rename: the instant every OUT/<file> changes."""
+    _replace(out, os.path.join(out, HIDDEN, CURRENT), lambda tmp: os.symlink(os.path.basename(new), tmp))
 
 
 def _link(out, name):

@@ -15,12 +15,19 @@ _RUNNING = set()  # children started by run_module and not yet finished, from an
 # They say nothing a user of d2tf can act on.
 _NOISE = ("absl::InitializeLog", "cudart_stub.cc", "Could not find cuda drivers", "oneDNN custom operations are on")
 
+# glibc's malloc returns freed memory at the top of its heap to the kernel, and TensorFlow and PyTorch free and
+# allocate hundreds of MB at a time (grappler copies the frozen graph's weights for each of its passes): the kernel
+# then zeroes every page again. Keeping 1 GiB of slack on the heap cut a pb run's system time from 6.1 to 3.5 s and a
+# conversion's from 28 to 17-19 s of its 120 s of CPU, at no cost in peak memory (measured: R50-FPN Mask, 2 images).
+# A user's own setting wins.
+MALLOC = {"MALLOC_TOP_PAD_": str(1 << 30)}
+
 
 def run_module(module, *args, label=None):
     """`python -m module args...`, its progress shown indented; a failure raises one line naming the stage and
     the child's own error line."""
     label = label or module
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=_pythonpath())
+    env = {**MALLOC, **os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": _pythonpath()}
     proc = subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=env)
     _RUNNING.add(proc)

@@ -1,5 +1,7 @@
-"""Resolving a `--config` argument (zoo name or yaml path) to a detectron2 CfgNode. PyTorch side only."""
+"""Resolving a `--config` argument (zoo name or yaml path) to its checked yaml file, which needs no PyTorch, and
+to a detectron2 CfgNode (PyTorch side)."""
 
+import importlib.util
 import os
 
 from core import D2TFError
@@ -44,41 +46,47 @@ def short_name(config):
 
 def load_config(config):
     """Returns a frozen CfgNode for a zoo name (with or without `.yaml`), a derived d2tf name, or a yaml path."""
-    from detectron2 import model_zoo
     from detectron2.config import get_cfg
 
-    name = config if config.endswith(".yaml") else config + ".yaml"
     cfg = get_cfg()
+    _merge_yaml(cfg, yaml_path(config))
+    name = config if config.endswith(".yaml") else config + ".yaml"
     if name in DERIVED:
-        base, overrides = DERIVED[name]
-        _merge_yaml(cfg, model_zoo.get_config_file(base))
-        cfg.merge_from_list(overrides)
-    elif os.path.isfile(config):
-        if config.endswith(".py"):
-            raise D2TFError(f"{config}: a LazyConfig .py file is Python that runs when loaded; d2tf reads only yaml "
-                            "configs, whose content it can check first")
-        _merge_yaml(cfg, config)
-    else:
-        _merge_yaml(cfg, _zoo_yaml(config))
+        cfg.merge_from_list(DERIVED[name][1])
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.WEIGHTS = ""
     cfg.freeze()
     return cfg
 
 
-def _zoo_yaml(config):
-    """The path of the zoo yaml a model-zoo name stands for (`.yaml` may be left out)."""
-    from detectron2 import model_zoo
+def yaml_path(config):
+    """The yaml file `config` names (for a derived name, its zoo base), its whole `_BASE_` chain checked for plain
+    YAML. Imports no PyTorch, so a driver refuses a bad config before it starts a stage."""
+    name = config if config.endswith(".yaml") else config + ".yaml"
+    if name in DERIVED:
+        path = _zoo_yaml(DERIVED[name][0])
+    elif os.path.isfile(config):
+        if config.endswith(".py"):
+            raise D2TFError(f"{config}: a LazyConfig .py file is Python that runs when loaded; d2tf reads only yaml "
+                            "configs, whose content it can check first")
+        path = config
+    else:
+        path = _zoo_yaml(config)
+    check_chain(path)
+    return path
 
+
+def _zoo_yaml(config):
+    """The path of the zoo yaml a model-zoo name stands for (`.yaml` may be left out): the file
+    detectron2.model_zoo.get_config_file returns, found without importing detectron2 (which imports PyTorch)."""
+    configs = os.path.join(importlib.util.find_spec("detectron2").submodule_search_locations[0], "model_zoo", "configs")
     for name in [config] if config.endswith((".yaml", ".py")) else [config + ".yaml", config + ".py"]:
-        try:
-            path = model_zoo.get_config_file(name)
-        except RuntimeError:
+        if not os.path.isfile(os.path.join(configs, name)):
             continue
         if name.endswith(".py"):
             raise D2TFError(f"{config}: detectron2's LazyConfig (.py) zoo configs are not supported yet; use a "
                             f".yaml zoo config (e.g. {DEFAULT_EXAMPLE})")
-        return path
+        return os.path.join(configs, name)
     raise D2TFError(
         f"unknown config {config!r}: not a file, not a detectron2 model-zoo name "
         f"(e.g. {DEFAULT_EXAMPLE}), not one of {sorted(DERIVED)}"
@@ -86,9 +94,8 @@ def _zoo_yaml(config):
 
 
 def _merge_yaml(cfg, path):
-    """Merges a yaml config into cfg, the only way d2tf reads one: the whole `_BASE_` chain is checked for plain
-    YAML first, and detectron2 may not fall back to unsafe loading either."""
-    check_chain(path)
+    """Merges a yaml config (checked by yaml_path) into cfg, the only way d2tf reads one: detectron2 may not fall
+    back to unsafe loading either."""
     try:
         cfg.merge_from_file(path, allow_unsafe=False)
     except (KeyError, ValueError, TypeError, AssertionError) as e:

@@ -23,6 +23,7 @@ import pytest
 
 from core import contract, zoo
 from core.files import load_outputs
+from core.process import MALLOC
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRACE_SIZE = (256, 320)  # small inputs keep the suite fast; full sizes belong in the benchmark
@@ -163,6 +164,8 @@ def _architecture(item):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "architecture(config): the architecture whose artifacts a test uses")
+    for name, value in MALLOC.items():  # every child of the suite, not only a conversion's stages (core/process.py)
+        os.environ.setdefault(name, value)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -350,8 +353,8 @@ def yaml_with(yaml, body, directory):
 
 @pytest.fixture(scope="session")
 def high_threshold(pipeline, workspace):
-    """`high_threshold(config)` -> (model.onnx, model.fixed.onnx, grey image): the build's two graphs with the
-    score threshold between the best score on a flat grey image and the best on the trace image, so grey gives zero
+    """`high_threshold(config)` -> (model.onnx, grey image, threshold): the build's exported graph with the score
+    threshold between the best score on a flat grey image and the best on the trace image, so grey gives zero
     detections. detectron2 bakes SCORE_THRESH_TEST into one Greater's constant when tracing, so this is the graph an
     export with that threshold writes, without a second export."""
     from core.synthetic import synthetic_image
@@ -367,9 +370,9 @@ def high_threshold(pipeline, workspace):
             best_trace = onnx_runner.run(session, synthetic_image(*TRACE_SIZE, seed=0))["scores"].max()
             assert best_trace > best_grey + 0.02
             threshold = (best_grey + best_trace) / 2
-            paths = [with_score_threshold(p.out / name, directory / name, p.info["test"]["score_thresh"], threshold)
-                     for name in ("model.onnx", "model.fixed.onnx")]
-            return (*paths, grey)
+            exported = with_score_threshold(p.out / "model.onnx", directory / "model.onnx",
+                                            p.info["test"]["score_thresh"], threshold)
+            return exported, grey, threshold
         return run
 
     return lambda config: workspace.get(config, ("high_threshold",), make(config))

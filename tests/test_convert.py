@@ -112,7 +112,7 @@ def test_interrupted_run_leaves_no_partial_file(sig, checkpoint_path, tmp_path):
 def test_bad_inputs_give_one_line_errors(case, checkpoint_path, tmp_path):
     config, weights = checkpoint_path(EXAMPLE)
     expected = {
-        "unknown zoo name": "error: export failed: unknown config",
+        "unknown zoo name": "error: unknown config",
         "missing weights": "error: weights file not found",
         "unsupported config": "error: export failed: unsupported config",
         "corrupt pkl": "error: export failed:",

@@ -92,7 +92,7 @@ def test_onnx_holds_each_checkpoint_tensor_unfolded_under_its_name(pipeline):
 )
 def test_zero_detections_give_empty_outputs(config, high_threshold):
     """Traced with detections, run on an image with none: every output is empty, nothing fails."""
-    exported, _, grey = high_threshold(config)
+    exported, grey, _ = high_threshold(config)
     sess = onnx_runner.session(exported)
     assert len(onnx_runner.run(sess, synthetic_image(*TRACE_SIZE, seed=0))["scores"]) > 0, "trace image must detect"
     got = onnx_runner.run(sess, grey)

@@ -5,7 +5,6 @@ subprocesses."""
 
 import json
 import os
-import shutil
 
 import numpy as np
 import onnx
@@ -74,9 +73,13 @@ def test_pb_has_no_default_valued_attributes(config, pipeline):
 
 
 @pytest.mark.architecture(EXAMPLE)
-def test_zero_detections_give_empty_outputs(high_threshold, tmp_path):
-    _, fixed_path, grey = high_threshold(EXAMPLE)
-    _ok("-m", "tf_import", fixed_path, "--out", tmp_path)
+def test_zero_detections_give_empty_outputs(pipeline, high_threshold, tmp_path):
+    """An image without detections gives empty outputs of the right shapes and types. The pb is the build's with
+    high_threshold's score threshold: the pb its exported graph translates to, without a second translation."""
+    p = pipeline(EXAMPLE)
+    _, grey, threshold = high_threshold(EXAMPLE)
+    _ok(os.path.join(ROOT, "tests", "score_threshold_pb.py"), p.out / "model.pb", tmp_path / "model.pb",
+        p.info["test"]["score_thresh"], threshold)
     results = run_pb(tmp_path / "model.pb", {"grey": grey, "trace": synthetic_image(*TRACE_SIZE, seed=0)}, tmp_path)
     assert len(results["trace"]["scores"]) > 0
     got = results["grey"]
@@ -84,20 +87,6 @@ def test_zero_detections_give_empty_outputs(high_threshold, tmp_path):
         "boxes": ((0, 4), np.float32), "scores": ((0,), np.float32), "classes": ((0,), np.int64),
         "masks": ((0, 28, 28), np.float32),
     }
-
-
-@pytest.mark.architecture(EXAMPLE)
-def test_fixed_onnx_alone_converts_to_the_same_files(pipeline, tmp_path):
-    """The fixed graph is self-describing: copied alone into an empty directory, tf_import writes byte-identical
-    pb, npz and flags (and so is deterministic across runs)."""
-    p = pipeline(EXAMPLE)
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    shutil.copy(p.out / "model.fixed.onnx", alone / "model.fixed.onnx")
-    _ok("-m", "tf_import", alone / "model.fixed.onnx", "--out", tmp_path / "result")
-    for name in ("model.pb", "model.npz", "flags.txt"):
-        assert (tmp_path / "result" / name).read_bytes() == (p.out / name).read_bytes(), name
-    assert os.listdir(alone) == ["model.fixed.onnx"]
 
 
 def _write_model(tmp_path, name, model):
@@ -154,7 +143,8 @@ def test_list_ops_names_the_handler_files():
 @pytest.mark.architecture(EXAMPLE)
 def test_folded_batchnorm_pb_matches_and_npz_is_unchanged(pipeline, tmp_path):
     """graphfix's opt-in foldbn: the pb has no BatchNorm left and still matches; the npz, derived from the unfolded
-    tensors the folded graph keeps, is byte-identical to the unfolded run's. The folded graph is converted alone."""
+    tensors the folded graph keeps, and the flags files are byte-identical to the unfolded run's. The folded graph is
+    converted alone in its directory, which tf_import leaves as it was: the fixed graph is self-describing."""
     from graphfix.cli import fix
     from graphfix.passes import WITH_FOLDBN
     from runners import onnx_runner
@@ -164,7 +154,9 @@ def test_folded_batchnorm_pb_matches_and_npz_is_unchanged(pipeline, tmp_path):
     folded = fix(str(p.out / "model.onnx"), str(tmp_path / "folded" / "model.fixed.onnx"), WITH_FOLDBN, "exact")
     assert "BatchNormalization" not in {n.op_type for n in onnx.load(folded, load_external_data=False).graph.node}
     _ok("-m", "tf_import", folded, "--out", tmp_path)
-    assert (tmp_path / "model.npz").read_bytes() == (p.out / "model.npz").read_bytes()
+    assert os.listdir(tmp_path / "folded") == ["model.fixed.onnx"]
+    for name in ("model.npz", "flags.txt", "tensorpack_config.py"):
+        assert (tmp_path / name).read_bytes() == (p.out / name).read_bytes(), name
     with np.load(p.work / "images.npz") as npz:
         images = {key: npz[key] for key in npz.files}
     results = run_pb(tmp_path / "model.pb", images, tmp_path)

@@ -54,10 +54,16 @@ def evaluate_ap(out_dir, coco_dir, work_dir, min_size=None, max_size=None, weigh
     limits = resize_limits(info, min_size, max_size)
     mask = bool(info["architecture"]["mask"])
     results = detections(info, out_dir, dataset, work_dir, limits, list(RUNTIMES), mask)
+    return scored(dataset, limits, mask, results, work_dir)
+
+
+def scored(dataset, limits, mask, results, work_dir):
+    """The Evaluation of each runtime's detections ({runtime: [COCO result]}) against the dataset's annotations;
+    the detections are kept in work_dir for a closer look."""
     iou_types = ["bbox", "segm"] if mask and dataset.has_segm else ["bbox"]
     with cli.step("scoring with COCOeval"):
         ap = {r: {t: coco_ap(dataset, results[r], t) for t in iou_types} for r in RUNTIMES}
-    for runtime, found in results.items():  # kept for a closer look
+    for runtime, found in results.items():
         with open(os.path.join(work_dir, f"{runtime}_results.json"), "w") as f:
             json.dump(found, f)
     return Evaluation(dataset, limits, mask, ap, {r: len(v) for r, v in results.items()})

@@ -56,8 +56,8 @@ def _convert(weights, out, *extra, config, **popen):
 
 @pytest.mark.architecture(EXAMPLE)
 def test_export_and_graphfix_are_deterministic(pipeline, tmp_path):
-    """A second export of the same config and weights, and graphfix on it, give byte-identical files (tf_import's:
-    test_tf_import.test_fixed_onnx_alone_converts_to_the_same_files)."""
+    """A second export of the same config and weights, and graphfix on it, give byte-identical files (tf_import's
+    npz and flags: test_tf_import.test_folded_batchnorm_pb_matches_and_npz_is_unchanged)."""
     from graphfix.cli import fix
 
     p = pipeline(EXAMPLE)
@@ -81,10 +81,31 @@ def _staging(out):
     return list((out / HIDDEN).glob("staging-*"))
 
 
+def _children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+def _gone(pid, timeout=30):
+    """Whether process pid has ended within timeout (a zombie has: a container's init may never reap it)."""
+    def running():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not running()
+
+
 @pytest.mark.architecture(EXAMPLE)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
 def test_interrupted_run_leaves_no_partial_file(sig, checkpoint_path, tmp_path):
-    """Killed between export and graphfix: OUT keeps what it held before, nothing else."""
+    """Killed while the export stage runs: OUT keeps what it held before, nothing else, and the stage's process
+    goes too."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "model.pb").write_bytes(b"a previous run's file")
@@ -92,10 +113,12 @@ def test_interrupted_run_leaves_no_partial_file(sig, checkpoint_path, tmp_path):
     with open(log, "w") as stderr:
         yaml, weights = checkpoint_path(EXAMPLE)
         proc = _convert(weights, out, config=yaml, start_new_session=True, stderr=stderr)
-        _wait_for(lambda: any((s / "model.json").exists() for s in _staging(out)), proc, log)
+        _wait_for(lambda: _staging(out) and _children(proc.pid), proc, log)
+    stage = _children(proc.pid)[0]
     os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
     proc.wait(timeout=60)
     assert proc.returncode != 0
+    assert _gone(stage), "the export stage outlived the conversion"
     assert sorted(set(os.listdir(out)) - {HIDDEN}) == ["model.pb"]
     assert (out / "model.pb").read_bytes() == b"a previous run's file"
     if sig == signal.SIGKILL:  # no chance to clean up: the next run removes the abandoned staging directory

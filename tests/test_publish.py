@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from core import D2TFError
+from core import D2TFError, zoo
 from core.files import HIDDEN, write_atomic
 from core.process import run_module
 from d2tf import convert as convert_module
@@ -59,7 +59,7 @@ def weights(tmp_path):
 
 
 def _convert(weights, out):
-    return convert("config.yaml", weights, out)
+    return convert(zoo.DEFAULT_EXAMPLE, weights, out)  # the stages are stand-ins: only its name is checked
 
 
 def _contents(directory, names=ALL):
@@ -293,7 +293,8 @@ def test_bad_out_and_sizes_give_one_line_errors(case, weights, tmp_path):
         parent, reason = _unwritable_parent()
         out = os.path.join(parent, "out")
         expected = f"error: cannot create --out {out}: {reason}"
-    result = run_python("-m", "d2tf.convert", "--config", "config.yaml", "--weights", weights, "--out", out, *extra)
+    result = run_python("-m", "d2tf.convert", "--config", zoo.DEFAULT_EXAMPLE, "--weights", weights, "--out", out,
+                        *extra)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [expected], "one line"
     assert "Traceback" not in result.stderr

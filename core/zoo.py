@@ -78,8 +78,8 @@ def yaml_path(config):
 
 def _zoo_yaml(config):
     """The path of the zoo yaml a model-zoo name stands for (`.yaml` may be left out): the file
-    detectron2.model_zoo.get_config_file returns, found without importing detectron2 (which imports PyTorch)."""
-    configs = os.path.join(importlib.util.find_spec("detectron2").submodule_search_locations[0], "model_zoo", "configs")
+    detectron2.model_zoo.get_config_file returns."""
+    configs = configs_dir()
     for name in [config] if config.endswith((".yaml", ".py")) else [config + ".yaml", config + ".py"]:
         if not os.path.isfile(os.path.join(configs, name)):
             continue
@@ -91,6 +91,11 @@ def _zoo_yaml(config):
         f"unknown config {config!r}: not a file, not a detectron2 model-zoo name "
         f"(e.g. {DEFAULT_EXAMPLE}), not one of {sorted(DERIVED)}"
     )
+
+
+def configs_dir():
+    """detectron2's model-zoo configs directory, found without importing detectron2 (which imports PyTorch)."""
+    return os.path.join(importlib.util.find_spec("detectron2").submodule_search_locations[0], "model_zoo", "configs")
 
 
 def _merge_yaml(cfg, path):

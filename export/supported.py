@@ -57,11 +57,13 @@ def check_supported(cfg):
             problems.append(f"{key}={value!r} (supported: {', '.join(map(repr, sorted(allowed)))})")
         return value
 
+    reason = _refused_family(cfg)
+    if reason:
+        raise _unsupported(cfg, [reason])
     require("MODEL.META_ARCHITECTURE", {"GeneralizedRCNN"})
     backbone = _BACKBONES.get(require("MODEL.BACKBONE.NAME", set(_BACKBONES)))
     depth = require("MODEL.RESNETS.DEPTH", {50, 101})
     require("MODEL.KEYPOINT_ON", {False})
-    require("MODEL.LOAD_PROPOSALS", {False})
     require("INPUT.FORMAT", {"BGR"})
     heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
     if problems:
@@ -81,6 +83,18 @@ def check_supported(cfg):
     if problems:
         raise _unsupported(cfg, problems)
     return arch
+
+
+def _refused_family(cfg):
+    """The reason a config of a family d2tf cannot convert is refused, or None: said once, where listing its keys
+    would not tell the user why."""
+    if any(cfg.MODEL.RESNETS.DEFORM_ON_PER_STAGE):
+        return ("deformable convolution (MODEL.RESNETS.DEFORM_ON_PER_STAGE): no ONNX or TensorFlow op computes it, "
+                "and detectron2's own kernel is not in this install")
+    if cfg.MODEL.LOAD_PROPOSALS:
+        return ("MODEL.LOAD_PROPOSALS=True: a Fast R-CNN that reads precomputed proposals beside each image, "
+                "which a graph on the image alone cannot take")
+    return None
 
 
 def _unsupported(cfg, problems):

@@ -1,0 +1,80 @@
+"""`python -m d2tf.zoo_table [--write README.md]`: one row per yaml config of detectron2's model zoo (its
+quick_schedules test configs aside): what d2tf delivers for it, or why it refuses it, and which architecture of the
+test suite stands for it. The README's table is this output; tests/test_zoo_table.py keeps the two equal."""
+
+import glob
+import os
+import re
+
+from core import D2TFError, cli, zoo
+
+BEGIN, END = "<!-- zoo-table: python -m d2tf.zoo_table --write README.md -->", "<!-- /zoo-table -->"
+
+
+def zoo_configs():
+    """The zoo's model yaml names (e.g. COCO-Detection/faster_rcnn_R_50_C4_1x.yaml), sorted."""
+    root = zoo.configs_dir()
+    paths = glob.glob(os.path.join(root, "*", "*.yaml"))
+    return sorted(os.path.relpath(p, root) for p in paths
+                  if p.split(os.sep)[-2] != "quick_schedules" and not os.path.basename(p).startswith("Base-"))
+
+
+def row(config):
+    """(config, delivered, why or checked as) of one zoo config."""
+    from export.supported import check_supported
+
+    try:
+        arch = check_supported(zoo.load_config(config))
+    except D2TFError as e:
+        return config, "refused", _short(str(e))
+    tested = zoo.short_name(arch.reference_config)
+    if zoo.short_name(config) == tested:
+        return config, "pb, npz", f"{arch.name}: converted in the suite"
+    return config, "pb, npz", f"{arch.name}: graph-changing keys equal those of `{tested}`"
+
+
+def table():
+    rows = [row(c) for c in zoo_configs()]
+    delivered = sum(r[1] != "refused" for r in rows)
+    lines = [BEGIN, f"{delivered} of the zoo's {len(rows)} model configs convert. The suite converts one config per "
+             "architecture and asserts that in exact RoIAlign mode it matches detectron2 on every detection at IoU >= "
+             "0.99 (boxes <= 0.05 px, scores and masks <= 1e-4); a config whose graph-changing keys equal that config's "
+             "(export/supported.py compares every one) differs only in values the graph carries: class count, "
+             "thresholds, detection counts, pixel statistics.", "",
+             "| zoo config | delivered | checked as, or why refused |", "|---|---|---|"]
+    lines += [f"| `{c}` | {d} | {why} |" for c, d, why in rows]
+    return "\n".join(lines + [END])
+
+
+def _short(message):
+    """An error in a table cell: the zoo's directory left out, the reason after the common prefix, one problem
+    (with a count of the others)."""
+    message = message.replace(zoo.configs_dir() + os.sep, "").replace("|", "/")
+    message = message.removeprefix("unsupported config, refusing to convert: ")
+    problems = re.split(r"; (?=MODEL\.)", message)
+    return problems[0] + (f" (and {len(problems) - 1} more keys)" if len(problems) > 1 else "")
+
+
+def write(readme):
+    """Replaces the table between the markers in `readme`."""
+    with open(readme) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        raise D2TFError(f"{readme} has no zoo-table markers ({BEGIN} ... {END})")
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    with open(readme, "w") as f:
+        f.write(text[:start] + table() + text[end:])
+
+
+def main(argv=None):
+    parser = cli.ArgumentParser(prog="python -m d2tf.zoo_table", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", metavar="README", help="replace the table between the zoo-table markers there")
+    args = parser.parse_args(argv)
+    if args.write:
+        write(args.write)
+    else:
+        print(table())
+
+
+if __name__ == "__main__":
+    cli.run(main)

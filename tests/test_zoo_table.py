@@ -1,0 +1,38 @@
+"""The README's table of detectron2's model-zoo configs (d2tf/zoo_table.py) is what the code decides today."""
+
+import pytest
+
+from d2tf.zoo_table import BEGIN, END, row, table, zoo_configs
+from tests.conftest import ROOT
+
+
+def test_readme_zoo_table_is_current():
+    with open(f"{ROOT}/README.md") as f:
+        readme = f.read()
+    assert readme[readme.index(BEGIN):readme.index(END) + len(END)] == table(), (
+        "the README's zoo table is stale: python -m d2tf.zoo_table --write README.md")
+
+
+def test_every_zoo_model_config_has_a_row():
+    configs = zoo_configs()
+    assert len(configs) == 59 and "Misc/mask_rcnn_R_50_FPN_3x_gn.yaml" in configs
+    assert not [c for c in configs if c.startswith("quick_schedules/") or "/Base-" in c]
+
+
+@pytest.mark.parametrize("config, reason", [
+    ("Misc/mask_rcnn_R_50_FPN_1x_dconv_c3-c5.yaml", "deformable convolution (MODEL.RESNETS.DEFORM_ON_PER_STAGE): no "
+     "ONNX or TensorFlow op computes it"),
+    ("Misc/cascade_mask_rcnn_X_152_32x8d_FPN_IN5k_gn_dconv.yaml", "deformable convolution"),
+    ("COCO-Detection/fast_rcnn_R_50_FPN_1x.yaml", "MODEL.LOAD_PROPOSALS=True: a Fast R-CNN that reads precomputed "
+     "proposals"),
+    ("COCO-Detection/retinanet_R_50_FPN_1x.yaml", "COCO-Detection/../Base-RetinaNet.yaml:8: YAML tag "),
+])
+def test_refusals_say_why(config, reason):
+    _, delivered, why = row(config)
+    assert delivered == "refused" and why.startswith(reason), why
+
+
+def test_configs_sharing_a_suite_architecture_say_which():
+    assert row("LVISv1-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml")[1:] == (
+        "pb, npz", "R50-FPN Mask R-CNN: graph-changing keys equal those of `mask_rcnn_R_50_FPN_3x`")
+    assert row("COCO-Detection/faster_rcnn_R_50_C4_3x.yaml")[2] == "R50-C4 Faster R-CNN: converted in the suite"

@@ -77,17 +77,17 @@ def bench(config, size, out):
 
 def main(argv=None):
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--archs", default=",".join(zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES))
+    parser.add_argument("--archs", default=",".join(zoo.short_name(c) for c in zoo.SUITE_ARCHITECTURES))
     parser.add_argument("--size", type=parse_size, default="512x640")
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench"))
     args = parser.parse_args(argv)
     wanted = args.archs.split(",")
-    known = [zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES]
+    known = [zoo.short_name(c) for c in zoo.SUITE_ARCHITECTURES]
     unknown = [a for a in wanted if a not in known]
     if unknown:
         raise D2TFError(f"unknown architecture in --archs: {', '.join(unknown)} (known: {', '.join(known)})")
     rows = []
-    for config in zoo.TENSORPACK_ARCHITECTURES:
+    for config in zoo.SUITE_ARCHITECTURES:
         if zoo.short_name(config) in wanted:
             print(f"[bench] {zoo.short_name(config)} ...", file=sys.stderr, flush=True)
             rows.append(bench(config, args.size, args.out))

@@ -36,6 +36,12 @@ TENSORPACK_ARCHITECTURES = [
     "d2tf/cascade_mask_rcnn_R_101_FPN_3x.yaml",
 ]
 
+# Architectures beyond tensorpack's: d2tf delivers their pb, and no npz (tensorpack's model cannot express them).
+CLASS_AGNOSTIC = "Misc/mask_rcnn_R_50_FPN_1x_cls_agnostic.yaml"
+PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC]
+# Every architecture the suite converts, by the config it is tested with.
+SUITE_ARCHITECTURES = TENSORPACK_ARCHITECTURES + PB_ONLY_ARCHITECTURES
+
 DEFAULT_EXAMPLE = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
 
 

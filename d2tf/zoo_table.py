@@ -7,6 +7,7 @@ import os
 import re
 
 from core import D2TFError, cli, zoo
+from core.files import write_atomic
 
 BEGIN, END = "<!-- zoo-table: python -m d2tf.zoo_table --write README.md -->", "<!-- /zoo-table -->"
 
@@ -21,26 +22,33 @@ def zoo_configs():
 
 def row(config):
     """(config, delivered, why or checked as) of one zoo config."""
+    from export.info import model_info
     from export.supported import check_supported
+    from tf_import.tensorpack_config import NotExpressible, check_expressible
 
     try:
-        arch = check_supported(zoo.load_config(config))
+        cfg = zoo.load_config(config)
+        arch = check_supported(cfg)
     except D2TFError as e:
         return config, "refused", _short(str(e))
     tested = zoo.short_name(arch.reference_config)
-    if zoo.short_name(config) == tested:
-        return config, "pb, npz", f"{arch.name}: converted in the suite"
-    return config, "pb, npz", f"{arch.name}: graph-changing keys equal those of `{tested}`"
+    why = f"{arch.name}: " + ("converted in the suite" if zoo.short_name(config) == tested
+                              else f"graph-changing keys equal those of `{tested}`")
+    try:  # the model info as export writes it, but for the weights' digest and the traced size
+        check_expressible(model_info(cfg, arch, config, os.devnull, (0, 0)))
+    except NotExpressible as e:
+        return config, "pb", f"{why}. No npz: {e}"
+    return config, "pb, npz", why
 
 
 def table():
     rows = [row(c) for c in zoo_configs()]
     delivered = sum(r[1] != "refused" for r in rows)
     lines = [BEGIN, f"{delivered} of the zoo's {len(rows)} model configs convert. The suite converts one config per "
-             "architecture and asserts that in exact RoIAlign mode it matches detectron2 on every detection at IoU >= "
-             "0.99 (boxes <= 0.05 px, scores and masks <= 1e-4); a config whose graph-changing keys equal that config's "
-             "(export/supported.py compares every one) differs only in values the graph carries: class count, "
-             "thresholds, detection counts, pixel statistics.", "",
+             "architecture and asserts that in exact RoIAlign mode it matches detectron2 on every detection at "
+             "IoU >= 0.99 (boxes <= 0.05 px, scores and masks <= 1e-4); a config whose graph-changing keys equal "
+             "that config's (export/supported.py compares every one) differs only in values the graph carries: "
+             "class count, thresholds, detection counts, pixel statistics.", "",
              "| zoo config | delivered | checked as, or why refused |", "|---|---|---|"]
     lines += [f"| `{c}` | {d} | {why} |" for c, d, why in rows]
     return "\n".join(lines + [END])
@@ -62,8 +70,7 @@ def write(readme):
     if BEGIN not in text or END not in text:
         raise D2TFError(f"{readme} has no zoo-table markers ({BEGIN} ... {END})")
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    with open(readme, "w") as f:
-        f.write(text[:start] + table() + text[end:])
+    write_atomic(readme, (text[:start] + table() + text[end:]).encode())
 
 
 def main(argv=None):

@@ -19,6 +19,7 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "depth": arch.depth,
             "mask": arch.mask,
             "cascade": arch.cascade,
+            "class_agnostic": arch.class_agnostic,
             "stride_in_1x1": bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1),
             "reference_config": arch.reference_config,
         },

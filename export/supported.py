@@ -1,4 +1,5 @@
-"""Which detectron2 configs d2tf converts: the 12 tensorpack architectures, nothing that differs from them silently.
+"""Which detectron2 configs d2tf converts: the 12 tensorpack architectures and those of core.zoo.PB_ONLY_ARCHITECTURES,
+nothing that differs from them silently.
 
 A config is matched to its reference (the tensorpack architecture's config with the same backbone, depth, heads),
 then every graph-changing key is compared with that reference. Keys that only matter for training are skipped; the few
@@ -34,14 +35,17 @@ class Architecture:
     depth: int  # 50 or 101
     mask: bool
     cascade: bool
+    class_agnostic: bool = False  # one box regression and one mask for all classes (the cascade's boxes always are)
 
     @property
     def name(self):
         kind = ("Cascade " if self.cascade else "") + ("Mask" if self.mask else "Faster") + " R-CNN"
-        return f"R{self.depth}-{self.backbone} {kind}"
+        return f"R{self.depth}-{self.backbone} {kind}" + (", class-agnostic" if self.class_agnostic else "")
 
     @property
     def reference_config(self):
+        if self.class_agnostic:  # the zoo's one class-agnostic model; the key comparison refuses any other
+            return zoo.CLASS_AGNOSTIC
         head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
         name = f"{head}_rcnn_R_{self.depth}_{self.backbone}_3x"
         return next(c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name)
@@ -69,12 +73,14 @@ def check_supported(cfg):
     if problems:
         raise _unsupported(cfg, problems)
 
-    arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), heads == "CascadeROIHeads")
+    cascade = heads == "CascadeROIHeads"
+    agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
+    arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade)
     reference = zoo.load_config(arch.reference_config)
     for key, value in _graph_keys(cfg, arch):
         expected = _get(reference, key)
         if _normalise(value) != _normalise(expected):
-            problems.append(f"{key}={value!r} (the {arch.name} tensorpack supports has {expected!r})")
+            problems.append(f"{key}={value!r} (the {arch.name} d2tf converts has {expected!r})")
     rpn = cfg.MODEL.RPN
     if backbone == "FPN" and rpn.PRE_NMS_TOPK_TEST != rpn.POST_NMS_TOPK_TEST:
         problems.append(f"MODEL.RPN.PRE_NMS_TOPK_TEST={rpn.PRE_NMS_TOPK_TEST} != MODEL.RPN.POST_NMS_TOPK_TEST="

@@ -174,14 +174,14 @@ def pytest_collection_modifyitems(config, items):
     wanted = os.environ.get("ARCHS")
     if wanted:
         names = set(wanted.split(",")) - {"none"}
-        unknown = names - {zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES}
+        unknown = names - {zoo.short_name(c) for c in zoo.SUITE_ARCHITECTURES}
         if unknown:
             raise pytest.UsageError(f"ARCHS: unknown {sorted(unknown)}; known: "
-                                    f"{', '.join(zoo.short_name(c) for c in zoo.TENSORPACK_ARCHITECTURES)}")
+                                    f"{', '.join(zoo.short_name(c) for c in zoo.SUITE_ARCHITECTURES)}")
         keep = [i for i in items if _architecture(i) is None or zoo.short_name(_architecture(i)) in names]
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep
-    order = {c: i for i, c in enumerate(zoo.TENSORPACK_ARCHITECTURES)}
+    order = {c: i for i, c in enumerate(zoo.SUITE_ARCHITECTURES)}
     items.sort(key=lambda item: -1 if _architecture(item) is None else order.get(_architecture(item), len(order)))
     config.stash[ORDER] = list(dict.fromkeys(_architecture(i) for i in items if _architecture(i) is not None))
 

@@ -26,7 +26,7 @@ def _detect(model, height=256, width=320):
         return model.inference([{"image": image}], do_postprocess=False)[0]
 
 
-@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
 def test_checkpoint_loads_into_detectron2_exactly(config, checkpoint_path):
     yaml, weights = checkpoint_path(config)  # the test config: the zoo's, or its tests/conftest.py VARIANTS
     _, incompatible = _d2_model(str(yaml), weights)

@@ -23,7 +23,7 @@ EXAMPLE = zoo.DEFAULT_EXAMPLE
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-4, 1e-4
 
 
-@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
 def test_onnxruntime_matches_detectron2_at_two_sizes(config, pipeline):
     p = pipeline(config)
     reference, candidate = p.outputs("detectron2"), p.outputs("model.onnx")
@@ -43,7 +43,7 @@ def test_model_info_travels_in_the_onnx_and_model_json_is_its_copy(pipeline):
     assert info == p.info, "model.json is a readable copy of the metadata"
     assert info["architecture"] == {
         "name": "R50-FPN Mask R-CNN", "backbone": "FPN", "depth": 50, "mask": True, "cascade": False,
-        "stride_in_1x1": True, "reference_config": EXAMPLE,
+        "class_agnostic": False, "stride_in_1x1": True, "reference_config": EXAMPLE,
     }
     assert info["num_classes"] == 80
     assert info["pixel_mean_bgr"] == [103.53, 116.28, 123.675]
@@ -110,6 +110,11 @@ def test_zero_detections_give_empty_outputs(config, high_threshold):
         ("MODEL:\n  KEYPOINT_ON: True\n", ["MODEL.KEYPOINT_ON=True"]),
         ("MODEL:\n  ROI_BOX_HEAD:\n    NUM_FC: 3\n    FC_DIM: 2048\n", ["NUM_FC=3", "FC_DIM=2048"]),
         ("MODEL:\n  ROI_MASK_HEAD:\n    NUM_CONV: 2\n", ["MODEL.ROI_MASK_HEAD.NUM_CONV=2"]),
+        # class-agnostic heads other than the zoo's one class-agnostic model (R50-FPN Mask, 1x)
+        ("MODEL:\n  RESNETS:\n    DEPTH: 101\n  ROI_BOX_HEAD:\n    CLS_AGNOSTIC_BBOX_REG: True\n  ROI_MASK_HEAD:\n"
+         "    CLS_AGNOSTIC_MASK: True\n", ["MODEL.RESNETS.DEPTH=101 (the R101-FPN Mask R-CNN, class-agnostic d2tf "
+                                         "converts has 50)"]),
+        ("MODEL:\n  ROI_BOX_HEAD:\n    CLS_AGNOSTIC_BBOX_REG: True\n", ["MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK=False"]),
         ("MODEL:\n  META_ARCHITECTURE: RetinaNet\n", ["MODEL.META_ARCHITECTURE='RetinaNet'"]),
         ("MODEL:\n  BACKBONE:\n    NAME: build_resnet_backbone\n", ["StandardROIHeads"]),
         ("INPUT:\n  FORMAT: RGB\n", ["INPUT.FORMAT='RGB'"]),
@@ -151,8 +156,8 @@ def test_carried_values_and_training_keys_are_accepted(tmp_path):
 def test_all_seed_architectures_are_recognised():
     from export.supported import check_supported
 
-    names = [check_supported(zoo.load_config(c)).reference_config for c in zoo.TENSORPACK_ARCHITECTURES]
-    assert names == zoo.TENSORPACK_ARCHITECTURES
+    names = [check_supported(zoo.load_config(c)).reference_config for c in zoo.SUITE_ARCHITECTURES]
+    assert names == zoo.SUITE_ARCHITECTURES
 
 
 def _weights(checkpoint_path):

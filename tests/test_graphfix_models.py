@@ -13,7 +13,7 @@ from tests.parity import assert_same_detections
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-5, 1e-5
 
 
-@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
 def test_fixed_graph_is_valid_and_equals_the_export(config, pipeline, measure):
     p = pipeline(config)
     proto = onnx.load(str(p.out / "model.fixed.onnx"))
@@ -29,7 +29,7 @@ def test_fixed_graph_is_valid_and_equals_the_export(config, pipeline, measure):
         assert_same_detections(reference[key], candidate[key], BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None)
 
 
-@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
 def test_tensorpack_roialign_difference_is_measured(config, pipeline, measure):
     p = pipeline(config)
     tensorpack = onnx.load(str(p.fixed("tensorpack")[0]), load_external_data=False)

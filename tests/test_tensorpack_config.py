@@ -144,3 +144,12 @@ def test_no_npz_when_detectron2_does_not_resize():
     with pytest.raises(tpc.NotExpressible, match="MIN_SIZE_TEST=0"):
         tpc.flags(info)
     assert tensorpack_files(None, info) == ({}, None)
+
+
+def test_no_npz_for_class_agnostic_heads():
+    """tensorpack regresses boxes per class outside its cascade and predicts a mask per class: no tensorpack files."""
+    info = _info()
+    info["architecture"]["class_agnostic"] = True
+    with pytest.raises(tpc.NotExpressible, match="^class-agnostic box regression and masks"):
+        tpc.flags(info)
+    assert tensorpack_files(None, info) == ({}, None)

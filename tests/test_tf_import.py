@@ -47,7 +47,7 @@ def _check_interface(got, info):
         assert "masks" not in got
 
 
-@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
 def test_pb_matches_onnxruntime(config, pipeline, measure):
     p = pipeline(config)
     reference, candidate = p.outputs("model.fixed.onnx"), p.outputs("model.pb")

@@ -36,3 +36,9 @@ def test_configs_sharing_a_suite_architecture_say_which():
     assert row("LVISv1-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml")[1:] == (
         "pb, npz", "R50-FPN Mask R-CNN: graph-changing keys equal those of `mask_rcnn_R_50_FPN_3x`")
     assert row("COCO-Detection/faster_rcnn_R_50_C4_3x.yaml")[2] == "R50-C4 Faster R-CNN: converted in the suite"
+
+
+def test_a_model_tensorpack_cannot_express_delivers_the_pb_and_says_why_no_npz():
+    _, delivered, why = row("Misc/mask_rcnn_R_50_FPN_1x_cls_agnostic.yaml")
+    assert delivered == "pb" and why.startswith("R50-FPN Mask R-CNN, class-agnostic: converted in the suite. No npz: "
+                                                "class-agnostic box regression and masks"), why

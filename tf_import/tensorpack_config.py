@@ -27,6 +27,10 @@ _EMPTY_PROPOSALS_DROPPED = 1e-50
 def check_expressible(info):
     """Raises NotExpressible with the reason if tensorpack's model cannot be configured to compute what detectron2
     does (the pb is still written; the npz is not)."""
+    if info["architecture"].get("class_agnostic"):
+        raise NotExpressible("class-agnostic box regression and masks (MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG, "
+                             "MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK); tensorpack's model regresses boxes per class "
+                             "outside its cascade and predicts a mask per class")
     if not info["resize"]["min_size_test"]:
         raise NotExpressible("INPUT.MIN_SIZE_TEST=0 (detectron2 does not resize at test time); tensorpack's predict "
                         "always resizes (PREPROC.TEST_SHORT_EDGE_SIZE)")

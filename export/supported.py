@@ -86,9 +86,28 @@ def check_supported(cfg):
         problems.append(f"MODEL.RPN.PRE_NMS_TOPK_TEST={rpn.PRE_NMS_TOPK_TEST} != MODEL.RPN.POST_NMS_TOPK_TEST="
                         f"{rpn.POST_NMS_TOPK_TEST} (tensorpack's FPN has one count for both, "
                         "RPN.TEST_PER_LEVEL_NMS_TOPK)")
+    problems += _class_by_class_nms(cfg)
     if problems:
         raise _unsupported(cfg, problems)
     return arch
+
+
+# detectron2's batched_nms runs NMS class by class once this many boxes pass the score threshold.
+_NMS_LOOP_FROM = 40000
+
+
+def _class_by_class_nms(cfg):
+    """A score threshold below a uniform softmax score passes nearly every (proposal, class) pair. With enough of
+    them (LVIS: 1000 x 1203 at 1e-4) detectron2 runs NMS class by class; the traced graph takes one NMS over all
+    the boxes instead (export/trace.py), which did not finish tracing in 5 minutes on LVIS. Per-class NMS in the
+    graph is not built yet."""
+    heads = cfg.MODEL.ROI_HEADS
+    candidates = cfg.MODEL.RPN.POST_NMS_TOPK_TEST * heads.NUM_CLASSES
+    if heads.SCORE_THRESH_TEST < 1 / (heads.NUM_CLASSES + 1) and candidates >= _NMS_LOOP_FROM:
+        return [f"MODEL.ROI_HEADS.SCORE_THRESH_TEST={heads.SCORE_THRESH_TEST} with {heads.NUM_CLASSES} classes "
+                f"(up to {candidates} boxes reach NMS, which detectron2 then runs class by class and a graph of "
+                "d2tf's cannot yet)"]
+    return []
 
 
 def _refused_family(cfg):

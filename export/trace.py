@@ -20,7 +20,7 @@ def trace_to_onnx(model, image, mask):
     dynamic = {INPUT: {0: "height", 1: "width"}}
     dynamic.update({name: {0: "detections"} for name in outputs})
     buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad(), _single_image_splits():
+    with warnings.catch_warnings(), torch.no_grad(), _single_image_splits(), _batched_nms_for_any_count():
         warnings.simplefilter("ignore")  # the tracer warns about every Python int it freezes; tests check results
         torch.onnx.export(
             ExportWrapper(model),
@@ -71,6 +71,30 @@ def add_provenance(proto, info):
     write_info(proto, info)  # what graphfix and tf_import need, so the file is all they read
     proto.producer_name = "d2tf.export"
     proto.producer_version = info["d2tf_version"]
+
+
+@contextlib.contextmanager
+def _batched_nms_for_any_count():
+    """detectron2's batched_nms loops over the classes present once it gets 40,000 boxes or more (LVIS's 1203
+    classes at score threshold 1e-4 reach that on any image). Traced, the loop unrolls over the trace image's classes
+    (52,000 nodes), and the graph would drop every other class on other images. Below that count it takes
+    torchvision's batched NMS, the same per-class NMS for any count: the roi_heads and RPN trace that always."""
+    from detectron2.modeling.proposal_generator import proposal_utils
+    from detectron2.modeling.roi_heads import fast_rcnn
+    from torchvision.ops import boxes as box_ops
+
+    def batched_nms(boxes, scores, idxs, iou_threshold):
+        return box_ops.batched_nms(boxes.float(), scores, idxs, iou_threshold)  # detectron2's own small-count call
+
+    modules = (fast_rcnn, proposal_utils)
+    originals = [m.batched_nms for m in modules]
+    for m in modules:
+        m.batched_nms = batched_nms
+    try:
+        yield
+    finally:
+        for m, original in zip(modules, originals):
+            m.batched_nms = original
 
 
 @contextlib.contextmanager

@@ -205,3 +205,29 @@ def test_cli_user_errors_are_one_line(tmp_path, args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "model.onnx").exists()
+
+
+def test_traced_nms_is_per_class_for_any_box_count(monkeypatch):
+    """From 40,000 boxes detectron2's batched_nms loops over the classes present, which a trace would unroll for
+    the trace image's classes only; export traces torchvision's per-class NMS, equal for any count."""
+    import importlib
+
+    import torch
+    import torchvision
+    from detectron2.modeling.roi_heads import fast_rcnn
+
+    from export.trace import _batched_nms_for_any_count
+
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 500, (40000, 2)).astype(np.float32)
+    boxes = torch.from_numpy(np.concatenate([corners, corners + rng.uniform(1, 50, (40000, 2))], 1).astype(np.float32))
+    scores, idxs = torch.from_numpy(rng.random(40000).astype(np.float32)), torch.arange(40000) % 3
+    d2_nms = importlib.import_module("detectron2.layers.nms")  # the module: detectron2.layers.nms is its function
+    monkeypatch.setattr(d2_nms, "nms", lambda *args: pytest.fail("detectron2's class loop ran"))
+    original = fast_rcnn.batched_nms
+    with _batched_nms_for_any_count():
+        keep = fast_rcnn.batched_nms(boxes, scores, idxs, 0.5)
+    assert fast_rcnn.batched_nms is original
+    assert torch.equal(keep, torchvision.ops.batched_nms(boxes, scores, idxs, 0.5)) and len(keep) > 1000
+    with pytest.raises(pytest.fail.Exception, match="class loop"):
+        original(boxes, scores, idxs, 0.5)

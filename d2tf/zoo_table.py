@@ -65,8 +65,11 @@ def _short(message):
 
 def write(readme):
     """Replaces the table between the markers in `readme`."""
-    with open(readme) as f:
-        text = f.read()
+    try:
+        with open(readme) as f:
+            text = f.read()
+    except OSError as e:
+        raise D2TFError(f"cannot read {readme}: {e.strerror}") from None
     if BEGIN not in text or END not in text:
         raise D2TFError(f"{readme} has no zoo-table markers ({BEGIN} ... {END})")
     start, end = text.index(BEGIN), text.index(END) + len(END)
@@ -74,7 +77,9 @@ def write(readme):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(prog="python -m d2tf.zoo_table", description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(prog="python -m d2tf.zoo_table", description="Print the table of detectron2's "
+                                "model-zoo configs: what d2tf delivers for each, or why it refuses it (the README's "
+                                "table; tests/test_zoo_table.py keeps the two equal).")
     parser.add_argument("--write", metavar="README", help="replace the table between the zoo-table markers there")
     args = parser.parse_args(argv)
     if args.write:

@@ -3,7 +3,7 @@
 import pytest
 
 from d2tf.zoo_table import BEGIN, END, row, table, zoo_configs
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_python
 
 
 def test_readme_zoo_table_is_current():
@@ -44,3 +44,15 @@ def test_a_model_tensorpack_cannot_express_delivers_the_pb_and_says_why_no_npz()
     _, delivered, why = row("Misc/mask_rcnn_R_50_FPN_1x_cls_agnostic.yaml")
     assert delivered == "pb" and why.startswith("R50-FPN Mask R-CNN, class-agnostic: converted in the suite. No npz: "
                                                 "class-agnostic box regression and masks"), why
+
+
+def test_write_leaves_a_file_without_markers_as_it_was(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no table here\n")
+    result = run_python("-m", "d2tf.zoo_table", "--write", readme)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"error: {readme} has no zoo-table markers ({BEGIN} ... {END})"]
+    assert readme.read_text() == "no table here\n"
+    missing = tmp_path / "missing.md"
+    result = run_python("-m", "d2tf.zoo_table", "--write", missing)
+    assert result.stderr.strip().splitlines() == [f"error: cannot read {missing}: No such file or directory"]

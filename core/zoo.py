@@ -56,9 +56,8 @@ def load_config(config):
 
     cfg = get_cfg()
     _merge_yaml(cfg, yaml_path(config))
-    name = config if config.endswith(".yaml") else config + ".yaml"
-    if name in DERIVED:
-        cfg.merge_from_list(DERIVED[name][1])
+    if _derived(config):
+        cfg.merge_from_list(_derived(config)[1])
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.WEIGHTS = ""
     cfg.freeze()
@@ -68,9 +67,8 @@ def load_config(config):
 def yaml_path(config):
     """The yaml file `config` names (for a derived name, its zoo base), its whole `_BASE_` chain checked for plain
     YAML. Imports no PyTorch, so a driver refuses a bad config before it starts a stage."""
-    name = config if config.endswith(".yaml") else config + ".yaml"
-    if name in DERIVED:
-        path = _zoo_yaml(DERIVED[name][0])
+    if _derived(config):
+        path = _zoo_yaml(_derived(config)[0])
     elif os.path.isfile(config):
         if config.endswith(".py"):
             raise D2TFError(f"{config}: a LazyConfig .py file is Python that runs when loaded; d2tf reads only yaml "
@@ -80,6 +78,11 @@ def yaml_path(config):
         path = _zoo_yaml(config)
     check_chain(path)
     return path
+
+
+def _derived(config):
+    """(zoo base, overrides) if `config` names a derived d2tf config (`.yaml` may be left out), else None."""
+    return DERIVED.get(config if config.endswith(".yaml") else config + ".yaml")
 
 
 def _zoo_yaml(config):

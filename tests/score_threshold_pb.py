@@ -13,9 +13,9 @@ def main(source, destination, old, new):
     with open(source, "rb") as f:
         graph_def.ParseFromString(f.read())
     values = {n.name: tf.make_ndarray(n.attr["value"].tensor) for n in graph_def.node if n.op == "Const"}
+    old_constants = {name for name, value in values.items() if value.size == 1 and value.item() == np.float32(old)}
     found = [(n, i) for n in graph_def.node if n.op == "Greater" for i, name in enumerate(n.input)
-             if name.split(":")[0] in values and values[name.split(":")[0]].size == 1
-             and values[name.split(":")[0]].item() == np.float32(old)]
+             if name.split(":")[0] in old_constants]
     assert len(found) == 1, f"{source}: {len(found)} Greater nodes compare with the score threshold {old}"
     node, index = found[0]
     threshold = graph_def.node.add(name="d2tf_test_score_threshold", op="Const")

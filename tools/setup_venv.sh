@@ -85,6 +85,12 @@ EOF
 "$venv/bin/python" -m compileall -q "$site/detectron2" >/dev/null  # as installed packages are, see above
 "$venv/bin/python" -c 'import detectron2.modeling, detectron2.model_zoo; print("[setup] detectron2", detectron2.__version__)' >&2
 "${pip[@]}" check
+# A wheel unpacked short (seen once: a truncated TensorFlow in uv's cache) installs without complaint and fails
+# only at import, in every TensorFlow process of a conversion; say so here, before the stamp is written.
+TF_CPP_MIN_LOG_LEVEL=3 "$venv/bin/python" -c 'import tensorflow' 2>/dev/null || {
+    echo "[setup] error: tensorflow does not import; if uv's cache is damaged, run: $venv/bin/uv cache clean tensorflow" >&2
+    exit 1
+}
 
 echo "$want" > "$stamp"
 echo "[setup] done" >&2

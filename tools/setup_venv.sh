@@ -88,7 +88,7 @@ EOF
 # A wheel unpacked short (seen once: a truncated TensorFlow in uv's cache) installs without complaint and fails
 # only at import, in every TensorFlow process of a conversion; say so here, before the stamp is written.
 TF_CPP_MIN_LOG_LEVEL=3 "$venv/bin/python" -c 'import tensorflow' 2>/dev/null || {
-    echo "[setup] error: tensorflow does not import; if uv's cache is damaged, run: $venv/bin/uv cache clean tensorflow" >&2
+    echo "[setup] error: tensorflow does not import; if uv's cache is damaged, run: $venv/bin/uv cache clean tensorflow-cpu" >&2
     exit 1
 }
 

@@ -38,7 +38,12 @@ TENSORPACK_ARCHITECTURES = [
 
 # Architectures beyond tensorpack's: d2tf delivers their pb, and no npz (tensorpack's model cannot express them).
 CLASS_AGNOSTIC = "Misc/mask_rcnn_R_50_FPN_1x_cls_agnostic.yaml"
-PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC]
+NORMALISED = {"SyncBN": "Misc/mask_rcnn_R_50_FPN_3x_syncbn.yaml", "GN": "Misc/mask_rcnn_R_50_FPN_3x_gn.yaml"}
+UNALIGNED = {  # by MASK_ON
+    True: "Detectron1-Comparisons/mask_rcnn_R_50_FPN_noaug_1x.yaml",
+    False: "Detectron1-Comparisons/faster_rcnn_R_50_FPN_noaug_1x.yaml",
+}
+PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, *NORMALISED.values(), *UNALIGNED.values()]
 # Every architecture the suite converts, by the config it is tested with.
 SUITE_ARCHITECTURES = TENSORPACK_ARCHITECTURES + PB_ONLY_ARCHITECTURES
 

@@ -1,10 +1,11 @@
 """Calibrated random checkpoints for any detectron2 config: the test models of d2tf (no zoo weights offline).
 
 Plain random init explodes through 50 FrozenBN layers and gives degenerate boxes. So, in one forward pass on the
-synthetic image, each FrozenBN takes its statistics from the activations it actually sees (a pre-hook runs before
-the layer), and each prediction layer rescales its weights so its outputs have a chosen spread: varied
-objectness, class scores above the test threshold, box deltas that move boxes without collapsing them, masks that
-are not flat 0.5. Everything is seeded, so the same config and seed give the same file.
+synthetic image, each FrozenBN (and BatchNorm: SyncBN models) takes its statistics from the activations it actually
+sees (a pre-hook runs before the layer); GroupNorm normalises with the statistics of each input itself, so only its
+affine part is drawn, as for the others. Each prediction layer rescales its weights so its outputs have a chosen
+spread: varied objectness, class scores above the test threshold, box deltas that move boxes without collapsing
+them, masks that are not flat 0.5. Everything is seeded, so the same config and seed give the same file.
 
     python -m d2tf.calibrate --config COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml --out model.pkl
 """
@@ -36,13 +37,14 @@ def calibrated_weights(cfg, seed=0, height=256, width=320):
     import torch
     from detectron2.layers import FrozenBatchNorm2d
     from detectron2.modeling import build_model
+    from torch import nn
 
     torch.manual_seed(seed)
     model = build_model(cfg).eval()
     gen = torch.Generator().manual_seed(seed)
     hooks = []
     for name, module in model.named_modules():
-        if isinstance(module, FrozenBatchNorm2d):
+        if isinstance(module, (FrozenBatchNorm2d, nn.BatchNorm2d, nn.GroupNorm)):
             gain = _RESIDUAL_GAIN if name.endswith("conv3.norm") else 1.0
             hooks.append(module.register_forward_pre_hook(_bn_from_activations(gen, gain)))
         elif name.split(".")[-1] in _OUTPUT_STD and hasattr(module, "weight"):
@@ -61,12 +63,13 @@ def _bn_from_activations(gen, gain):
     def hook(module, inputs):
         if getattr(module, "_d2tf_calibrated", False):
             return
-        x = inputs[0]
-        var = x.var(dim=(0, 2, 3))
-        module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
-        # Near-dead channels would otherwise be scaled up by 1/sqrt(tiny var) and amplify float round-off.
-        module.running_var.copy_(torch.clamp(var, min=0.1 * float(var.median()) + 1e-3))
-        n = module.num_features
+        if getattr(module, "running_mean", None) is not None:  # GroupNorm has none
+            x = inputs[0]
+            var = x.var(dim=(0, 2, 3))
+            module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+            # Near-dead channels would otherwise be scaled up by 1/sqrt(tiny var) and amplify float round-off.
+            module.running_var.copy_(torch.clamp(var, min=0.1 * float(var.median()) + 1e-3))
+        n = module.weight.numel()
         module.weight.copy_(gain * (0.6 + 0.4 * torch.rand(n, generator=gen)))
         module.bias.copy_(0.4 * torch.rand(n, generator=gen) - 0.2)
         module._d2tf_calibrated = True

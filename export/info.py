@@ -20,6 +20,8 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "mask": arch.mask,
             "cascade": arch.cascade,
             "class_agnostic": arch.class_agnostic,
+            "norm": arch.norm,
+            "aligned": arch.aligned,
             "stride_in_1x1": bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1),
             "reference_config": arch.reference_config,
         },

@@ -27,6 +27,8 @@ _UNUSED_SUBTREES = ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANO
 
 _BACKBONES = {"build_resnet_backbone": "C4", "build_resnet_fpn_backbone": "FPN"}
 _ROI_HEADS = {"C4": {"Res5ROIHeads"}, "FPN": {"StandardROIHeads", "CascadeROIHeads"}}
+_NORMS = {"FrozenBN", *zoo.NORMALISED}
+_POOLERS = {"ROIAlignV2", "ROIAlign"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,16 +38,26 @@ class Architecture:
     mask: bool
     cascade: bool
     class_agnostic: bool = False  # one box regression and one mask for all classes (the cascade's boxes always are)
+    norm: str = "FrozenBN"  # the ResNet's; SyncBN and GN models also normalise the FPN and their 4conv1fc box head
+    aligned: bool = True  # ROIAlignV2; False: ROIAlign without the half-pixel shift (Detectron1's)
 
     @property
     def name(self):
         kind = ("Cascade " if self.cascade else "") + ("Mask" if self.mask else "Faster") + " R-CNN"
-        return f"R{self.depth}-{self.backbone} {kind}" + (", class-agnostic" if self.class_agnostic else "")
+        variants = [self.norm] if self.norm != "FrozenBN" else []
+        variants += ["class-agnostic"] if self.class_agnostic else []
+        variants += ["unaligned ROIAlign"] if not self.aligned else []
+        return f"R{self.depth}-{self.backbone} {kind}" + "".join(", " + v for v in variants)
 
     @property
     def reference_config(self):
-        if self.class_agnostic:  # the zoo's one class-agnostic model; the key comparison refuses any other
+        # Each variant exists in the zoo as one R50-FPN model; the key comparison refuses any other combination.
+        if self.class_agnostic:
             return zoo.CLASS_AGNOSTIC
+        if self.norm != "FrozenBN":
+            return zoo.NORMALISED[self.norm]
+        if not self.aligned:
+            return zoo.UNALIGNED[self.mask]
         head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
         name = f"{head}_rcnn_R_{self.depth}_{self.backbone}_3x"
         return next(c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name)
@@ -70,12 +82,15 @@ def check_supported(cfg):
     require("MODEL.KEYPOINT_ON", {False})
     require("INPUT.FORMAT", {"BGR"})
     heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
+    norm = require("MODEL.RESNETS.NORM", _NORMS)
+    pooler = require("MODEL.ROI_BOX_HEAD.POOLER_TYPE", _POOLERS)
     if problems:
         raise _unsupported(cfg, problems)
 
     cascade = heads == "CascadeROIHeads"
     agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
-    arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade)
+    arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
+                        pooler == "ROIAlignV2")
     reference = zoo.load_config(arch.reference_config)
     for key, value in _graph_keys(cfg, arch):
         expected = _get(reference, key)

@@ -106,9 +106,17 @@ def test_roialign_switches_a_fixed_graph_back_and_forth():
     assert roialign.run(_copy(roialign.run(_copy(tensorpack), roialign="exact")), roialign="tensorpack") == tensorpack
 
 
-def test_roialign_refuses_unaligned_and_unknown_modes():
-    with pytest.raises(D2TFError, match="coordinate_transformation_mode=output_half_pixel"):
-        roialign.run(_roialign_model(mode="output_half_pixel"))
+@pytest.mark.parametrize("mode", ["tensorpack", "exact"])
+def test_roialign_leaves_unaligned_roialign_as_exported(mode):
+    """detectron2's ROIAlign v1 (the Detectron1 comparisons) samples 2x2 per bin, and tensorpack has no unaligned
+    RoIAlign: both modes keep the exported node."""
+    original = _roialign_model(sampling_ratio=2, mode="output_half_pixel")
+    assert roialign.run(_copy(original), roialign=mode) == original
+
+
+def test_roialign_refuses_unknown_modes():
+    with pytest.raises(D2TFError, match="coordinate_transformation_mode=asymmetric"):
+        roialign.run(_roialign_model(mode="asymmetric"))
     with pytest.raises(D2TFError, match="--roialign must be one of"):
         roialign.run(_roialign_model(), roialign="fast")
 

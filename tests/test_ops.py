@@ -296,8 +296,12 @@ ROI_ALIGN = [
               inputs={"rois": BOXES, "batch": ints([0, 0, 0, 0])}),
     one_op("roi_align_ratio0_channels_unknown_refused", "RoiAlign", {**FEATURES, **ROIS}, sampling_ratio=0,
            **ALIGN, refused="channel count unknown"),
-    one_op("roi_align_output_half_pixel_refused", "RoiAlign", {**FEATURES, **ROIS},
-           **{**ALIGN, "coordinate_transformation_mode": "output_half_pixel"}, refused="aligned (half_pixel)"),
+    # Unaligned (ROIAlign v1): no half-pixel shift, boxes at least one feature pixel wide (the last one is not).
+    *[one_op(f"roi_align_unaligned_ratio{ratio}", "RoiAlign", {**FEATURES, **ROIS}, sampling_ratio=ratio,
+             fixed=CHANNELS, **{**ALIGN, "coordinate_transformation_mode": "output_half_pixel"})
+      for ratio in (2, 0)],
+    one_op("roi_align_max_refused", "RoiAlign", {**FEATURES, **ROIS}, mode="max", **ALIGN,
+           refused="RoiAlign max with coordinate_transformation_mode=half_pixel"),
     one_op("roi_align_opset15_refused", "RoiAlign", {**FEATURES, **ROIS}, opset=15, sampling_ratio=2,
            refused="opset 15's RoiAlign differs from the opset-16 form"),
 ]

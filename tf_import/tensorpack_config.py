@@ -27,10 +27,22 @@ _EMPTY_PROPOSALS_DROPPED = 1e-50
 def check_expressible(info):
     """Raises NotExpressible with the reason if tensorpack's model cannot be configured to compute what detectron2
     does (the pb is still written; the npz is not)."""
-    if info["architecture"].get("class_agnostic"):
+    arch = info["architecture"]
+    if arch["class_agnostic"]:
         raise NotExpressible("class-agnostic box regression and masks (MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG, "
                              "MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK); tensorpack's model regresses boxes per class "
                              "outside its cascade and predicts a mask per class")
+    if arch["norm"] == "SyncBN":
+        raise NotExpressible("BatchNorm in the FPN and the 4conv1fc box head (MODEL.FPN.NORM, MODEL.ROI_BOX_HEAD.NORM "
+                             "= SyncBN); tensorpack's FPN.NORM is None or GN, and its conv heads normalise with GN "
+                             "only")
+    if arch["norm"] == "GN":
+        raise NotExpressible("GroupNorm heads (MODEL.ROI_BOX_HEAD.NORM, MODEL.ROI_MASK_HEAD.NORM = GN) normalise "
+                             "each conv, then apply ReLU; tensorpack's fastrcnn_4conv1fc_gn_head and "
+                             "maskrcnn_up4conv_gn_head apply ReLU, then GroupNorm")
+    if not arch["aligned"]:
+        raise NotExpressible("ROIAlign without the half-pixel shift (POOLER_TYPE ROIAlign); tensorpack's roi_align "
+                             "always shifts by half a pixel")
     if not info["resize"]["min_size_test"]:
         raise NotExpressible("INPUT.MIN_SIZE_TEST=0 (detectron2 does not resize at test time); tensorpack's predict "
                         "always resizes (PREPROC.TEST_SHORT_EDGE_SIZE)")

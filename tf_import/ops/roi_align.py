@@ -3,7 +3,7 @@
 With sampling_ratio=2 (graphfix's default `--roialign tensorpack`): crop_and_resize to twice the output size, then
 2x2 average pooling, on the feature map padded by one pixel (SYMMETRIC) — tensorpack's own construction, so the pb
 holds TF's native CropAndResize. For a box [x0, x1] (feature coordinates, aligned: shifted by -0.5) at output size
-S, the samples sit at x0 + w/(4S) - 0.5 + k w/(2S), k = 0..2S-1; in the padded map that is +1. crop_and_resize reads
+S, the samples sit at x0 + w/(4S) + k w/(2S), k = 0..2S-1; in the padded map that is +1. crop_and_resize reads
 0 outside the padded map, i.e. outside [-1, size] of the original one, and the padding makes [-1, 0) and
 (size-1, size] read the border row, as onnxruntime's clamping does.
 
@@ -11,6 +11,9 @@ With sampling_ratio=0 (`--roialign exact`, detectron2's adaptive grid): each box
 samples per bin, so no fixed-size crop covers all boxes. Each box is cropped at S*gy x S*gx samples (same padded
 map and sample positions) and averaged per bin, one box per iteration of a tf.map_fn loop: the one place where a
 d2tf pb holds control flow, because the sample count is data-dependent.
+
+Unaligned RoiAlign (coordinate_transformation_mode=output_half_pixel: detectron2's ROIAlign v1, Detectron1's) is
+the same sampling of boxes not shifted by -0.5 and at least one feature pixel wide and high.
 """
 
 import tensorflow as tf
@@ -23,8 +26,10 @@ from tf_import.value import Value
 @handles("RoiAlign", since=16)  # before 16, RoiAlign had no coordinate_transformation_mode: never aligned
 def roi_align(node, inputs, attrs):
     x, rois, batch_indices = inputs
-    if attrs.get("coordinate_transformation_mode", "half_pixel") != "half_pixel" or attrs.get("mode", "avg") != "avg":
-        raise refuse(node, "RoiAlign other than aligned (half_pixel) averaging")
+    transform = attrs.get("coordinate_transformation_mode", "half_pixel")
+    if transform not in ("half_pixel", "output_half_pixel") or attrs.get("mode", "avg") != "avg":
+        raise refuse(node, f"RoiAlign {attrs.get('mode', 'avg')} with coordinate_transformation_mode={transform}; "
+                     "handled: avg, half_pixel or output_half_pixel")
     ratio = attrs.get("sampling_ratio", 0)
     if ratio not in (0, 2):
         raise refuse(node, f"sampling_ratio={ratio}; handled: 2 (tensorpack) and 0 (adaptive, exact)")
@@ -33,19 +38,25 @@ def roi_align(node, inputs, attrs):
     size = attrs.get("output_height", 1), attrs.get("output_width", 1)
     features = tf.pad(x.nhwc, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
     boxes = rois.onnx * attrs.get("spatial_scale", 1.0)
+    boxes = boxes - 0.5 if transform == "half_pixel" else _at_least_one_pixel(boxes)
     indices = tf.cast(batch_indices.onnx, tf.int32)
     pool = _tensorpack if ratio == 2 else _adaptive
     return Value(pool(features, boxes, indices, size), nhwc=True)
 
 
+def _at_least_one_pixel(boxes):
+    x0, y0, x1, y1 = tf.unstack(boxes, num=4, axis=-1)
+    return tf.stack([x0, y0, x0 + tf.maximum(x1 - x0, 1.0), y0 + tf.maximum(y1 - y0, 1.0)], axis=-1)
+
+
 def _crop_boxes(features, boxes, samples):
     """crop_and_resize boxes (normalised, padded map) whose `samples` = (ny, nx) points per axis sit where
-    RoiAlign samples an aligned box: evenly, half a step in from its edges, shifted by -0.5 (+1 for the pad)."""
+    RoiAlign samples a box: evenly, half a step in from its edges (+1 for the pad)."""
     padded = tf.cast(tf.shape(features)[1:3], tf.float32) - 1
     x0, y0, x1, y1 = tf.unstack(boxes, num=4, axis=-1)
     ny, nx = (tf.cast(n, tf.float32) for n in samples)
     step_y, step_x = (y1 - y0) / ny, (x1 - x0) / nx
-    first_y, first_x = y0 + step_y / 2 + 0.5, x0 + step_x / 2 + 0.5
+    first_y, first_x = y0 + step_y / 2 + 1, x0 + step_x / 2 + 1
     last_y, last_x = first_y + (ny - 1) * step_y, first_x + (nx - 1) * step_x
     return tf.stack([first_y / padded[0], first_x / padded[1], last_y / padded[0], last_x / padded[1]], axis=-1)
 

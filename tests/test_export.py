@@ -106,7 +106,11 @@ def test_zero_detections_give_empty_outputs(config, high_threshold):
     "body, named",
     [
         ("MODEL:\n  RESNETS:\n    DEPTH: 152\n", ["MODEL.RESNETS.DEPTH=152"]),
-        ("MODEL:\n  RESNETS:\n    NORM: GN\n  FPN:\n    NORM: GN\n", ["MODEL.RESNETS.NORM='GN'", "MODEL.FPN.NORM='GN'"]),
+        # GN elsewhere than in the zoo's GN model (which also normalises a 4conv1fc box head and the mask head)
+        ("MODEL:\n  RESNETS:\n    NORM: GN\n  FPN:\n    NORM: GN\n",
+         ["MODEL.ROI_BOX_HEAD.NUM_CONV=0 (the R50-FPN Mask R-CNN, GN d2tf converts has 4)", "ROI_MASK_HEAD.NORM=''"]),
+        ("MODEL:\n  RESNETS:\n    NORM: BN\n", ["MODEL.RESNETS.NORM='BN' (supported: 'FrozenBN', 'GN', 'SyncBN')"]),
+        ("MODEL:\n  ROI_BOX_HEAD:\n    POOLER_TYPE: ROIPool\n", ["MODEL.ROI_BOX_HEAD.POOLER_TYPE='ROIPool'"]),
         ("MODEL:\n  ROI_BOX_HEAD:\n    POOLER_SAMPLING_RATIO: 2\n", ["MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO=2"]),
         ("MODEL:\n  RESNETS:\n    DEFORM_ON_PER_STAGE: [False, True, True, True]\n", ["DEFORM_ON_PER_STAGE"]),
         ("MODEL:\n  KEYPOINT_ON: True\n", ["MODEL.KEYPOINT_ON=True"]),

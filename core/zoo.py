@@ -43,7 +43,11 @@ UNALIGNED = {  # by MASK_ON
     True: "Detectron1-Comparisons/mask_rcnn_R_50_FPN_noaug_1x.yaml",
     False: "Detectron1-Comparisons/faster_rcnn_R_50_FPN_noaug_1x.yaml",
 }
-PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, *NORMALISED.values(), *UNALIGNED.values()]
+RESNEXT = {  # by MASK_ON
+    True: "COCO-InstanceSegmentation/mask_rcnn_X_101_32x8d_FPN_3x.yaml",
+    False: "COCO-Detection/faster_rcnn_X_101_32x8d_FPN_3x.yaml",
+}
+PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, *NORMALISED.values(), *UNALIGNED.values(), *RESNEXT.values()]
 # Every architecture the suite converts, by the config it is tested with.
 SUITE_ARCHITECTURES = TENSORPACK_ARCHITECTURES + PB_ONLY_ARCHITECTURES
 

@@ -22,6 +22,8 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "class_agnostic": arch.class_agnostic,
             "norm": arch.norm,
             "aligned": arch.aligned,
+            "groups": arch.groups,
+            "width_per_group": arch.width_per_group,
             "stride_in_1x1": bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1),
             "reference_config": arch.reference_config,
         },

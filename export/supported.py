@@ -40,14 +40,17 @@ class Architecture:
     class_agnostic: bool = False  # one box regression and one mask for all classes (the cascade's boxes always are)
     norm: str = "FrozenBN"  # the ResNet's; SyncBN and GN models also normalise the FPN and their 4conv1fc box head
     aligned: bool = True  # ROIAlignV2; False: ROIAlign without the half-pixel shift (Detectron1's)
+    groups: int = 1  # ResNeXt's grouped 3x3 convolutions (NUM_GROUPS), each WIDTH_PER_GROUP channels wide in res2
+    width_per_group: int = 64
 
     @property
     def name(self):
         kind = ("Cascade " if self.cascade else "") + ("Mask" if self.mask else "Faster") + " R-CNN"
+        resnet = f"R{self.depth}" if self.groups == 1 else f"X{self.depth}-{self.groups}x{self.width_per_group}d"
         variants = [self.norm] if self.norm != "FrozenBN" else []
         variants += ["class-agnostic"] if self.class_agnostic else []
         variants += ["unaligned ROIAlign"] if not self.aligned else []
-        return f"R{self.depth}-{self.backbone} {kind}" + "".join(", " + v for v in variants)
+        return f"{resnet}-{self.backbone} {kind}" + "".join(", " + v for v in variants)
 
     @property
     def reference_config(self):
@@ -58,6 +61,8 @@ class Architecture:
             return zoo.NORMALISED[self.norm]
         if not self.aligned:
             return zoo.UNALIGNED[self.mask]
+        if self.groups != 1:
+            return zoo.RESNEXT[self.mask]
         head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
         name = f"{head}_rcnn_R_{self.depth}_{self.backbone}_3x"
         return next(c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name)
@@ -89,8 +94,10 @@ def check_supported(cfg):
 
     cascade = heads == "CascadeROIHeads"
     agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
+    resnets = cfg.MODEL.RESNETS
     arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
-                        pooler == "ROIAlignV2")
+                        pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP if resnets.NUM_GROUPS != 1
+                        else Architecture.width_per_group)
     reference = zoo.load_config(arch.reference_config)
     for key, value in _graph_keys(cfg, arch):
         expected = _get(reference, key)

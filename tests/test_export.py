@@ -44,7 +44,8 @@ def test_model_info_travels_in_the_onnx_and_model_json_is_its_copy(pipeline):
     assert info == p.info, "model.json is a readable copy of the metadata"
     assert info["architecture"] == {
         "name": "R50-FPN Mask R-CNN", "backbone": "FPN", "depth": 50, "mask": True, "cascade": False,
-        "class_agnostic": False, "norm": "FrozenBN", "aligned": True, "stride_in_1x1": True,
+        "class_agnostic": False, "norm": "FrozenBN", "aligned": True, "groups": 1,
+        "width_per_group": 64, "stride_in_1x1": True,
         "reference_config": EXAMPLE,
     }
     assert info["num_classes"] == 80

@@ -40,6 +40,9 @@ def check_expressible(info):
         raise NotExpressible("GroupNorm heads (MODEL.ROI_BOX_HEAD.NORM, MODEL.ROI_MASK_HEAD.NORM = GN) normalise "
                              "each conv, then apply ReLU; tensorpack's fastrcnn_4conv1fc_gn_head and "
                              "maskrcnn_up4conv_gn_head apply ReLU, then GroupNorm")
+    if arch["groups"] != 1:
+        raise NotExpressible(f"ResNeXt's grouped convolutions (MODEL.RESNETS.NUM_GROUPS={arch['groups']}); "
+                             "tensorpack's resnet_bottleneck has none")
     if not arch["aligned"]:
         raise NotExpressible("ROIAlign without the half-pixel shift (POOLER_TYPE ROIAlign); tensorpack's roi_align "
                              "always shifts by half a pixel")

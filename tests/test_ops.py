@@ -162,6 +162,8 @@ CONVOLUTION = [
            dilations=[2, 2]),
     one_op("conv_grouped", "Conv", {"x": floats(1, 8, 5, 6)}, {"w": floats(12, 2, 3, 3), "b": floats(12)}, group=4,
            pads=[1, 1, 1, 1], strides=[2, 2]),
+    one_op("conv_group_not_dividing_refused", "Conv", {"x": floats(1, 6, 5, 5)}, {"w": floats(4, 2, 3, 3)}, group=3,
+           refused="group=3 does not divide the 4 output channels"),
     one_op("conv_transpose_group_refused", "ConvTranspose", {"x": floats(1, 4, 5, 5)}, {"w": floats(4, 1, 2, 2)},
            group=2, refused="group=2"),
     one_op("conv_weights_at_run_time_refused", "Conv", {"x": floats(1, 3, 5, 5), "w": floats(2, 3, 1, 1)},

@@ -119,17 +119,17 @@ def test_unknown_op_is_refused_naming_the_node(tmp_path):
 
 
 def test_unsupported_attribute_is_refused_naming_the_node(tmp_path):
-    weight = onnx.numpy_helper.from_array(np.zeros((4, 1, 3, 3), np.float32), "w")
+    weight = onnx.numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
     model = _model([
         helper.make_node("Transpose", ["image"], ["chw"], perm=[2, 0, 1]),
         helper.make_node("Unsqueeze", ["chw", "axes"], ["nchw"]),
-        helper.make_node("Conv", ["nchw", "w"], ["boxes"], name="/backbone/grouped", group=3),
+        helper.make_node("Conv", ["nchw", "w"], ["boxes"], name="/backbone/padded", auto_pad="SAME_UPPER"),
         helper.make_node("Relu", ["image"], ["scores"]),
         helper.make_node("Relu", ["image"], ["classes"]),
     ], [weight, onnx.numpy_helper.from_array(np.array([0], np.int64), "axes")])
-    result = run_python("-m", "tf_import", _write_model(tmp_path, "grouped.onnx", model), "--out", tmp_path)
+    result = run_python("-m", "tf_import", _write_model(tmp_path, "padded.onnx", model), "--out", tmp_path)
     assert result.returncode == 2
-    assert "error: Conv node '/backbone/grouped': group=3" in result.stderr
+    assert "error: Conv node '/backbone/padded': auto_pad=SAME_UPPER" in result.stderr
 
 
 def test_list_ops_names_the_handler_files():

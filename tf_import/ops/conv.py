@@ -29,6 +29,8 @@ def conv(node, inputs, attrs):
     _check_2d(node, inputs, attrs)
     x, w, b = (inputs + [None])[:3]
     groups = attrs.get("group", 1)
+    if w.known().shape[0] % groups:
+        raise refuse(node, f"group={groups} does not divide the {w.known().shape[0]} output channels")
     kernel = np.transpose(w.known(), (2, 3, 1, 0))  # (out, in/groups, kh, kw) -> (kh, kw, in/groups, out)
     strides, dilations = [1, *attrs.get("strides", [1, 1]), 1], [1, *attrs.get("dilations", [1, 1]), 1]
     slices = tf.split(x.nhwc, groups, axis=3) if groups > 1 else [x.nhwc]

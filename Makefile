@@ -14,7 +14,7 @@ TENSORPACK_ARG := $(if $(TENSORPACK),--tensorpack "$(TENSORPACK)")
 STAGE ?= graphfix
 PORT ?= 8080
 
-.PHONY: setup convert verify inspect test bench
+.PHONY: setup convert verify inspect test bench zoo-table
 .DEFAULT_GOAL := convert
 
 setup:
@@ -46,3 +46,10 @@ test: setup
 # Speed and size per architecture and stage (slow: minutes per architecture). ARCHS=a,b limits it.
 bench: setup
 	$(PY) bench/run.py $(if $(ARCHS),--archs "$(ARCHS)")
+
+# Re-measures every suite architecture (the whole pipeline test, about 15 min) into d2tf/zoo_agreement.json, then
+# rewrites the README's zoo table with those figures.
+zoo-table: setup
+	D2TF_RECORD_AGREEMENT=$(CURDIR)/d2tf/zoo_agreement.json $(PY) -m pytest tests/test_convert.py \
+		-k test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2
+	$(PY) -m d2tf.zoo_table --write README.md

@@ -1,8 +1,11 @@
 """`python -m d2tf.zoo_table [--write README.md]`: one row per yaml config of detectron2's model zoo (its
-quick_schedules test configs aside): what d2tf delivers for it, or why it refuses it, and which architecture of the
-test suite stands for it. The README's table is this output; tests/test_zoo_table.py keeps the two equal."""
+quick_schedules test configs aside): what d2tf delivers for it, or why it refuses it, which architecture of the
+test suite stands for it, and how closely that architecture's pb agreed with detectron2 when the suite last recorded
+it (zoo_agreement.json, written by `make zoo-table`). The README's table is this output; tests/test_zoo_table.py
+keeps the two equal."""
 
 import glob
+import json
 import os
 import re
 
@@ -10,6 +13,8 @@ from core import D2TFError, cli, zoo
 from core.files import write_atomic
 
 BEGIN, END = "<!-- zoo-table: python -m d2tf.zoo_table --write README.md -->", "<!-- /zoo-table -->"
+# {suite architecture's short name: its exact-mode figures against detectron2}, from the suite (record_agreement).
+AGREEMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo_agreement.json")
 
 
 def zoo_configs():
@@ -21,7 +26,7 @@ def zoo_configs():
 
 
 def row(config):
-    """(config, delivered, why or checked as) of one zoo config."""
+    """(config, delivered, why or checked as, agreement measured) of one zoo config."""
     from export.info import model_info
     from export.supported import check_supported
     from tf_import.tensorpack_config import NotExpressible, check_expressible
@@ -30,15 +35,40 @@ def row(config):
         cfg = zoo.load_config(config)
         arch = check_supported(cfg)
     except D2TFError as e:
-        return config, "refused", _short(str(e))
+        return config, "refused", _short(str(e)), ""
     tested = zoo.short_name(arch.reference_config)
     why = f"{arch.name}: " + ("converted in the suite" if zoo.short_name(config) == tested
                               else f"graph-changing keys equal those of `{tested}`")
     try:  # the model info as export writes it, but for the weights' digest and the traced size
         check_expressible(model_info(cfg, arch, config, os.devnull, (0, 0)))
     except NotExpressible as e:
-        return config, "pb", f"{why}. No npz: {e}"
-    return config, "pb, npz", why
+        return config, "pb", f"{why}. No npz: {e}", measured(tested)
+    return config, "pb, npz", why, measured(tested)
+
+
+def measured(tested):
+    """The suite's last recorded figures for the architecture tested as `tested` (short name), as a table cell."""
+    figures = recorded_agreement().get(tested)
+    if figures is None:
+        return "not recorded"
+    cell = (f"{figures['runtime']}: {figures['matched_iou99']:.0%} matched at IoU >= 0.99; boxes "
+            f"{figures['box_px']:.2g} px, scores {figures['score']:.2g}")
+    return cell + (f", masks {figures['mask']:.2g}" if figures["mask"] is not None else "")
+
+
+def recorded_agreement(path=None):
+    try:
+        with open(path or AGREEMENT) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def record_agreement(path, tested, figures):
+    """Sets one architecture's figures in the agreement file at `path` (the suite calls this under `make zoo-table`)."""
+    recorded = recorded_agreement(path)
+    recorded[tested] = figures
+    write_atomic(path, (json.dumps(recorded, indent=1, sort_keys=True) + "\n").encode())
 
 
 def table():
@@ -48,9 +78,12 @@ def table():
              "architecture and asserts that in exact RoIAlign mode it matches detectron2 on every detection at "
              "IoU >= 0.99 (boxes <= 0.05 px, scores and masks <= 1e-4); a config whose graph-changing keys equal "
              "that config's (export/supported.py compares every one) differs only in values the graph carries: "
-             "class count, thresholds, detection counts, pixel statistics.", "",
-             "| zoo config | delivered | checked as, or why refused |", "|---|---|---|"]
-    lines += [f"| `{c}` | {d} | {why} |" for c, d, why in rows]
+             "class count, thresholds, detection counts, pixel statistics. The last column is that architecture in exact "
+             "RoIAlign mode against detectron2 on the suite's two synthetic images (256x320, 300x452), as `make "
+             "zoo-table` last recorded it: the pb (TensorFlow), or for the suite's tensorpack-mode builds their exact "
+             "ONNX graph (onnxruntime; the tests check that the pb computes the same).", "",
+             "| zoo config | delivered | checked as, or why refused | exact mode vs detectron2 |", "|---|---|---|---|"]
+    lines += [f"| `{c}` | {d} | {why} | {agreement} |" for c, d, why, agreement in rows]
     return "\n".join(lines + [END])
 
 

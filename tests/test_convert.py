@@ -13,6 +13,7 @@ import pytest
 from core import zoo
 from core.files import HIDDEN, remove_abandoned
 from d2tf.convert import FILES, TENSORPACK_FILES
+from d2tf.zoo_table import record_agreement
 from tests.conftest import ROOT, run_python, yaml_with
 from verify.report import figures_of
 
@@ -45,6 +46,10 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
             "tensorpack's RoIAlign is close, not equal")
     else:  # ROIAlign v1 samples 2x2 per bin: no tensorpack RoIAlign to switch to, so both modes are detectron2's
         assert tensorpack["strict_agreement"] == 1.0 and tensorpack["box"] <= 0.05 and tensorpack["score"] <= 1e-4
+    if os.environ.get("D2TF_RECORD_AGREEMENT"):  # make zoo-table: the README table's figures
+        record_agreement(os.environ["D2TF_RECORD_AGREEMENT"], zoo.short_name(config), {
+            "runtime": exact["runtime"], "matched_iou99": exact["strict_agreement"], "box_px": exact["box"],
+            "score": exact["score"], "mask": exact["mask"]})
     measure("agreement with detectron2 (report.md, synthetic 256x320 and 300x452)",
             architecture=zoo.short_name(config), pb=p.roialign, exact_matched_iou99=f"{exact['strict_agreement']:.0%}",
             exact_ap=exact["ap"], exact_max_box_px=exact["box"],

@@ -2,8 +2,10 @@
 
 import pytest
 
-from d2tf.zoo_table import BEGIN, END, row, table, zoo_configs
+from core import zoo
+from d2tf.zoo_table import BEGIN, END, record_agreement, recorded_agreement, row, table, zoo_configs
 from tests.conftest import ROOT, run_python
+from verify.agreement import EXACT
 
 
 def test_readme_zoo_table_is_current():
@@ -30,18 +32,18 @@ def test_every_zoo_model_config_has_a_row():
      "classes (up to 1203000 boxes reach NMS, which detectron2 then runs class by class"),
 ])
 def test_refusals_say_why(zoo_config, reason):  # not `config`: conftest would take it for an architecture to build
-    _, delivered, why = row(zoo_config)
-    assert delivered == "refused" and why.startswith(reason), why
+    _, delivered, why, agreement = row(zoo_config)
+    assert delivered == "refused" and why.startswith(reason) and agreement == "", why
 
 
 def test_configs_sharing_a_suite_architecture_say_which():
-    assert row("Cityscapes/mask_rcnn_R_50_FPN.yaml")[1:] == (
+    assert row("Cityscapes/mask_rcnn_R_50_FPN.yaml")[1:3] == (
         "pb, npz", "R50-FPN Mask R-CNN: graph-changing keys equal those of `mask_rcnn_R_50_FPN_3x`")
     assert row("COCO-Detection/faster_rcnn_R_50_C4_3x.yaml")[2] == "R50-C4 Faster R-CNN: converted in the suite"
 
 
 def test_a_model_tensorpack_cannot_express_delivers_the_pb_and_says_why_no_npz():
-    _, delivered, why = row("Misc/mask_rcnn_R_50_FPN_1x_cls_agnostic.yaml")
+    _, delivered, why, _ = row("Misc/mask_rcnn_R_50_FPN_1x_cls_agnostic.yaml")
     assert delivered == "pb" and why.startswith("R50-FPN Mask R-CNN, class-agnostic: converted in the suite. No npz: "
                                                 "class-agnostic box regression and masks"), why
 
@@ -56,3 +58,30 @@ def test_write_leaves_a_file_without_markers_as_it_was(tmp_path):
     missing = tmp_path / "missing.md"
     result = run_python("-m", "d2tf.zoo_table", "--write", missing)
     assert result.stderr.strip().splitlines() == [f"error: cannot read {missing}: No such file or directory"]
+
+
+def test_every_suite_architecture_has_recorded_figures_within_the_exact_tolerance():
+    """The table's last column: `make zoo-table` records them; a new architecture must be recorded too."""
+    recorded = recorded_agreement()
+    for config in zoo.SUITE_ARCHITECTURES:
+        figures = recorded.get(zoo.short_name(config))
+        assert figures, f"{zoo.short_name(config)} not recorded: make zoo-table"
+        assert figures["matched_iou99"] == 1.0 and figures["box_px"] <= EXACT["box"], figures
+        assert figures["score"] <= EXACT["score"] and (figures["mask"] or 0) <= EXACT["mask"], figures
+        assert (figures["mask"] is None) == ("faster" in config), figures
+
+
+def test_recorded_figures_fill_the_rows_of_their_architecture(tmp_path, monkeypatch):
+    import d2tf.zoo_table
+
+    path = tmp_path / "agreement.json"
+    record_agreement(path, "mask_rcnn_R_50_FPN_3x", {"runtime": "TensorFlow", "matched_iou99": 1.0,
+                                                     "box_px": 0.00031, "score": 9.3e-06, "mask": 2.8e-05})
+    record_agreement(path, "faster_rcnn_R_50_FPN_3x", {"runtime": "onnxruntime", "matched_iou99": 1.0,
+                                                       "box_px": 0.0002, "score": 1e-05, "mask": None})
+    monkeypatch.setattr(d2tf.zoo_table, "AGREEMENT", str(path))
+    assert row("Cityscapes/mask_rcnn_R_50_FPN.yaml")[3] == (
+        "TensorFlow: 100% matched at IoU >= 0.99; boxes 0.00031 px, scores 9.3e-06, masks 2.8e-05")
+    assert row("COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml")[3] == (
+        "onnxruntime: 100% matched at IoU >= 0.99; boxes 0.0002 px, scores 1e-05")
+    assert row("COCO-Detection/faster_rcnn_R_101_FPN_3x.yaml")[3] == "not recorded"

@@ -78,8 +78,8 @@ def table():
              "architecture and asserts that in exact RoIAlign mode it matches detectron2 on every detection at "
              "IoU >= 0.99 (boxes <= 0.05 px, scores and masks <= 1e-4); a config whose graph-changing keys equal "
              "that config's (export/supported.py compares every one) differs only in values the graph carries: "
-             "class count, thresholds, detection counts, pixel statistics. The last column is that architecture in exact "
-             "RoIAlign mode against detectron2 on the suite's two synthetic images (256x320, 300x452), as `make "
+             "class count, thresholds, detection counts, pixel statistics. The last column is that architecture in "
+             "exact RoIAlign mode against detectron2 on the suite's two synthetic images (256x320, 300x452), as `make "
              "zoo-table` last recorded it: the pb (TensorFlow), or for the suite's tensorpack-mode builds their exact "
              "ONNX graph (onnxruntime; the tests check that the pb computes the same).", "",
              "| zoo config | delivered | checked as, or why refused | exact mode vs detectron2 |", "|---|---|---|---|"]

@@ -54,7 +54,8 @@ class Architecture:
 
     @property
     def reference_config(self):
-        # Each variant exists in the zoo as one R50-FPN model; the key comparison refuses any other combination.
+        # Each variant is one zoo model (R50-FPN, or X101-FPN for ResNeXt); the key comparison refuses any other
+        # combination.
         if self.class_agnostic:
             return zoo.CLASS_AGNOSTIC
         if self.norm != "FrozenBN":
@@ -96,8 +97,7 @@ def check_supported(cfg):
     agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
     resnets = cfg.MODEL.RESNETS
     arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
-                        pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP if resnets.NUM_GROUPS != 1
-                        else Architecture.width_per_group)
+                        pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP)
     reference = zoo.load_config(arch.reference_config)
     for key, value in _graph_keys(cfg, arch):
         expected = _get(reference, key)

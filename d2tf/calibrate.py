@@ -51,7 +51,7 @@ def calibrated_weights(cfg, seed=0, height=256, width=320):
             hooks.append(module.register_forward_hook(_scale_output(_OUTPUT_STD[name.split(".")[-1]])))
     image = torch.from_numpy(synthetic_image(height, width, seed)).permute(2, 0, 1)
     with torch.no_grad():
-        model.inference([{"image": image}], do_postprocess=False)
+        model([{"image": image}])  # every meta-architecture's eval forward (RPN and semantic ones have no inference)
     for hook in hooks:
         hook.remove()
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}

@@ -70,3 +70,18 @@ def test_generation_is_deterministic():
     assert all(np.array_equal(a[k], b[k]) for k in a)
     c = calibrated_weights(cfg, seed=4)
     assert not np.array_equal(a["roi_heads.box_predictor.cls_score.weight"], c["roi_heads.box_predictor.cls_score.weight"])
+
+
+@pytest.mark.parametrize("zoo_config, head", [
+    ("COCO-Detection/rpn_R_50_FPN_1x.yaml", "proposal_generator.rpn_head.objectness_logits"),
+    ("Misc/semantic_R_50_FPN_1x.yaml", "sem_seg_head.predictor"),
+])
+def test_meta_architectures_without_roi_heads_are_calibrated(zoo_config, head):
+    """The generator runs each meta-architecture's own eval forward: its norms take the activations' statistics and
+    its prediction layer is scaled (not `config`: conftest would take it for an architecture to build)."""
+    from d2tf.calibrate import calibrated_weights
+
+    weights = calibrated_weights(zoo.load_config(zoo_config))
+    stem = weights["backbone.bottom_up.stem.conv1.norm.running_var"]
+    assert not np.allclose(stem, stem[0]), "the stem's FrozenBN statistics were taken from its activations"
+    assert np.isfinite(weights[head + ".weight"]).all() and weights[head + ".weight"].std() > 0

@@ -46,7 +46,7 @@ def calibrated_weights(cfg, seed=0, height=256, width=320):
     for name, module in model.named_modules():
         if isinstance(module, (FrozenBatchNorm2d, nn.BatchNorm2d, nn.GroupNorm)):
             gain = _RESIDUAL_GAIN if name.endswith("conv3.norm") else 1.0
-            hooks.append(module.register_forward_pre_hook(_bn_from_activations(gen, gain)))
+            hooks.append(module.register_forward_pre_hook(_norm_from_activations(gen, gain)))
         elif name.split(".")[-1] in _OUTPUT_STD and hasattr(module, "weight"):
             hooks.append(module.register_forward_hook(_scale_output(_OUTPUT_STD[name.split(".")[-1]])))
     image = torch.from_numpy(synthetic_image(height, width, seed)).permute(2, 0, 1)
@@ -57,7 +57,7 @@ def calibrated_weights(cfg, seed=0, height=256, width=320):
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
-def _bn_from_activations(gen, gain):
+def _norm_from_activations(gen, gain):
     import torch
 
     def hook(module, inputs):

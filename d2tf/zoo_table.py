@@ -25,8 +25,9 @@ def zoo_configs():
                   if p.split(os.sep)[-2] != "quick_schedules" and not os.path.basename(p).startswith("Base-"))
 
 
-def row(config):
-    """(config, delivered, why or checked as, agreement measured) of one zoo config."""
+def row(config, recorded=None):
+    """(config, delivered, why or checked as, agreement measured) of one zoo config; `recorded`: the agreement file's
+    content, read here if not given."""
     from export.info import model_info
     from export.supported import check_supported
     from tf_import.tensorpack_config import NotExpressible, check_expressible
@@ -42,13 +43,13 @@ def row(config):
     try:  # the model info as export writes it, but for the weights' digest and the traced size
         check_expressible(model_info(cfg, arch, config, os.devnull, (0, 0)))
     except NotExpressible as e:
-        return config, "pb", f"{why}. No npz: {e}", measured(tested)
-    return config, "pb, npz", why, measured(tested)
+        return config, "pb", f"{why}. No npz: {e}", measured(tested, recorded)
+    return config, "pb, npz", why, measured(tested, recorded)
 
 
-def measured(tested):
+def measured(tested, recorded=None):
     """The suite's last recorded figures for the architecture tested as `tested` (short name), as a table cell."""
-    figures = recorded_agreement().get(tested)
+    figures = (recorded_agreement() if recorded is None else recorded).get(tested)
     if figures is None:
         return "not recorded"
     cell = (f"{figures['runtime']}: {figures['matched_iou99']:.0%} matched at IoU >= 0.99; boxes "
@@ -72,7 +73,8 @@ def record_agreement(path, tested, figures):
 
 
 def table():
-    rows = [row(c) for c in zoo_configs()]
+    recorded = recorded_agreement()
+    rows = [row(c, recorded) for c in zoo_configs()]
     delivered = sum(r[1] != "refused" for r in rows)
     lines = [BEGIN, f"{delivered} of the zoo's {len(rows)} model configs convert. The suite converts one config per "
              "architecture and asserts that in exact RoIAlign mode it matches detectron2 on every detection at "

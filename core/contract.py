@@ -30,8 +30,8 @@ def pb_tensor(output):
 
 
 def mask_resolution(backbone, pooler_resolution):
-    """Side of the masks output: FPN's mask head doubles its pooled map with a deconv; C4's res5 halves it first."""
-    return pooler_resolution * 2 if backbone == "FPN" else pooler_resolution
+    """Side of the masks output: the mask head doubles its pooled map with a deconv; C4's res5 halves it first."""
+    return pooler_resolution if backbone == "C4" else pooler_resolution * 2
 
 
 def labels_to_classes(outputs):

@@ -47,16 +47,46 @@ RESNEXT = {  # by MASK_ON
     True: "COCO-InstanceSegmentation/mask_rcnn_X_101_32x8d_FPN_3x.yaml",
     False: "COCO-Detection/faster_rcnn_X_101_32x8d_FPN_3x.yaml",
 }
-PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, *NORMALISED.values(), *UNALIGNED.values(), *RESNEXT.values()]
-# Every architecture the suite converts, by the config it is tested with.
-SUITE_ARCHITECTURES = TENSORPACK_ARCHITECTURES + PB_ONLY_ARCHITECTURES
+DILATED = {  # by (depth, MASK_ON)
+    (50, True): "COCO-InstanceSegmentation/mask_rcnn_R_50_DC5_3x.yaml",
+    (50, False): "COCO-Detection/faster_rcnn_R_50_DC5_3x.yaml",
+    (101, True): "COCO-InstanceSegmentation/mask_rcnn_R_101_DC5_3x.yaml",
+    (101, False): "COCO-Detection/faster_rcnn_R_101_DC5_3x.yaml",
+}
+# A DC5 build peaks at about 11 GB (TensorFlow's first run copies the 400 MB box head many times) and the suite builds
+# the next two architectures while one is tested: two others between DC5 builds keep two from running together.
+PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, DILATED[50, True], *NORMALISED.values(), DILATED[50, False],
+                         *UNALIGNED.values(), DILATED[101, True], *RESNEXT.values(), DILATED[101, False]]
+# LVIS models share their architecture's graph (the class count, threshold and detection count are carried values),
+# but send every (proposal, class) pair of 1203 classes to NMS: one LVIS model is converted in the suite, standing
+# for the LVIS models of its architecture.
+LVIS = {  # by the architecture's reference config
+    "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml": "LVISv1-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml",
+}
+# The suite's configs with an npz, which tensorpack's own model runs; and every architecture the suite converts, by
+# the config it is tested with.
+NPZ_CONFIGS = TENSORPACK_ARCHITECTURES + list(LVIS.values())
+SUITE_ARCHITECTURES = TENSORPACK_ARCHITECTURES + PB_ONLY_ARCHITECTURES + list(LVIS.values())
 
 DEFAULT_EXAMPLE = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
 
 
+def suite_config(config, reference):
+    """The suite config that stands for zoo `config`, whose architecture is tested as `reference`: itself if the
+    suite converts it, the LVIS one for an LVIS model of that architecture, else the reference."""
+    if config in SUITE_ARCHITECTURES:
+        return config
+    if config.startswith("LVIS") and reference in LVIS:
+        return LVIS[reference]
+    return reference
+
+
 def short_name(config):
-    """`COCO-Detection/faster_rcnn_R_50_C4_3x.yaml` -> `faster_rcnn_R_50_C4_3x` (for file and test names)."""
-    return os.path.splitext(os.path.basename(config))[0]
+    """`COCO-Detection/faster_rcnn_R_50_C4_3x.yaml` -> `faster_rcnn_R_50_C4_3x` (for file and test names); LVIS
+    models keep their dataset, whose zoo files have COCO's names: `LVISv1_mask_rcnn_R_50_FPN_1x`."""
+    name = os.path.splitext(os.path.basename(config))[0]
+    dataset = os.path.basename(os.path.dirname(config)).split("-")[0]
+    return f"{dataset}_{name}" if dataset.startswith("LVIS") else name
 
 
 def load_config(config):

@@ -37,7 +37,7 @@ def row(config, recorded=None):
         arch = check_supported(cfg)
     except D2TFError as e:
         return config, "refused", _short(str(e)), ""
-    tested = zoo.short_name(arch.reference_config)
+    tested = zoo.short_name(zoo.suite_config(config, arch.reference_config))
     why = f"{arch.name}: " + ("converted in the suite" if zoo.short_name(config) == tested
                               else f"graph-changing keys equal those of `{tested}`")
     try:  # the model info as export writes it, but for the weights' digest and the traced size

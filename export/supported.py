@@ -26,14 +26,14 @@ _CARRIED = {
 _UNUSED_SUBTREES = ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET")
 
 _BACKBONES = {"build_resnet_backbone": "C4", "build_resnet_fpn_backbone": "FPN"}
-_ROI_HEADS = {"C4": {"Res5ROIHeads"}, "FPN": {"StandardROIHeads", "CascadeROIHeads"}}
+_ROI_HEADS = {"C4": {"Res5ROIHeads"}, "DC5": {"StandardROIHeads"}, "FPN": {"StandardROIHeads", "CascadeROIHeads"}}
 _NORMS = {"FrozenBN", *zoo.NORMALISED}
 _POOLERS = {"ROIAlignV2", "ROIAlign"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
-    backbone: str  # "C4" or "FPN"
+    backbone: str  # "C4", "DC5" (C4's ResNet with a dilated res5, the heads on res5) or "FPN"
     depth: int  # 50 or 101
     mask: bool
     cascade: bool
@@ -64,6 +64,8 @@ class Architecture:
             return zoo.UNALIGNED[self.mask]
         if self.groups != 1:
             return zoo.RESNEXT[self.mask]
+        if self.backbone == "DC5":
+            return zoo.DILATED[self.depth, self.mask]
         head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
         name = f"{head}_rcnn_R_{self.depth}_{self.backbone}_3x"
         return next(c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name)
@@ -84,6 +86,8 @@ def check_supported(cfg):
         raise _unsupported(cfg, [reason])
     require("MODEL.META_ARCHITECTURE", {"GeneralizedRCNN"})
     backbone = _BACKBONES.get(require("MODEL.BACKBONE.NAME", set(_BACKBONES)))
+    if backbone == "C4" and cfg.MODEL.RESNETS.RES5_DILATION == 2:
+        backbone = "DC5"
     depth = require("MODEL.RESNETS.DEPTH", {50, 101})
     require("MODEL.KEYPOINT_ON", {False})
     require("INPUT.FORMAT", {"BGR"})
@@ -108,28 +112,9 @@ def check_supported(cfg):
         problems.append(f"MODEL.RPN.PRE_NMS_TOPK_TEST={rpn.PRE_NMS_TOPK_TEST} != MODEL.RPN.POST_NMS_TOPK_TEST="
                         f"{rpn.POST_NMS_TOPK_TEST} (tensorpack's FPN has one count for both, "
                         "RPN.TEST_PER_LEVEL_NMS_TOPK)")
-    problems += _class_by_class_nms(cfg)
     if problems:
         raise _unsupported(cfg, problems)
     return arch
-
-
-# detectron2's batched_nms runs NMS class by class once this many boxes pass the score threshold.
-_NMS_LOOP_FROM = 40000
-
-
-def _class_by_class_nms(cfg):
-    """A score threshold below a uniform softmax score passes nearly every (proposal, class) pair. With enough of
-    them (LVIS: 1000 x 1203 at 1e-4) detectron2 runs NMS class by class; the traced graph takes one NMS over all
-    the boxes instead (export/trace.py), which did not finish tracing in 5 minutes on LVIS. Per-class NMS in the
-    graph is not built yet."""
-    heads = cfg.MODEL.ROI_HEADS
-    candidates = cfg.MODEL.RPN.POST_NMS_TOPK_TEST * heads.NUM_CLASSES
-    if heads.SCORE_THRESH_TEST < 1 / (heads.NUM_CLASSES + 1) and candidates >= _NMS_LOOP_FROM:
-        return [f"MODEL.ROI_HEADS.SCORE_THRESH_TEST={heads.SCORE_THRESH_TEST} with {heads.NUM_CLASSES} classes "
-                f"(up to {candidates} boxes reach NMS, which detectron2 then runs class by class and a graph of "
-                "d2tf's cannot yet)"]
-    return []
 
 
 def _refused_family(cfg):

@@ -9,6 +9,7 @@ import torch
 
 from core.contract import INPUT, onnx_outputs
 from core.metadata import write_info
+from export import per_class_nms
 from export.model import ExportWrapper
 
 OPSET = 16
@@ -16,12 +17,15 @@ OPSET = 16
 
 def trace_to_onnx(model, image, mask):
     """ONNX ModelProto of `model` traced on `image` ([H, W, 3] float32), with H, W and N left dynamic."""
+    from detectron2.modeling.roi_heads import fast_rcnn
+
     outputs = onnx_outputs(mask)
     dynamic = {INPUT: {0: "height", 1: "width"}}
     dynamic.update({name: {0: "detections"} for name in outputs})
     buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad(), _single_image_splits(), _batched_nms_for_any_count(), \
-            _group_norm_in_short_sums():
+    with warnings.catch_warnings(), torch.no_grad(), _patched(torch.Tensor, "split", _single_image_split), \
+            _patched(torch.nn.GroupNorm, "forward", _group_norm_in_short_sums), \
+            _patched(fast_rcnn, "fast_rcnn_inference_single_image", per_class_nms.fast_rcnn_inference_single_image):
         warnings.simplefilter("ignore")  # the tracer warns about every Python int it freezes; tests check results
         torch.onnx.export(
             ExportWrapper(model),
@@ -74,50 +78,16 @@ def add_provenance(proto, info):
     proto.producer_version = info["d2tf_version"]
 
 
-@contextlib.contextmanager
-def _batched_nms_for_any_count():
-    """detectron2's batched_nms loops over the classes present once it gets 40,000 boxes or more (LVIS's 1203
-    classes at score threshold 1e-4 reach that on any image). Traced, the loop unrolls over the trace image's classes
-    (52,000 nodes), and the graph would drop every other class on other images. Below that count it takes
-    torchvision's batched NMS, the same per-class NMS for any count: the roi_heads and RPN trace that always."""
-    from detectron2.modeling.proposal_generator import proposal_utils
-    from detectron2.modeling.roi_heads import fast_rcnn
-    from torchvision.ops import boxes as box_ops
-
-    def batched_nms(boxes, scores, idxs, iou_threshold):
-        return box_ops.batched_nms(boxes.float(), scores, idxs, iou_threshold)  # detectron2's own small-count call
-
-    modules = (fast_rcnn, proposal_utils)
-    originals = [m.batched_nms for m in modules]
-    for m in modules:
-        m.batched_nms = batched_nms
-    try:
-        yield
-    finally:
-        for m, original in zip(modules, originals):
-            m.batched_nms = original
-
-
-@contextlib.contextmanager
-def _group_norm_in_short_sums():
-    """torch exports GroupNorm as an InstanceNormalization over each group's C/G*H*W values, which onnxruntime sums
-    in float32 one after another: on R50-FPN GN Mask R-CNN model.onnx then missed detectron2's masks by 1.7e-4,
-    where TensorFlow's kernels stay within 1e-5. The same statistics taken axis by axis (W, then H, then the
-    group's channels) are sums of a few hundred values at most, in any runtime."""
-    original = torch.nn.GroupNorm.forward
-
-    def forward(self, x):
-        n, c, h, w = x.shape
-        groups = x.reshape(n, self.num_groups, c // self.num_groups, h, w)
-        centred = groups - _mean_axis_by_axis(groups)
-        normalised = (centred / torch.sqrt(_mean_axis_by_axis(centred * centred) + self.eps)).reshape(n, c, h, w)
-        return normalised * self.weight.reshape(1, c, 1, 1) + self.bias.reshape(1, c, 1, 1)
-
-    torch.nn.GroupNorm.forward = forward
-    try:
-        yield
-    finally:
-        torch.nn.GroupNorm.forward = original
+def _group_norm_in_short_sums(self, x):
+    """nn.GroupNorm.forward while tracing. torch exports GroupNorm as an InstanceNormalization over each group's
+    C/G*H*W values, which onnxruntime sums in float32 one after another: on R50-FPN GN Mask R-CNN model.onnx then
+    missed detectron2's masks by 1.7e-4, where TensorFlow's kernels stay within 1e-5. The same statistics taken axis
+    by axis (W, then H, then the group's channels) are sums of a few hundred values at most, in any runtime."""
+    n, c, h, w = x.shape
+    groups = x.reshape(n, self.num_groups, c // self.num_groups, h, w)
+    centred = groups - _mean_axis_by_axis(groups)
+    normalised = (centred / torch.sqrt(_mean_axis_by_axis(centred * centred) + self.eps)).reshape(n, c, h, w)
+    return normalised * self.weight.reshape(1, c, 1, 1) + self.bias.reshape(1, c, 1, 1)
 
 
 def _mean_axis_by_axis(groups):
@@ -125,20 +95,25 @@ def _mean_axis_by_axis(groups):
     return groups.mean(4, keepdim=True).mean(3, keepdim=True).mean(2, keepdim=True)
 
 
+_tensor_split = torch.Tensor.split
+
+
+def _single_image_split(self, split_size, dim=0):
+    """torch.Tensor.split while tracing. detectron2 splits batched head outputs per image with
+    `t.split([len(instances) ...])`. Traced, those Python ints become constants, so the graph would only accept the
+    traced number of proposals/detections (a Split node fails on any other count, zero included). With one image the
+    split is the identity: make it so."""
+    if isinstance(split_size, (list, tuple)) and len(split_size) == 1:
+        return (self,)
+    return _tensor_split(self, split_size, dim)
+
+
 @contextlib.contextmanager
-def _single_image_splits():
-    """detectron2 splits batched head outputs per image with `t.split([len(instances) ...])`. Traced, those
-    Python ints become constants, so the graph would only accept the traced number of proposals/detections (a Split
-    node fails on any other count, zero included). With one image the split is the identity: make it so."""
-    original = torch.Tensor.split
-
-    def split(self, split_size, dim=0):
-        if isinstance(split_size, (list, tuple)) and len(split_size) == 1:
-            return (self,)
-        return original(self, split_size, dim)
-
-    torch.Tensor.split = split
+def _patched(owner, name, value):
+    """`owner.name` is `value` inside the block."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
     try:
         yield
     finally:
-        torch.Tensor.split = original
+        setattr(owner, name, original)

@@ -23,7 +23,7 @@ EXAMPLE = zoo.DEFAULT_EXAMPLE
 @pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
 def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, pipeline, measure):
     p = pipeline(config)
-    npz = config not in zoo.PB_ONLY_ARCHITECTURES
+    npz = config in zoo.NPZ_CONFIGS
     assert sorted(set(os.listdir(p.out)) - {HIDDEN}) == sorted(FILES + (TENSORPACK_FILES if npz else ()))
     for i, stage in enumerate(("export", "graphfix", "tf_import", "verify"), start=1):
         assert f"[d2tf] stage {i}/4: {stage}: done in" in p.result.stderr

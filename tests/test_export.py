@@ -163,8 +163,8 @@ def test_carried_values_and_training_keys_are_accepted(tmp_path):
 def test_all_seed_architectures_are_recognised():
     from export.supported import check_supported
 
-    names = [check_supported(zoo.load_config(c)).reference_config for c in zoo.SUITE_ARCHITECTURES]
-    assert names == zoo.SUITE_ARCHITECTURES
+    references = {c: check_supported(zoo.load_config(c)).reference_config for c in zoo.SUITE_ARCHITECTURES}
+    assert references == {**{c: c for c in zoo.SUITE_ARCHITECTURES}, **{lvis: coco for coco, lvis in zoo.LVIS.items()}}
 
 
 def _weights(checkpoint_path):
@@ -214,30 +214,65 @@ def test_cli_user_errors_are_one_line(tmp_path, args, message):
     assert not (tmp_path / "out" / "model.onnx").exists()
 
 
-def test_traced_nms_is_per_class_for_any_box_count(monkeypatch):
-    """From 40,000 boxes detectron2's batched_nms loops over the classes present, which a trace would unroll for
-    the trace image's classes only; export traces torchvision's per-class NMS, equal for any count."""
-    import importlib
+def _box_head_outputs(proposals, classes, agnostic, seed):
+    """Box-head outputs as fast_rcnn_inference_single_image takes them: [R, K*4] boxes (or [R, 4]) in a few
+    clusters of similar boxes, so NMS has work in every class, and softmax scores [R, K+1] of which a few classes
+    take most, so the detections kept hold many boxes of one class."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, 8, proposals)
+    centres = rng.uniform(40, 360, (8, 1, 2))[cluster] + rng.normal(0, 4, (proposals, 1, 2))
+    sizes = rng.uniform(20, 80, (8, 1, 2))[cluster] * rng.uniform(0.8, 1.2, (proposals, 1, 2))
+    per_box = 1 if agnostic else classes
+    boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], 2) + rng.normal(0, 3, (proposals, per_box, 4))
+    logits = rng.normal(0, 1, (proposals, classes + 1)) + rng.normal(0, 2, classes + 1)
+    scores = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return boxes.reshape(proposals, -1).astype(np.float32), scores.astype(np.float32)
 
+
+@pytest.mark.parametrize("agnostic", [False, True], ids=["class-specific", "class-agnostic"])
+@pytest.mark.parametrize("score_threshold", [1e-4, 0.15])
+def test_traced_box_head_nms_is_detectron2s_class_by_class(agnostic, score_threshold):
+    """export/per_class_nms.py against detectron2's own fast_rcnn_inference_single_image: eagerly, and traced on 40
+    proposals then run in onnxruntime on 150, with 300 classes. At score threshold 1e-4 (LVIS's) every (proposal,
+    class) pair reaches NMS: 45,000, where detectron2 runs NMS class by class; at 0.15 the threshold binds."""
+    import io
+
+    import onnxruntime
     import torch
-    import torchvision
     from detectron2.modeling.roi_heads import fast_rcnn
 
-    from export.trace import _batched_nms_for_any_count
+    from export import per_class_nms
 
-    rng = np.random.default_rng(0)
-    corners = rng.uniform(0, 500, (40000, 2)).astype(np.float32)
-    boxes = torch.from_numpy(np.concatenate([corners, corners + rng.uniform(1, 50, (40000, 2))], 1).astype(np.float32))
-    scores, idxs = torch.from_numpy(rng.random(40000).astype(np.float32)), torch.arange(40000) % 3
-    d2_nms = importlib.import_module("detectron2.layers.nms")  # the module: detectron2.layers.nms is its function
-    monkeypatch.setattr(d2_nms, "nms", lambda *args: pytest.fail("detectron2's class loop ran"))
-    original = fast_rcnn.batched_nms
-    with _batched_nms_for_any_count():
-        keep = fast_rcnn.batched_nms(boxes, scores, idxs, 0.5)
-    assert fast_rcnn.batched_nms is original
-    assert torch.equal(keep, torchvision.ops.batched_nms(boxes, scores, idxs, 0.5)) and len(keep) > 1000
-    with pytest.raises(pytest.fail.Exception, match="class loop"):
-        original(boxes, scores, idxs, 0.5)
+    def args(nms_threshold=0.5):  # image shape, score threshold, NMS threshold, detections per image
+        return (400, 500), score_threshold, nms_threshold, 100
+
+    class Head(torch.nn.Module):
+        def forward(self, boxes, scores):
+            result, kept = per_class_nms.fast_rcnn_inference_single_image(boxes, scores, *args())
+            return result.pred_boxes.tensor, result.scores, result.pred_classes, kept
+
+    def detectron2(boxes, scores, *args):
+        result, kept = fast_rcnn.fast_rcnn_inference_single_image(torch.from_numpy(boxes), torch.from_numpy(scores),
+                                                                  *args)
+        return [t.numpy() for t in (result.pred_boxes.tensor, result.scores, result.pred_classes, kept)]
+
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(Head(), tuple(map(torch.from_numpy, _box_head_outputs(40, 300, agnostic, 1))), buf,
+                          dynamo=False, opset_version=16, input_names=["boxes", "scores"],
+                          dynamic_axes={"boxes": {0: "n"}, "scores": {0: "n"}})
+    onnx_model = onnxruntime.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    boxes, scores = _box_head_outputs(150, 300, agnostic, 2)
+    expected = detectron2(boxes, scores, *args())
+    # The inputs exercise what they should: the count binds at 1e-4, the threshold at 0.15, NMS at both.
+    assert (len(expected[0]) == 100) == (score_threshold < 0.01)
+    assert len(detectron2(boxes, scores, *args(nms_threshold=0.6))[0]) > len(expected[0]) or \
+        not np.array_equal(detectron2(boxes, scores, *args(nms_threshold=0.6))[3], expected[3])
+    eager = [t.numpy() for t in Head()(torch.from_numpy(boxes), torch.from_numpy(scores))]
+    traced = onnx_model.run(None, {"boxes": boxes, "scores": scores})
+    for result in (eager, traced):
+        for got, want in zip(result, expected):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_traced_group_norm_is_group_norm_summed_in_short_runs():
@@ -249,7 +284,7 @@ def test_traced_group_norm_is_group_norm_summed_in_short_runs():
     import onnxruntime
     import torch
 
-    from export.trace import _group_norm_in_short_sums
+    from export.trace import _group_norm_in_short_sums, _patched
 
     torch.manual_seed(0)
     norm = torch.nn.GroupNorm(32, 256).eval()
@@ -260,7 +295,8 @@ def test_traced_group_norm_is_group_norm_summed_in_short_runs():
 
     def exported(patched):
         buf = io.BytesIO()
-        with torch.no_grad(), (_group_norm_in_short_sums() if patched else contextlib.nullcontext()):
+        with torch.no_grad(), (_patched(torch.nn.GroupNorm, "forward", _group_norm_in_short_sums) if patched
+                               else contextlib.nullcontext()):
             torch.onnx.export(norm, (torch.randn(1, 256, 16, 20),), buf, dynamo=False, opset_version=16,
                               input_names=["x"], dynamic_axes={"x": {2: "h", 3: "w"}})
         return onnxruntime.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])

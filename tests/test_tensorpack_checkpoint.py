@@ -10,7 +10,7 @@ from tests.tensorpack_contract import contract_names, contract_value
 from tf_import import tensorpack_checkpoint as tp
 
 
-@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", zoo.NPZ_CONFIGS, ids=zoo.short_name)
 def test_npz_has_tensorpacks_names_and_the_contracts_values(config, pipeline):
     p = pipeline(config)
     arch = p.info["architecture"]

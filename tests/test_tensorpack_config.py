@@ -22,7 +22,7 @@ from verify.run import tensorpack_computes_the_graph
 IOU, BOX_TOL, SCORE_TOL, MASK_TOL = 0.99, 0.05, 1e-4, 1e-4
 
 
-@pytest.mark.parametrize("config", zoo.TENSORPACK_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", zoo.NPZ_CONFIGS, ids=zoo.short_name)
 def test_tensorpacks_own_model_equals_the_tensorpack_mode_graph(config, pipeline, measure):
     p = pipeline(config)
     reference, candidate = p.outputs(p.graph("tensorpack")), p.outputs("tensorpack")

@@ -41,7 +41,7 @@ def _check_interface(got, info):
     assert got["boxes"].dtype == np.float32 and got["scores"].dtype == np.float32
     if info["architecture"]["mask"]:
         m = info["mask_resolution"]
-        assert m == (28 if info["architecture"]["backbone"] == "FPN" else 14)
+        assert m == (14 if info["architecture"]["backbone"] == "C4" else 28)
         assert got["masks"].shape == (len(got["scores"]), m, m)
     else:
         assert "masks" not in got

@@ -43,6 +43,10 @@ def check_expressible(info):
     if arch["groups"] != 1:
         raise NotExpressible(f"ResNeXt's grouped convolutions (MODEL.RESNETS.NUM_GROUPS={arch['groups']}); "
                              "tensorpack's resnet_bottleneck has none")
+    if arch["backbone"] == "DC5":
+        raise NotExpressible("a dilated res5 whose one feature map feeds the RPN and conv-fc heads (DC5, "
+                             "MODEL.RESNETS.RES5_DILATION=2); tensorpack's backbones are C4, which runs res5 on each "
+                             "ROI, and FPN")
     if not arch["aligned"]:
         raise NotExpressible("ROIAlign without the half-pixel shift (POOLER_TYPE ROIAlign); tensorpack's roi_align "
                              "always shifts by half a pixel")

@@ -1,6 +1,6 @@
 """nms: lift NonMaxSuppression out of the empty-input `If` guards the trace leaves.
 
-torchvision's batched_nms starts with `if boxes.numel() == 0: return empty`, which traces to
+torchvision's batched_nms (the RPN's NMS) starts with `if boxes.numel() == 0: return empty`, which traces to
 `If(cond, then=<empty int64 constant>, else=<offset boxes per class, NonMaxSuppression, ...>)`. TensorFlow (and
 tensorpack's graph) has no need for the branch: the else branch is already correct on zero boxes (its ReduceMax of
 an empty tensor gives -inf, which only ever multiplies an empty index tensor, and NonMaxSuppression of zero boxes

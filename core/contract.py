@@ -5,7 +5,13 @@ ONNX outputs: boxes [N, 4] (x1, y1, x2, y2 in input pixels), scores [N], classes
 ids), masks [N, M, M] (sigmoid probabilities of the predicted class; mask models only).
 pb outputs, tensorpack's names: output/boxes, output/scores, output/labels (int64, 1-based: 0 is tensorpack's
 background), output/masks.
+The SavedModel's serving signature takes images as they come and answers in the TF Object Detection API's terms:
+input `input_tensor` uint8 [1, H, W, 3] RGB; outputs num_detections [1], detection_boxes [1, N, 4] (ymin, xmin,
+ymax, xmax, divided by the image's height and width), detection_scores [1, N], detection_classes [1, N] (float,
+1-based), detection_masks [1, N, H, W] (uint8 0/1 at image size; mask models only).
 """
+
+import numpy as np
 
 INPUT = "image"
 INPUT_DTYPE = "float32"
@@ -32,6 +38,26 @@ def pb_tensor(output):
 def mask_resolution(backbone, pooler_resolution):
     """Side of the masks output: the mask head doubles its pooled map with a deconv; C4's res5 halves it first."""
     return pooler_resolution if backbone == "C4" else pooler_resolution * 2
+
+
+SERVING_SIGNATURE, SERVING_INPUT = "serving_default", "input_tensor"
+TENSORPACK_SIGNATURE = "tensorpack"  # the SavedModel's second signature: the pb's interface
+
+
+def serving_outputs(mask):
+    return ["num_detections", "detection_boxes", "detection_scores", "detection_classes"] + (
+        ["detection_masks"] if mask else [])
+
+
+def serving_to_detections(outputs, height, width):
+    """The serving signature's outputs for one height x width image in the ONNX interface, at image size: boxes
+    x1y1x2y2 in pixels, 0-based classes, masks [N, H, W]."""
+    boxes = outputs["detection_boxes"][0][:, [1, 0, 3, 2]] * np.float32([width, height, width, height])
+    result = {"boxes": boxes, "scores": outputs["detection_scores"][0],
+              "classes": outputs["detection_classes"][0].astype(np.int64) - LABEL_BASE}
+    if "detection_masks" in outputs:
+        result["masks"] = outputs["detection_masks"][0]
+    return result
 
 
 def labels_to_classes(outputs):

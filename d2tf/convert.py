@@ -22,7 +22,8 @@ from graphfix.passes import DEFAULT, WITH_FOLDBN
 from tf_import.tensorpack_config import FILES as TENSORPACK_FILES
 from verify.run import DEFAULT_SIZES, VerificationFailed, parse_sizes, verify
 
-FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "report.md", "verify.png")  # always written
+# Always written (saved_model is a directory).
+FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "saved_model", "report.md", "verify.png")
 CURRENT = "current"  # OUT/.d2tf/current -> set-<random>, the published set; OUT/<file> -> .d2tf/current/<file>
 LOCK = "lock"  # OUT/.d2tf/lock: flock-ed by the conversion writing OUT, holds its process id
 FAILED = ".d2tf-failed"  # OUT/.d2tf-failed: the last conversion that failed verification, kept for inspection
@@ -155,7 +156,7 @@ def _verify(staging, out, *args):
 
 
 def _staged(staging):
-    return [f for f in FILES + TENSORPACK_FILES if os.path.isfile(os.path.join(staging, f))]
+    return [f for f in FILES + TENSORPACK_FILES if os.path.exists(os.path.join(staging, f))]
 
 
 def _move(src, names, dst):

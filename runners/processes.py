@@ -1,6 +1,6 @@
-"""detectron2's, the pb's and tensorpack's model's outputs on an npz of images, each runtime in its own process
-(PyTorch and TensorFlow crash when they share one). All return {image key: outputs} with detectron2's 0-based
-`classes`."""
+"""detectron2's, the pb's, the SavedModel's and tensorpack's model's outputs on an npz of images, each runtime in
+its own process (PyTorch and TensorFlow crash when they share one). All return {image key: outputs} with
+detectron2's 0-based `classes`."""
 
 from core.contract import labels_to_classes
 from core.files import load_outputs
@@ -12,6 +12,20 @@ def detectron2_on_images(info, images_npz, out_npz):
     source = info["source"]
     run_module("runners.detectron2_runner", "--config", source["config"], "--weights", source["weights"],
                "--images", images_npz, "--out", out_npz, label="detectron2 (PyTorch)")
+    return load_outputs(out_npz)
+
+
+def detectron2_as_they_come(info, images_npz, out_npz):
+    """detectron2's whole inference (its test resize and postprocessing) on uint8 RGB images as they come."""
+    source = info["source"]
+    run_module("runners.detectron2_runner", "--config", source["config"], "--weights", source["weights"],
+               "--images", images_npz, "--out", out_npz, "--as-they-come", label="detectron2 (PyTorch)")
+    return load_outputs(out_npz)
+
+
+def saved_model_on_images(path, images_npz, out_npz):
+    """The SavedModel's serving signature (TensorFlow) on the same images; outputs in the ONNX interface."""
+    run_module("runners.saved_model_runner", path, images_npz, out_npz, label="saved_model (TensorFlow)")
     return load_outputs(out_npz)
 
 

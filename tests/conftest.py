@@ -31,6 +31,9 @@ OTHER_SIZE = (300, 452)  # another aspect, and not a multiple of 32 (FPN pads in
 # Test-time counts of the test configs: C4 models push every proposal through res5, so 1000 proposals cost 10x
 # what 100 do, in every runtime. The conversion carries these keys (export/supported.py).
 RPN_TOPK, DETECTIONS = 100, 30
+# The test resize of the test configs (a carried key): verify's photos for the SavedModel are sized around it, so
+# detectron2's and the SavedModel's whole inferences run at about the images' size, not at 800 x 1333.
+RESIZE = (256, 400)
 # verify's image keys: synthetic image i+1 at each size, seeded with i+1.
 IMAGES = {f"synthetic{i + 1}_{h}x{w}": (i + 1, (h, w)) for i, (h, w) in enumerate((TRACE_SIZE, OTHER_SIZE))}
 # Architectures built ahead of the one under test, at most BUILDS at a time. Two ahead, not one: some architectures'
@@ -198,10 +201,11 @@ def workspace(tmp_path_factory, request):
 
 
 def small_config(config, directory):
-    """A self-contained yaml of `config` with its VARIANTS overrides and the suite's small proposal and detection
-    counts."""
+    """A self-contained yaml of `config` with the suite's test resize, its VARIANTS overrides and the suite's small
+    proposal and detection counts."""
     cfg = zoo.load_config(config).clone()
     cfg.defrost()
+    cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = RESIZE
     cfg.merge_from_list(VARIANTS.get(config, []))
     cfg.MODEL.RPN.PRE_NMS_TOPK_TEST = cfg.MODEL.RPN.POST_NMS_TOPK_TEST = RPN_TOPK
     cfg.TEST.DETECTIONS_PER_IMAGE = DETECTIONS

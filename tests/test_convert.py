@@ -46,6 +46,13 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
             "tensorpack's RoIAlign is close, not equal")
     else:  # ROIAlign v1 samples 2x2 per bin: no tensorpack RoIAlign to switch to, so both modes are detectron2's
         assert tensorpack["strict_agreement"] == 1.0 and tensorpack["box"] <= 0.05 and tensorpack["score"] <= 1e-4
+    served = figures["serving"][0]  # the SavedModel on photos as they come, against detectron2's whole inference
+    assert served["reference"] >= 5, served
+    if p.roialign == "exact":
+        assert served["strict_agreement"] == 1.0 and served["box"] <= 0.05 and served["score"] <= 1e-4, served
+        assert (served["mask_equal"] is None) != p.mask and (served["mask_equal"] or 1.0) >= 0.999, served
+    else:
+        assert served["agreement"] >= 0.7, served
     if os.environ.get("D2TF_RECORD_AGREEMENT"):  # make zoo-table: the README table's figures
         record_agreement(os.environ["D2TF_RECORD_AGREEMENT"], zoo.short_name(config), {
             "runtime": exact["runtime"], "matched_iou99": exact["strict_agreement"], "box_px": exact["box"],
@@ -54,7 +61,9 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
             architecture=zoo.short_name(config), pb=p.roialign, exact_matched_iou99=f"{exact['strict_agreement']:.0%}",
             exact_ap=exact["ap"], exact_max_box_px=exact["box"],
             tensorpack_matched_iou90=f"{tensorpack['agreement']:.0%}", tensorpack_ap=tensorpack["ap"],
-            tensorpack_ap50=tensorpack["ap50"], tensorpack_max_box_px=tensorpack["box"])
+            tensorpack_ap50=tensorpack["ap50"], tensorpack_max_box_px=tensorpack["box"],
+            saved_model_matched_iou99=f"{served['strict_agreement']:.0%}", saved_model_max_box_px=served["box"],
+            saved_model_mask_pixels_equal=served["mask_equal"])
 
 
 def _convert(weights, out, *extra, config, **popen):

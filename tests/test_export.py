@@ -14,7 +14,7 @@ from core.metadata import read_info
 from core.synthetic import synthetic_image
 from export.model import build_model
 from runners import onnx_runner
-from tests.conftest import DETECTIONS, IMAGES, RPN_TOPK, TRACE_SIZE
+from tests.conftest import DETECTIONS, IMAGES, RESIZE, RPN_TOPK, TRACE_SIZE
 from tests.conftest import config_yaml as _cfg_yaml
 from tests.parity import assert_same_detections
 
@@ -55,7 +55,7 @@ def test_model_info_travels_in_the_onnx_and_model_json_is_its_copy(pipeline):
     assert info["mask_resolution"] == 28
     assert info["test"] == {"score_thresh": 0.05, "nms_thresh": 0.5, "detections_per_image": DETECTIONS,
                             "rpn_pre_nms_topk": RPN_TOPK, "rpn_post_nms_topk": RPN_TOPK, "rpn_nms_thresh": 0.7}
-    assert info["resize"] == {"min_size_test": 800, "max_size_test": 1333}
+    assert info["resize"] == {"min_size_test": RESIZE[0], "max_size_test": RESIZE[1]}
     assert info["source"]["weights_sha256"] == hashlib.sha256(p.weights.read_bytes()).hexdigest()
 
     props = {prop.key: prop.value for prop in proto.metadata_props}

@@ -11,11 +11,12 @@ import pytest
 from core import D2TFError
 from core.metadata import record_passes, write_info
 from tests.conftest import run_python
-from verify import report, run
+from verify import report, run, serving
 from verify.report import figures_of
 
 SHAPES = {"synthetic1_256x320": [256, 320], "synthetic2_300x452": [300, 452]}
-INFO = {"architecture": {"name": "R50-FPN Mask R-CNN", "backbone": "FPN"}}
+INFO = {"architecture": {"name": "R50-FPN Mask R-CNN", "backbone": "FPN"},
+        "resize": {"min_size_test": 64, "max_size_test": 100}}
 TOLERANCE = ("every detection matched at IoU >= 0.99 with its label, boxes within 0.05 px, scores within 0.0001, "
              "masks within 0.0001")
 
@@ -40,8 +41,24 @@ def _shift(outputs, runtimes, px, keys=tuple(SHAPES)):
             outputs[runtime][key]["boxes"] += np.float32(px)
 
 
-def _figures(outputs, mode, backbone="FPN", tried=2):
-    return run._figures(outputs, mode, "exact" if mode == "tensorpack" else "tensorpack", SHAPES, backbone, tried)
+def _served(outputs, mode, photos=None, saved_model=None):
+    """verify's SavedModel row: the SavedModel on photos against detectron2's whole inference (by default both
+    detectron2's outputs on the synthetic images)."""
+    photos = photos or outputs["detectron2"]
+    return dict(photos=SHAPES, **serving.row({"detectron2": photos, "saved_model": saved_model or photos},
+                                             exact=mode == "exact"))
+
+
+@pytest.fixture(autouse=True)
+def saved_model_agrees(monkeypatch):
+    """verify's SavedModel run, stubbed: equal detections on every photo."""
+    monkeypatch.setattr(serving, "run", lambda out_dir, info, photos, work: {
+        side: {key: _detections() for key in photos} for side in ("detectron2", "saved_model")})
+
+
+def _figures(outputs, mode, backbone="FPN", tried=2, served=None):
+    return run._figures(outputs, mode, "exact" if mode == "tensorpack" else "tensorpack", SHAPES, backbone, tried,
+                        served or _served(outputs, mode))
 
 
 def _gates(figures):
@@ -108,6 +125,25 @@ def test_c4_tensorpack_model_is_gated_on_the_images_whose_sides_are_multiples_of
     assert "compared on the 1 of 2 images whose sides are multiples of 16" in text
 
 
+def test_the_saved_model_gate_compares_detections_at_image_scale_and_masks_by_equal_pixels():
+    outputs = _outputs("exact")
+    photos = {key: dict(image, masks=np.ones((3, 40, 50), np.uint8)) for key, image in outputs["detectron2"].items()}
+
+    def served(mode="exact", dx=0.0, flipped=0):
+        saved = {key: dict(image, boxes=image["boxes"] + np.float32(dx), masks=image["masks"].copy())
+                 for key, image in photos.items()}
+        saved["synthetic1_256x320"]["masks"][1].flat[:flipped] = 0
+        return _figures(_outputs(mode), mode, served=_served(outputs, mode, photos, saved))
+
+    assert served(dx=0.04, flipped=2)["failures"] == []  # 1998 of 2000 pixels equal: 99.9%
+    assert served(dx=0.07, flipped=3)["failures"] == [
+        "saved_model against detectron2: max box diff 0.07 px > 0.05 px; a matched mask has 99.8500% of its pixels "
+        "equal, < 99.9%"]
+    assert served("tensorpack", dx=1.0, flipped=100)["serving"][0]["failures"] == []  # measured only
+    text = report.render(dict(INFO, source=_source()), "exact", served(flipped=3))
+    assert "| 6 vs 6 | 100.0% | 100.0% | 0.0000 | 0.00e+00 | 99.8500% | **exact: FAILED** |" in text
+
+
 def _source(weights="/w/model.pkl", sha="ab" * 32):
     return {"config": "/w/config.yaml", "weights": str(weights), "weights_sha256": sha}
 
@@ -153,7 +189,7 @@ def _fake_out(tmp_path, weights_sha=None):
     write_info(model, dict(INFO, source=_source(weights, sha)))
     record_passes(model, [("roialign", "exact")])
     out = tmp_path / "out"
-    out.mkdir()
+    (out / "saved_model").mkdir(parents=True)
     (out / "model.fixed.onnx").write_bytes(model.SerializeToString())
     return out, weights
 

@@ -1,6 +1,7 @@
-"""`python -m tf_import`: model.fixed.onnx -> <out>/model.pb (frozen, tensorpack's predict.py interface), and for
-tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, also printed) and tensorpack_config.py
-(the flags with the class names, to import)."""
+"""`python -m tf_import`: model.fixed.onnx -> <out>/model.pb (frozen, tensorpack's predict.py interface),
+<out>/saved_model (the same model taking images as they come, detections in the TF Object Detection API's form:
+tf_import/serving), and for tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, also
+printed) and tensorpack_config.py (the flags with the class names, to import)."""
 
 import os
 
@@ -37,6 +38,7 @@ def convert(src, out_dir):
     returns the flags line (None without tensorpack files). Reads nothing but `src`: the model info is in its
     metadata, and the checkpoint's tensors are its initializers."""
     from tf_import.freeze import frozen_graph_def
+    from tf_import.serving import saved_model
 
     with cli.step(f"loading {src}"):
         model = load_onnx(src)
@@ -53,7 +55,9 @@ def convert(src, out_dir):
             os.remove(path)
     path = os.path.join(out_dir, "model.pb")
     write_atomic(path, graph_def.SerializeToString(deterministic=True))
-    cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes)"
+    with cli.step("writing the SavedModel"):
+        saved_model.write(graph_def, info, os.path.join(out_dir, "saved_model"))
+    cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes), saved_model"
             + (", model.npz, flags.txt and tensorpack_config.py" if files else ""))
     if line:
         print(line, flush=True)  # stdout: the flags line alone, for scripts

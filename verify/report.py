@@ -5,6 +5,7 @@ import json
 
 import core
 from verify.agreement import EXACT, STRICT_IOU
+from verify.serving import MASK_EQUAL
 
 FIGURES_MARKER = "d2tf-figures"
 TOLERANCE = (f"every detection matched at IoU >= {STRICT_IOU} with its label, boxes within {EXACT['box']:g} px, "
@@ -53,6 +54,7 @@ def render(info, mode, figures, evaluation=None):
           for a in figures["agreement"]),
         "",
         *_tensorpack_section(figures.get("tensorpack"), info["architecture"]["backbone"], len(figures["images"])),
+        *_serving_section(figures["serving"][0]),
         "![detectron2 (left) and model.pb (right) on the first image](verify.png)",
         "",
     ]
@@ -122,6 +124,25 @@ def _tensorpack_section(rows, backbone, num_images):
         "|---|---|---|---|---|---|---|---|",
         *(f"| {runtime_name(r['against'])} | {r['candidate']} vs {r['reference']} | {_matched(r)} | {_diffs(r)} | "
           f"{_check(r)} |" for r in rows),
+        "",
+    ]
+
+
+def _serving_section(row):
+    masks = "n/a" if row["mask_equal"] is None else f"{row['mask_equal']:.4%}"
+    return [
+        "## The SavedModel on images as they come",
+        "",
+        "saved_model's `serving_default` (uint8 RGB in; the test resize, the model and detectron2's postprocessing in",
+        "the graph) against detectron2's whole inference (DefaultPredictor's steps) on photos of "
+        f"{', '.join('x'.join(map(str, size)) for size in row['photos'].values())} pixels,",
+        "compared at image scale; masks by the least share of equal pixels of a matched instance "
+        f"(>= {MASK_EQUAL:.1%}).",
+        "",
+        f"| detections | {MATCHED} | max box diff (px) | max score diff | masks: pixels equal | check |",
+        "|---|---|---|---|---|---|---|",
+        f"| {row['candidate']} vs {row['reference']} | {_matched(row)} | {_diffs(row, mask=False)} | {masks} | "
+        f"{_check(row)} |",
         "",
     ]
 

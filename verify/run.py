@@ -1,5 +1,7 @@
 """`python -m verify OUT`: runs the same images through detectron2 (PyTorch), onnxruntime on OUT/model.onnx and
-OUT/model.fixed.onnx, and the frozen OUT/model.pb (TensorFlow), then writes OUT/report.md and OUT/verify.png.
+OUT/model.fixed.onnx, and the frozen OUT/model.pb (TensorFlow), then writes OUT/report.md and OUT/verify.png. It
+also runs OUT/saved_model's serving signature on photos as they come against detectron2's whole inference
+(verify/serving.py).
 
 The other RoIAlign mode is measured too: verify switches a copy of the fixed graph to it (a temporary file) and runs
 that in onnxruntime, so the report shows what tensorpack's sampling (or the exact grid) costs against detectron2.
@@ -28,7 +30,7 @@ from core.process import kill_running
 from core.synthetic import synthetic_image
 from runners import onnx_runner
 from runners.processes import detectron2_on_images, pb_on_images, tensorpack_on_images
-from verify import report
+from verify import report, serving
 from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, measure
 from verify.draw import side_by_side
 
@@ -51,6 +53,9 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     fixed_path = os.path.join(out_dir, "model.fixed.onnx")
     if not os.path.isfile(fixed_path):
         raise D2TFError(f"{fixed_path} not found: verify reads a directory written by `make convert`")
+    if not os.path.isdir(os.path.join(out_dir, "saved_model")):
+        raise D2TFError(f"{os.path.join(out_dir, 'saved_model')} not found: the directory was converted before d2tf "
+                        "wrote SavedModels; convert again")
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
     _check_weights(info["source"])
@@ -67,9 +72,13 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
             if picked:
                 images = picked
                 outputs = _run_all(out_dir, info, fixed, other, images, work, tensorpack_dir, detectron2)
+        photos = serving.photos(info)
+        served = serving.run(out_dir, info, photos, work)
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     shapes = {key: list(image.shape[:2]) for key, image in images.items()}
-    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried)
+    served = dict(photos={key: list(photo.shape[:2]) for key, photo in photos.items()},
+                  **serving.row(served, exact=mode == "exact"))
+    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, served)
     first = next(iter(images))
     png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
                                        (f"model.pb ({mode})", outputs["model.pb"][first])])
@@ -177,11 +186,12 @@ def tensorpack_computes_the_graph(backbone, height, width):
     return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
 
 
-def _figures(outputs, mode, other, shapes, backbone, tried):
+def _figures(outputs, mode, other, shapes, backbone, tried, served):
     """Each stage against the one before it, agreement with detectron2 and, when it ran, tensorpack's model, on the
-    images `shapes` ({key: [height, width]}) picked from `tried`; the rows that must be exact carry their failures,
-    and `failures` lists them all. In tensorpack mode model.fixed.onnx differs from model.onnx by design, so the
-    fixed graph switched to exact RoIAlign stands in for it."""
+    images `shapes` ({key: [height, width]}) picked from `tried`, and the SavedModel's row (`served`, on its
+    photos); the rows that must be exact carry their failures, and `failures` lists them all. In tensorpack mode
+    model.fixed.onnx differs from model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for
+    it."""
     stages = [("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", mode == "exact")]
     if mode == "tensorpack":
         stages.append((f"other:{other}", "model.onnx", True))
@@ -201,7 +211,7 @@ def _figures(outputs, mode, other, shapes, backbone, tried):
             dict(against=graph, images=len(same or shapes),
                  **_row(outputs, "tensorpack", graph, bool(same), same or None)),
         ]
-    figures.update(images=shapes, tried=tried, tolerance=dict(iou=STRICT_IOU, **EXACT))
+    figures.update(images=shapes, tried=tried, tolerance=dict(iou=STRICT_IOU, **EXACT), serving=[served])
     figures["failures"] = _failures(figures, _count(outputs["detectron2"]))
     return figures
 
@@ -219,7 +229,7 @@ def _row(outputs, candidate, against, exact, keys=None):
 
 def _failures(figures, detections):
     """Why the verification failed, one line each; [] when it passed."""
-    lines = [line for section in ("stages", "agreement", "tensorpack") for row in figures.get(section, ())
+    lines = [line for section in ("stages", "agreement", "tensorpack", "serving") for row in figures.get(section, ())
              for line in row["failures"]]
     if not detections:
         lines.insert(0, f"detectron2 detected nothing on any of the {figures['tried']} synthetic images tried")

@@ -1,0 +1,67 @@
+"""The SavedModel's serving signature against detectron2's whole inference (DefaultPredictor: its test resize, the
+model, detector_postprocess), on uint8 RGB images as they come: two synthetic photos of odd, non-square sizes, one
+smaller and one larger than the config's test resize. Detections are compared at image scale; masks, pasted at image
+size by both, by the share of their pixels that are equal."""
+
+import concurrent.futures
+import os
+
+import numpy as np
+
+from core.matching import match_detections
+from core.process import kill_running
+from core.synthetic import synthetic_image
+from runners.processes import detectron2_as_they_come, saved_model_on_images
+from verify.agreement import STRICT_IOU, inexact, measure
+
+MASK_EQUAL = 0.999  # the least share of equal pixels in a matched instance's image-size mask
+_NO_RESIZE_SIDE = 480  # the side the photos are sized around when the config does not resize
+
+
+def photos(info):
+    """{key: HxWx3 uint8 RGB}: one photo smaller, one larger than the test resize's short side."""
+    side = info["resize"]["min_size_test"] or _NO_RESIZE_SIDE
+    sizes = [(int(side * 0.6) | 1, int(side * 0.85) | 1), (int(side * 1.3) | 1, int(side * 1.15) | 1)]
+    return {f"photo{seed}_{h}x{w}": np.round(synthetic_image(h, w, seed=seed))[:, :, ::-1].astype(np.uint8)
+            for seed, (h, w) in enumerate(sizes, start=11)}
+
+
+def run(out_dir, info, photos, work):
+    """{"detectron2": ..., "saved_model": ...} outputs on `photos`, each in its own process."""
+    npz = os.path.join(work, "photos.npz")
+    np.savez(npz, **photos)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        try:
+            detectron2 = pool.submit(detectron2_as_they_come, info, npz, os.path.join(work, "detectron2.photos.npz"))
+            saved = pool.submit(saved_model_on_images, os.path.join(out_dir, "saved_model"), npz,
+                                os.path.join(work, "saved_model.npz"))
+            return {"detectron2": detectron2.result(), "saved_model": saved.result()}
+        except BaseException:
+            kill_running()
+            raise
+
+
+def row(outputs, exact):
+    """measure() of the SavedModel against detectron2 on boxes and scores, and `mask_equal`: the least share of
+    equal pixels over matched instances (None without masks); with `exact`, what keeps it from being exact."""
+    reference, candidate = outputs["detectron2"], outputs["saved_model"]
+    unmasked = [{key: {k: v for k, v in image.items() if k != "masks"} for key, image in side.items()}
+                for side in (reference, candidate)]
+    figures = measure(*unmasked)
+    figures["mask_equal"] = _mask_equal(reference, candidate)
+    problems = inexact(figures) if exact else []
+    if exact and figures["mask_equal"] is not None and figures["mask_equal"] < MASK_EQUAL:
+        problems.append(f"a matched mask has {figures['mask_equal']:.4%} of its pixels equal, < {MASK_EQUAL:.1%}")
+    figures.update(exact=exact, failures=[f"saved_model against detectron2: {'; '.join(problems)}"] if problems
+                   else [])
+    return figures
+
+
+def _mask_equal(reference, candidate):
+    shares = []
+    for key, ref in reference.items():
+        if "masks" not in ref:
+            return None
+        pairs = match_detections(ref, candidate[key], STRICT_IOU).pairs
+        shares += [float(np.mean(ref["masks"][i] == candidate[key]["masks"][j])) for i, j in pairs]
+    return min(shares, default=None)

@@ -359,8 +359,8 @@ def yaml_with(yaml, body, directory):
 def high_threshold(pipeline, workspace):
     """`high_threshold(config)` -> (model.onnx, grey image, threshold): the build's exported graph with the score
     threshold between the best score on a flat grey image and the best on the trace image, so grey gives zero
-    detections. detectron2 bakes SCORE_THRESH_TEST into one Greater's constant when tracing, so this is the graph an
-    export with that threshold writes, without a second export."""
+    detections. The trace bakes SCORE_THRESH_TEST into one constant input of the box head's NMS, so this is the graph
+    an export with that threshold writes, without a second export."""
     from core.synthetic import synthetic_image
     from runners import onnx_runner
 
@@ -383,22 +383,22 @@ def high_threshold(pipeline, workspace):
 
 
 def with_score_threshold(source, destination, old, new):
-    """Writes `source` with the score threshold `old` of its roi_heads' Greater set to `new` (a constant of its own,
-    so nothing else that shares the value changes)."""
+    """Writes `source` with the box head's score threshold `old` (the score_threshold input of its
+    NonMaxSuppression, export/per_class_nms.py) set to `new`, a constant of its own so nothing else that shares the
+    value changes."""
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(source))
-    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    values.update({n.output[0]: numpy_helper.to_array(a.t) for n in model.graph.node if n.op_type == "Constant"
-                   for a in n.attribute if a.name == "value"})
-    found = [(n, i) for n in model.graph.node if n.op_type == "Greater" for i, name in enumerate(n.input)
-             if values.get(name) is not None and values[name].size == 1 and values[name].item() == np.float32(old)]
-    assert len(found) == 1, f"{source}: {len(found)} Greater nodes compare with the score threshold {old}"
-    node, index = found[0]
-    node.input[index] = "d2tf_test_score_threshold"  # a Constant node: every initializer is a checkpoint weight
+    values = {n.output[0]: numpy_helper.to_array(a.t) for n in model.graph.node if n.op_type == "Constant"
+              for a in n.attribute if a.name == "value"}
+    found = [n for n in model.graph.node if n.op_type == "NonMaxSuppression" and len(n.input) == 5
+             and values.get(n.input[4]) is not None and values[n.input[4]].item() == np.float32(old)]
+    assert len(found) == 1, f"{source}: {len(found)} NonMaxSuppression nodes take the score threshold {old}"
+    node = found[0]
+    node.input[4] = "d2tf_test_score_threshold"  # a Constant node: every initializer is a checkpoint weight
     position = list(model.graph.node).index(node)
     model.graph.node.insert(position, onnx.helper.make_node(
-        "Constant", [], [node.input[index]], value=numpy_helper.from_array(np.array(new, np.float32))))
+        "Constant", [], [node.input[4]], value=numpy_helper.from_array(np.array([new], np.float32))))
     onnx.save(model, str(destination))
     return destination

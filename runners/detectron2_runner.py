@@ -2,9 +2,10 @@
 and evaluate.
 
 The outputs are export's interface (boxes, scores, 0-based classes, masks [N,M,M]) on the image as given, so they
-compare one to one with the ONNX graphs and the pb run on the same image. With --as-they-come, the images are uint8
-RGB photos and detectron2 does what its DefaultPredictor does: its test resize, the model, its postprocessing
-(boxes in image pixels, masks [N,H,W] pasted at image size), to compare with the SavedModel's serving signature.
+compare one to one with the ONNX graphs and the pb run on the same image. With --photos, the same model also runs on
+uint8 RGB photos as they come, as detectron2's DefaultPredictor runs it: its test resize, the model, its
+postprocessing (boxes in image pixels, masks [N,H,W] pasted at image size), to compare with the SavedModel's serving
+signature.
 """
 
 
@@ -13,8 +14,8 @@ import torch
 
 from core import checkpoint, cli, zoo
 from core.contract import onnx_outputs
-from core.files import save_outputs
 from export.model import ExportWrapper, build_model
+from runners import on_npz
 
 
 def predict(model, image):
@@ -47,21 +48,23 @@ def main(argv=None):
     parser = cli.ArgumentParser(prog="python -m runners.detectron2_runner", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--weights", required=True)
-    parser.add_argument("--images", required=True, help="npz of HxWx3 float32 BGR images (uint8 RGB with "
-                        "--as-they-come)")
-    parser.add_argument("--out", required=True, help="npz to write, entries <image key>/<output>")
-    parser.add_argument("--as-they-come", action="store_true",
-                        help="resize and postprocess as detectron2's DefaultPredictor does")
+    parser.add_argument("--images", help="npz of HxWx3 float32 BGR images")
+    parser.add_argument("--out", help="npz to write, entries <image key>/<output>")
+    parser.add_argument("--photos", help="npz of HxWx3 uint8 RGB photos, run as DefaultPredictor runs them")
+    parser.add_argument("--photos-out", help="npz to write the photos' outputs to")
     args = parser.parse_args(argv)
+    pairs = [(args.images, args.out), (args.photos, args.photos_out)]
+    if any(bool(given) != bool(out) for given, out in pairs) or not any(given for given, _ in pairs):
+        parser.error("give --images with --out, --photos with --photos-out, or both pairs")
     cfg = zoo.load_config(args.config)
     with cli.step("building detectron2's model"):
         model = build_model(cfg, checkpoint.load_weights(args.weights))
-    outputs = {}
-    with np.load(args.images) as images, cli.step(f"running detectron2 (PyTorch) on {len(images.files)} images"):
-        for key in images.files:
-            outputs[key] = predict_as_they_come(model, cfg, images[key]) if args.as_they_come else \
-                predict(model, images[key])
-    save_outputs(args.out, outputs)
+    if args.images:
+        on_npz(args.images, args.out, "detectron2 (PyTorch)",
+               lambda images: {key: predict(model, image) for key, image in images.items()})
+    if args.photos:
+        on_npz(args.photos, args.photos_out, "detectron2's whole inference",
+               lambda photos: {key: predict_as_they_come(model, cfg, photo) for key, photo in photos.items()})
 
 
 if __name__ == "__main__":

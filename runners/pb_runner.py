@@ -4,10 +4,8 @@ output/boxes, output/scores, output/labels (1-based), output/masks."""
 
 import time
 
-import numpy as np
-
 from core import D2TFError, cli, contract
-from core.files import save_outputs
+from runners import on_npz
 
 
 def load_pb(path):
@@ -66,9 +64,7 @@ def main(argv=None):
     parser.add_argument("images", help="npz of HxWx3 float32 BGR images")
     parser.add_argument("out", help="npz to write, entries <image key>/<output>")
     args = parser.parse_args(argv)
-    with np.load(args.images) as npz, cli.step(f"running the pb (TensorFlow) on {len(npz.files)} images"):
-        results = predict(args.pb, {key: npz[key] for key in npz.files})
-    save_outputs(args.out, results)
+    on_npz(args.images, args.out, "the pb (TensorFlow)", lambda images: predict(args.pb, images))
 
 
 if __name__ == "__main__":

@@ -7,24 +7,27 @@ from core.files import load_outputs
 from core.process import run_module
 
 
-def detectron2_on_images(info, images_npz, out_npz):
-    """detectron2 (PyTorch) with the config and weights model.json records."""
+def detectron2_on_images(info, images_npz, out_npz, photos=None):
+    """detectron2 (PyTorch) with the config and weights model.json records. `photos`: (photos npz, their outputs
+    npz), uint8 RGB photos the same process also runs through detectron2's whole inference (its test resize and
+    postprocessing); their outputs are left in that npz."""
     source = info["source"]
+    extra = ["--photos", photos[0], "--photos-out", photos[1]] if photos else []
     run_module("runners.detectron2_runner", "--config", source["config"], "--weights", source["weights"],
-               "--images", images_npz, "--out", out_npz, label="detectron2 (PyTorch)")
+               "--images", images_npz, "--out", out_npz, *extra, label="detectron2 (PyTorch)")
     return load_outputs(out_npz)
 
 
-def detectron2_as_they_come(info, images_npz, out_npz):
-    """detectron2's whole inference (its test resize and postprocessing) on uint8 RGB images as they come."""
+def detectron2_on_photos(info, photos_npz, out_npz):
+    """detectron2's whole inference alone (as detectron2_on_images does it beside the images)."""
     source = info["source"]
     run_module("runners.detectron2_runner", "--config", source["config"], "--weights", source["weights"],
-               "--images", images_npz, "--out", out_npz, "--as-they-come", label="detectron2 (PyTorch)")
+               "--photos", photos_npz, "--photos-out", out_npz, label="detectron2 (PyTorch)")
     return load_outputs(out_npz)
 
 
 def saved_model_on_images(path, images_npz, out_npz):
-    """The SavedModel's serving signature (TensorFlow) on the same images; outputs in the ONNX interface."""
+    """The SavedModel's serving signature (TensorFlow) on uint8 RGB photos; outputs in the ONNX interface."""
     run_module("runners.saved_model_runner", path, images_npz, out_npz, label="saved_model (TensorFlow)")
     return load_outputs(out_npz)
 

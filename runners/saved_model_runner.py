@@ -3,10 +3,9 @@ on the images of an npz. Its serving signature takes uint8 RGB images as they co
 ONNX interface at image size (core.contract.serving_to_detections): boxes in image pixels, 0-based classes, masks
 [N, H, W] uint8. With `--signature tensorpack`, the pb's interface: float32 BGR images in, the pb's outputs out."""
 
-import numpy as np
 
 from core import cli, contract
-from core.files import save_outputs
+from runners import on_npz
 
 
 def predict(path, images, signature=contract.SERVING_SIGNATURE):
@@ -33,9 +32,8 @@ def main(argv=None):
     parser.add_argument("--signature", choices=[contract.SERVING_SIGNATURE, contract.TENSORPACK_SIGNATURE],
                         default=contract.SERVING_SIGNATURE)
     args = parser.parse_args(argv)
-    with np.load(args.images) as npz, cli.step(f"running the SavedModel (TensorFlow) on {len(npz.files)} images"):
-        results = predict(args.saved_model, {key: npz[key] for key in npz.files}, args.signature)
-    save_outputs(args.out, results)
+    on_npz(args.images, args.out, "the SavedModel (TensorFlow)",
+           lambda images: predict(args.saved_model, images, args.signature))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,8 @@ import logging
 import os
 import sys
 
-import numpy as np
-
 from core import D2TFError, cli, contract
-from core.files import save_outputs
+from runners import on_npz
 
 # Set before TensorFlow is imported: tensorpack's layers need Keras 2, and its NCHW layers run on a CPU only through
 # oneDNN, which TF does not enable by default on every CPU ("Default MaxPoolingOp only supports NHWC").
@@ -94,9 +92,7 @@ def main(argv=None):
     parser.add_argument("images", help="npz of HxWx3 float32 BGR images")
     parser.add_argument("outputs", help="npz to write, entries <image key>/<output>")
     args = parser.parse_args(argv)
-    with np.load(args.images) as npz, cli.step(f"running tensorpack's model on {len(npz.files)} images"):
-        results = predict(args.client, args.out, {key: npz[key] for key in npz.files})
-    save_outputs(args.outputs, results)
+    on_npz(args.images, args.outputs, "tensorpack's model", lambda images: predict(args.client, args.out, images))
 
 
 if __name__ == "__main__":

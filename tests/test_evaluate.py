@@ -13,14 +13,13 @@ from evaluate.model import read_model, resize_limits
 from evaluate.postprocess import paste_mask
 from evaluate.preprocess import output_shape
 from evaluate.run import RUNTIMES, detections, report, scored
-from tests.conftest import RESIZE, run_python
+from tests.conftest import run_python
 
 CONFIG = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
 # (height, width, format): landscape, portrait, and one whose long side hits the max size at the min size.
 IMAGES = [(200, 260, "png"), (240, 200, "jpg"), (180, 300, "png")]
-# The test configs' resize (a tenth of the pixels of 800/1333, the same rounding and capping), given explicitly as
-# a user would on the command line.
-LIMITS = RESIZE
+# The test resize instead of the config's 800/1333: a tenth of the pixels, the same rounding and capping.
+LIMITS = (256, 400)
 GT_SCORE = 0.5
 
 

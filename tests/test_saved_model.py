@@ -13,6 +13,7 @@ from core import contract, zoo
 from core.files import load_outputs
 from tests.conftest import IMAGES, run_python
 from tests.parity import assert_same_detections
+from verify.agreement import EXACT
 
 # The default example in exact mode (masks) and a box-only model in tensorpack mode.
 CONFIGS = [zoo.DEFAULT_EXAMPLE, "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml"]
@@ -37,7 +38,8 @@ def test_saved_model_cli_runs_the_serving_signature(config, pipeline, tmp_path):
     cli = contract.serving_to_detections(outputs, *photo.shape[:2])
     verified = load_outputs(p.work / "saved_model.npz")[key]
     assert len(cli["scores"]) == len(verified["scores"]) >= 5
-    assert_same_detections(verified, cli, 1e-4, 1e-6, None, iou=0.999)
+    # The same model in another process, with another thread count: float round-off apart.
+    assert_same_detections(verified, cli, EXACT["box"], EXACT["score"], None, iou=0.99)
     if p.mask:
         assert cli["masks"].shape == (len(cli["scores"]), *photo.shape[:2]) and cli["masks"].dtype == np.uint8
 
@@ -52,4 +54,4 @@ def test_tensorpack_signature_computes_what_the_pb_computes(config, pipeline, tm
     pb = p.outputs("model.pb")
     for key in IMAGES:
         assert len(pb[key]["scores"]) >= 10
-        assert_same_detections(pb[key], signature[key], 1e-3, 1e-5, 1e-5 if p.mask else None)
+        assert_same_detections(pb[key], signature[key], EXACT["box"], EXACT["score"], EXACT["mask"] if p.mask else None)

@@ -30,7 +30,7 @@ def _detections(n=3):
 def _outputs(mode, n=3, tensorpack=True):
     """Every runtime verify compares, all agreeing exactly; tests then change some."""
     other = "exact" if mode == "tensorpack" else "tensorpack"
-    runtimes = ["detectron2", "model.onnx", "model.fixed.onnx", "model.pb", f"other:{other}"]
+    runtimes = ["detectron2", "model.onnx", "model.fixed.onnx", "model.pb", f"other:{other}", *serving.RUNTIMES]
     return {r: {key: _detections(n) for key in SHAPES} for r in runtimes + (["tensorpack"] if tensorpack else [])}
 
 
@@ -45,15 +45,8 @@ def _served(outputs, mode, photos=None, saved_model=None):
     """verify's SavedModel row: the SavedModel on photos against detectron2's whole inference (by default both
     detectron2's outputs on the synthetic images)."""
     photos = photos or outputs["detectron2"]
-    return dict(photos=SHAPES, **serving.row({"detectron2": photos, "saved_model": saved_model or photos},
+    return dict(photos=SHAPES, **serving.row(dict(zip(serving.RUNTIMES, (photos, saved_model or photos))),
                                              exact=mode == "exact"))
-
-
-@pytest.fixture(autouse=True)
-def saved_model_agrees(monkeypatch):
-    """verify's SavedModel run, stubbed: equal detections on every photo."""
-    monkeypatch.setattr(serving, "run", lambda out_dir, info, photos, work: {
-        side: {key: _detections() for key in photos} for side in ("detectron2", "saved_model")})
 
 
 def _figures(outputs, mode, backbone="FPN", tried=2, served=None):
@@ -216,7 +209,7 @@ def test_failed_verification_writes_its_report_then_exits_3(tmp_path, monkeypatc
     out, _ = _fake_out(tmp_path)
     outputs = _outputs("exact", tensorpack=False)
     _shift(outputs, ["model.pb"], 0.07)
-    monkeypatch.setattr(run, "_run_all", lambda *args: outputs)
+    monkeypatch.setattr(run, "_run_all", lambda *args: outputs)  # verify passes its arguments by position
     with pytest.raises(run.VerificationFailed) as e:
         run.verify(out, sizes=((256, 320), (300, 452)))
     assert e.value.exit_status == 3
@@ -232,7 +225,7 @@ def test_images_without_detections_are_replaced_by_probed_ones(tmp_path, monkeyp
     out, _ = _fake_out(tmp_path)
     ran = []
 
-    def run_all(out_dir, info, fixed, other, images, work, tensorpack_dir, detectron2=None):
+    def run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2=None):
         ran.append((sorted(images), detectron2 and sorted(detectron2)))
         return {r: {key: _detections(3 if detectron2 else 0) for key in images}
                 for r in _outputs("exact", tensorpack=False)}
@@ -261,4 +254,4 @@ def test_no_image_with_detections_fails_as_checking_nothing(tmp_path, monkeypatc
     with pytest.raises(run.VerificationFailed) as e:
         run.verify(out, sizes=((256, 320), (300, 452)))
     assert str(e.value) == ("verification FAILED: detectron2 detected nothing on any of the 10 synthetic images tried; "
-                            "4 more in report.md")
+                            "5 more in report.md")  # the SavedModel's row on the photos is the fifth

@@ -24,12 +24,18 @@ import numpy as np
 from core import D2TFError, cli
 from core.cli import parse_size
 from core.digest import file_sha256
-from core.files import hidden_work_dir, load_onnx, save_outputs, write_atomic
+from core.files import hidden_work_dir, load_onnx, load_outputs, save_outputs, write_atomic
 from core.metadata import read_info, read_passes, record_passes, roialign_mode
 from core.process import kill_running
 from core.synthetic import synthetic_image
 from runners import onnx_runner
-from runners.processes import detectron2_on_images, pb_on_images, tensorpack_on_images
+from runners.processes import (
+    detectron2_on_images,
+    detectron2_on_photos,
+    pb_on_images,
+    saved_model_on_images,
+    tensorpack_on_images,
+)
 from verify import report, serving
 from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, measure
 from verify.draw import side_by_side
@@ -65,19 +71,21 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     images = _synthetic(enumerate(sizes, start=1))
     tried = len(images)
     with _work_dir(work_dir, out_dir) as work:
-        outputs = _run_all(out_dir, info, fixed, other, images, work, tensorpack_dir)
+        photos, photos_npz = _photos(info, range(1, len(sizes) + 1), work)
+        outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir)
         if not _count(outputs["detectron2"]):
             picked, detectron2 = _probe(info, sizes, work)
             tried += PROBE_SEEDS * len(sizes)
             if picked:
                 images = picked
-                outputs = _run_all(out_dir, info, fixed, other, images, work, tensorpack_dir, detectron2)
-        photos = serving.photos(info)
-        served = serving.run(out_dir, info, photos, work)
+                # the photos too: drawn with the seeds of the images detectron2 detected something on
+                photos, photos_npz = _photos(info, [_seed(key) for key in picked], work)
+                outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2)
+        on_photos = {runtime: outputs.pop(runtime) for runtime in serving.RUNTIMES}
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     shapes = {key: list(image.shape[:2]) for key, image in images.items()}
     served = dict(photos={key: list(photo.shape[:2]) for key, photo in photos.items()},
-                  **serving.row(served, exact=mode == "exact"))
+                  **serving.row(on_photos, exact=mode == "exact"))
     figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, served)
     first = next(iter(images))
     png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
@@ -109,14 +117,29 @@ def _synthetic(seeded):
     return {f"synthetic{seed}_{h}x{w}": synthetic_image(h, w, seed=seed) for seed, (h, w) in seeded}
 
 
+def _seed(key):
+    """The seed of a _synthetic image key."""
+    return int(key[len("synthetic"):key.index("_")])
+
+
+def _photos(info, seeds, work):
+    """(serving.photos of `seeds`, the npz in `work` holding them)."""
+    photos = serving.photos(info, seeds)
+    npz = os.path.join(work, "photos.npz")
+    np.savez(npz, **photos)
+    return photos, npz
+
+
 def _count(outputs):
     """Detections over all images."""
     return sum(len(image["scores"]) for image in outputs.values())
 
 
-def _run_all(out_dir, info, fixed, other, images, work, tensorpack_dir, detectron2=None):
+def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2=None):
     """{runtime: {image key: outputs}} on `images`: detectron2 (unless its outputs are given), the pb and tensorpack's
-    model in their own processes while onnxruntime runs both ONNX files and the other mode's copy here."""
+    model in their own processes while onnxruntime runs both ONNX files and the other mode's copy here; and
+    serving.RUNTIMES on the photos in `photos_npz`: the SavedModel in a process of its own, detectron2's whole
+    inference in detectron2's."""
     images_npz = os.path.join(work, "images.npz")
     np.savez(images_npz, **images)
     # detectron2 and the pb run in their own processes while onnxruntime runs here: on a 2-core machine this took
@@ -124,9 +147,14 @@ def _run_all(out_dir, info, fixed, other, images, work, tensorpack_dir, detectro
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         try:
             children = {}
+            photos_out = os.path.join(work, "detectron2.photos.npz")
             if detectron2 is None:
                 children["detectron2"] = pool.submit(detectron2_on_images, info, images_npz,
-                                                     os.path.join(work, "detectron2.npz"))
+                                                     os.path.join(work, "detectron2.npz"), (photos_npz, photos_out))
+            else:  # the probe ran detectron2 on the images; its whole inference on the photos runs alone
+                children["detectron2.photos"] = pool.submit(detectron2_on_photos, info, photos_npz, photos_out)
+            children["saved_model"] = pool.submit(saved_model_on_images, os.path.join(out_dir, "saved_model"),
+                                                  photos_npz, os.path.join(work, "saved_model.npz"))
             children["model.pb"] = pool.submit(pb_on_images, os.path.join(out_dir, "model.pb"), images_npz,
                                                os.path.join(work, "model.pb.npz"))
             if tensorpack_dir:
@@ -136,6 +164,7 @@ def _run_all(out_dir, info, fixed, other, images, work, tensorpack_dir, detectro
                        for name in ("model.onnx", "model.fixed.onnx")}
             outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
             outputs.update({name: child.result() for name, child in children.items()})
+            outputs.setdefault("detectron2.photos", load_outputs(photos_out))
         except BaseException:
             kill_running()
             raise

@@ -1,50 +1,32 @@
 """The SavedModel's serving signature against detectron2's whole inference (DefaultPredictor: its test resize, the
 model, detector_postprocess), on uint8 RGB images as they come: two synthetic photos of odd, non-square sizes, one
 smaller and one larger than the config's test resize. Detections are compared at image scale; masks, pasted at image
-size by both, by the share of their pixels that are equal."""
-
-import concurrent.futures
-import os
+size by both, by the share of their pixels that are equal. verify runs them (verify/run.py: _run_all)."""
 
 import numpy as np
 
 from core.matching import match_detections
-from core.process import kill_running
 from core.synthetic import synthetic_image
-from runners.processes import detectron2_as_they_come, saved_model_on_images
 from verify.agreement import STRICT_IOU, inexact, measure
 
+RUNTIMES = ("detectron2.photos", "saved_model")  # verify's runtimes on the photos (outputs as <runtime>.npz)
 MASK_EQUAL = 0.999  # the least share of equal pixels in a matched instance's image-size mask
 _NO_RESIZE_SIDE = 480  # the side the photos are sized around when the config does not resize
 
 
-def photos(info):
-    """{key: HxWx3 uint8 RGB}: one photo smaller, one larger than the test resize's short side."""
+def photos(info, seeds):
+    """{key: HxWx3 uint8 RGB}: the synthetic images of two `seeds` (verify's images' own, whose content detectron2
+    detects things in) as photos, one smaller and one larger than the test resize's short side."""
     side = info["resize"]["min_size_test"] or _NO_RESIZE_SIDE
     sizes = [(int(side * 0.6) | 1, int(side * 0.85) | 1), (int(side * 1.3) | 1, int(side * 1.15) | 1)]
     return {f"photo{seed}_{h}x{w}": np.round(synthetic_image(h, w, seed=seed))[:, :, ::-1].astype(np.uint8)
-            for seed, (h, w) in enumerate(sizes, start=11)}
-
-
-def run(out_dir, info, photos, work):
-    """{"detectron2": ..., "saved_model": ...} outputs on `photos`, each in its own process."""
-    npz = os.path.join(work, "photos.npz")
-    np.savez(npz, **photos)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        try:
-            detectron2 = pool.submit(detectron2_as_they_come, info, npz, os.path.join(work, "detectron2.photos.npz"))
-            saved = pool.submit(saved_model_on_images, os.path.join(out_dir, "saved_model"), npz,
-                                os.path.join(work, "saved_model.npz"))
-            return {"detectron2": detectron2.result(), "saved_model": saved.result()}
-        except BaseException:
-            kill_running()
-            raise
+            for seed, (h, w) in zip(seeds, sizes)}
 
 
 def row(outputs, exact):
     """measure() of the SavedModel against detectron2 on boxes and scores, and `mask_equal`: the least share of
     equal pixels over matched instances (None without masks); with `exact`, what keeps it from being exact."""
-    reference, candidate = outputs["detectron2"], outputs["saved_model"]
+    reference, candidate = (outputs[runtime] for runtime in RUNTIMES)
     unmasked = [{key: {k: v for k, v in image.items() if k != "masks"} for key, image in side.items()}
                 for side in (reference, candidate)]
     figures = measure(*unmasked)

@@ -28,8 +28,11 @@ def write(graph_def, info, path):
     module = _Served(graph_def, info)
     partial = path + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
+    # Without custom gradients: save would trace a gradient for each function it finds, and the exact RoIAlign's
+    # loop bodies, imported with the pb, made it fail ("duplicate function ... definitions differ", R50-DC5 Mask).
     tf.saved_model.save(module, partial, signatures={contract.SERVING_SIGNATURE: module.serve,
-                                                    contract.TENSORPACK_SIGNATURE: module.tensorpack})
+                                                    contract.TENSORPACK_SIGNATURE: module.tensorpack},
+                        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
     shutil.rmtree(path, ignore_errors=True)
     os.replace(partial, path)
 

@@ -11,19 +11,22 @@ def detectron2_on_images(info, images_npz, out_npz, photos=None):
     """detectron2 (PyTorch) with the config and weights model.json records. `photos`: (photos npz, their outputs
     npz), uint8 RGB photos the same process also runs through detectron2's whole inference (its test resize and
     postprocessing); their outputs are left in that npz."""
-    source = info["source"]
-    extra = ["--photos", photos[0], "--photos-out", photos[1]] if photos else []
-    run_module("runners.detectron2_runner", "--config", source["config"], "--weights", source["weights"],
-               "--images", images_npz, "--out", out_npz, *extra, label="detectron2 (PyTorch)")
+    _detectron2(info, "--images", images_npz, "--out", out_npz,
+                *(["--photos", photos[0], "--photos-out", photos[1]] if photos else []))
     return load_outputs(out_npz)
 
 
 def detectron2_on_photos(info, photos_npz, out_npz):
     """detectron2's whole inference alone (as detectron2_on_images does it beside the images)."""
-    source = info["source"]
-    run_module("runners.detectron2_runner", "--config", source["config"], "--weights", source["weights"],
-               "--photos", photos_npz, "--photos-out", out_npz, label="detectron2 (PyTorch)")
+    _detectron2(info, "--photos", photos_npz, "--photos-out", out_npz)
     return load_outputs(out_npz)
+
+
+def _detectron2(info, *args):
+    """runners.detectron2_runner with the config and weights model.json records."""
+    source = info["source"]
+    run_module("runners.detectron2_runner", "--config", source["config"], "--weights", source["weights"], *args,
+               label="detectron2 (PyTorch)")
 
 
 def saved_model_on_images(path, images_npz, out_npz):

@@ -164,7 +164,8 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
                        for name in ("model.onnx", "model.fixed.onnx")}
             outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
             outputs.update({name: child.result() for name, child in children.items()})
-            outputs.setdefault("detectron2.photos", load_outputs(photos_out))
+            if "detectron2.photos" not in outputs:  # written by detectron2's process beside the images
+                outputs["detectron2.photos"] = load_outputs(photos_out)
         except BaseException:
             kill_running()
             raise

@@ -20,9 +20,8 @@ def output_size(height, width, short_edge, max_size):
     scale = size / tf.minimum(h, w)
     new_h, new_w = tf.where(h < w, size, scale * h), tf.where(h < w, scale * w, size)
     longest = tf.maximum(new_h, new_w)
-    shrink = tf.where(longest > max_size, max_size / longest, 1.0)
-    new_h, new_w = tf.where(longest > max_size, new_h * shrink, new_h), tf.where(longest > max_size, new_w * shrink,
-                                                                                 new_w)
+    shrink = tf.where(longest > max_size, max_size / longest, 1.0)  # x * 1.0 is x: unchanged unless capped
+    new_h, new_w = new_h * shrink, new_w * shrink
     return tf.cast(tf.floor(new_h + 0.5), tf.int32), tf.cast(tf.floor(new_w + 0.5), tf.int32)
 
 

@@ -75,15 +75,13 @@ class _Served(tf.Module):
         boxes, keep = scale_boxes(out["boxes"], resized_hw, (height, width))
         boxes = tf.boolean_mask(boxes, keep)
         size = tf.cast(tf.stack([height, width, height, width]), tf.float32)
-        result = {
-            "num_detections": tf.cast(tf.shape(boxes)[:1], tf.float32),
-            "detection_boxes": (tf.gather(boxes, [1, 0, 3, 2], axis=1) / size)[None],
-            "detection_scores": tf.boolean_mask(out["scores"], keep)[None],
-            "detection_classes": tf.cast(tf.boolean_mask(out["labels"], keep), tf.float32)[None],
-        }
+        values = [tf.cast(tf.shape(boxes)[:1], tf.float32),
+                  (tf.gather(boxes, [1, 0, 3, 2], axis=1) / size)[None],
+                  tf.boolean_mask(out["scores"], keep)[None],
+                  tf.cast(tf.boolean_mask(out["labels"], keep), tf.float32)[None]]
         if self._mask:
-            result["detection_masks"] = paste_masks(tf.boolean_mask(out["masks"], keep), boxes, height, width)[None]
-        return result
+            values.append(paste_masks(tf.boolean_mask(out["masks"], keep), boxes, height, width)[None])
+        return dict(zip(contract.serving_outputs(self._mask), values))
 
 
 def _lifted(graph_def):

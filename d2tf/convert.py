@@ -22,17 +22,17 @@ from graphfix.passes import DEFAULT, WITH_FOLDBN
 from tf_import.tensorpack_config import FILES as TENSORPACK_FILES
 from verify.run import DEFAULT_SIZES, VerificationFailed, parse_sizes, verify
 
-# Always written (saved_model is a directory).
-FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "saved_model", "report.md", "verify.png")
+FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "report.md", "verify.png")  # always written
+SAVED_MODEL = ("saved_model",)  # a directory, written unless --no-saved-model
 CURRENT = "current"  # OUT/.d2tf/current -> set-<random>, the published set; OUT/<file> -> .d2tf/current/<file>
 LOCK = "lock"  # OUT/.d2tf/lock: flock-ed by the conversion writing OUT, holds its process id
 FAILED = ".d2tf-failed"  # OUT/.d2tf-failed: the last conversion that failed verification, kept for inspection
 
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
-            coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None):
-    """Runs every stage; on success OUT holds FILES, and TENSORPACK_FILES unless tensorpack cannot express the
-    model. Returns the tensorpack flags line, or None without them."""
+            coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True):
+    """Runs every stage; on success OUT holds FILES, SAVED_MODEL if `saved_model`, and TENSORPACK_FILES unless
+    tensorpack cannot express the model. Returns the tensorpack flags line, or None without them."""
     weights, out = os.path.abspath(weights), os.path.abspath(out)
     if os.path.isfile(config):  # the model info records it; `make verify` may run from elsewhere
         config = os.path.abspath(config)
@@ -53,7 +53,8 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
                         "--trace-size", "x".join(map(str, trace_size))]),
             ("graphfix", [os.path.join(staging, "model.onnx"), "--out", os.path.join(staging, "model.fixed.onnx"),
                           "--roialign", roialign, "--passes", ",".join(WITH_FOLDBN if fold_batchnorm else DEFAULT)]),
-            ("tf_import", [os.path.join(staging, "model.fixed.onnx"), "--out", staging]),
+            ("tf_import", [os.path.join(staging, "model.fixed.onnx"), "--out", staging,
+                           *([] if saved_model else ["--no-saved-model"])]),
         )
         for i, (stage, args) in enumerate(stages, start=1):
             with cli.step(f"stage {i}/4: {stage}"):
@@ -62,7 +63,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             # verify's working files (up to ~180 MB) stay in the staging directory unless the user keeps them.
             _verify(staging, out, verify_sizes, coco_dir, verify_work_dir or os.path.join(staging, "verify"),
                     tensorpack_dir)
-        published = _publish(staging, out)
+        published = _publish(staging, out, FILES + (SAVED_MODEL if saved_model else ()))
     if "flags.txt" not in published:
         return None
     with open(os.path.join(out, "flags.txt")) as f:
@@ -156,7 +157,7 @@ def _verify(staging, out, *args):
 
 
 def _staged(staging):
-    return [f for f in FILES + TENSORPACK_FILES if os.path.exists(os.path.join(staging, f))]
+    return [f for f in FILES + SAVED_MODEL + TENSORPACK_FILES if os.path.exists(os.path.join(staging, f))]
 
 
 def _move(src, names, dst):
@@ -164,11 +165,12 @@ def _move(src, names, dst):
         os.rename(os.path.join(src, name), os.path.join(dst, name))
 
 
-def _publish(staging, out):
+def _publish(staging, out, required):
     """Makes the staged files OUT's, all at the same instant (the rename of .d2tf/current), removes what an earlier
-    conversion wrote that this one did not and the previous set; returns the names published."""
+    conversion wrote that this one did not and the previous set; returns the names published. The stages must have
+    written every file in `required`, and all TENSORPACK_FILES or none."""
     written = _staged(staging)
-    expected = FILES + (TENSORPACK_FILES if set(TENSORPACK_FILES) & set(written) else ())
+    expected = required + (TENSORPACK_FILES if set(TENSORPACK_FILES) & set(written) else ())
     missing = [f for f in expected if f not in written]
     if missing:
         raise D2TFError(f"the stages did not write {', '.join(missing)}")
@@ -179,7 +181,7 @@ def _publish(staging, out):
         for f in written:  # one the current set lacks is a dangling link until the swap: absent, as it was
             _link(out, f)
         _point_current(out, new)
-        for f in FILES + TENSORPACK_FILES:
+        for f in FILES + SAVED_MODEL + TENSORPACK_FILES:
             if f not in written and os.path.lexists(os.path.join(out, f)):
                 os.remove(os.path.join(out, f))
     except OSError as e:
@@ -192,7 +194,7 @@ def _publish(staging, out):
 def _adopt_plain_files(out):
     """Plain files of an earlier conversion in OUT (the layout before sets, or one written over a link) become
     links into the current set, hard-linked there, so that readers see no change until the swap."""
-    plain = [f for f in FILES + TENSORPACK_FILES
+    plain = [f for f in FILES + SAVED_MODEL + TENSORPACK_FILES
              if os.path.isfile(os.path.join(out, f)) and not os.path.islink(os.path.join(out, f))]
     if not plain:
         return
@@ -245,8 +247,8 @@ def main(argv=None):
     parser = cli.ArgumentParser(
         prog="python -m d2tf.convert",
         description="Convert a detectron2 R-CNN to a tensorpack npz checkpoint + flags and a frozen TensorFlow pb, "
-        "verifying every stage. OUT receives: " + ", ".join(FILES + TENSORPACK_FILES) + " (the last three unless "
-        "tensorpack cannot express the model, with the reason).",
+        "verifying every stage. OUT receives: " + ", ".join(FILES + SAVED_MODEL + TENSORPACK_FILES) + " (the last "
+        "three unless tensorpack cannot express the model, with the reason).",
     )
     parser.add_argument("--config", required=True, help=f"model-zoo name (e.g. {zoo.DEFAULT_EXAMPLE}), "
                         "d2tf/... name, or yaml path")
@@ -266,6 +268,8 @@ def main(argv=None):
                         "each runtime's raw outputs as npz, the other RoIAlign mode's fixed graph)")
     parser.add_argument("--tensorpack", metavar="DIR", help="verify also runs tensorpack's own model (DIR: a "
                         "tensorpack examples/FasterRCNN checkout) on the npz, as tensorpack_config.py configures it")
+    parser.add_argument("--no-saved-model", action="store_true", help="write no saved_model (skips its export "
+                        "and verify's check of it on photos; the pb and npz are unchanged)")
     args = parser.parse_args(argv)
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed. SIGINT is set
     # too: a process started from a shell's background job inherits SIGINT ignored, and Python then installs no
@@ -273,11 +277,12 @@ def main(argv=None):
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
-                   args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack)
+                   args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model)
+    files = FILES + (() if args.no_saved_model else SAVED_MODEL)
     if line is None:
-        cli.log(f"[d2tf] done: {args.out} holds {', '.join(FILES)} (no tensorpack npz: see above)")
+        cli.log(f"[d2tf] done: {args.out} holds {', '.join(files)} (no tensorpack npz: see above)")
         return
-    cli.log(f"[d2tf] done: {args.out} holds {', '.join(FILES + TENSORPACK_FILES)}; use the npz in tensorpack with "
+    cli.log(f"[d2tf] done: {args.out} holds {', '.join(files + TENSORPACK_FILES)}; use the npz in tensorpack with "
             "these flags (or import tensorpack_config.py, which also registers the class names):")
     print(line, flush=True)
 

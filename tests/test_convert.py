@@ -12,7 +12,7 @@ import pytest
 
 from core import zoo
 from core.files import HIDDEN, remove_abandoned
-from d2tf.convert import FILES, TENSORPACK_FILES
+from d2tf.convert import FILES, SAVED_MODEL, TENSORPACK_FILES
 from d2tf.zoo_table import record_agreement
 from tests.conftest import ROOT, run_python, yaml_with
 from verify.report import figures_of
@@ -24,7 +24,8 @@ EXAMPLE = zoo.DEFAULT_EXAMPLE
 def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, pipeline, measure):
     p = pipeline(config)
     npz = config in zoo.NPZ_CONFIGS
-    assert sorted(set(os.listdir(p.out)) - {HIDDEN}) == sorted(FILES + (TENSORPACK_FILES if npz else ()))
+    expected = FILES + (SAVED_MODEL if p.saved_model else ()) + (TENSORPACK_FILES if npz else ())
+    assert sorted(set(os.listdir(p.out)) - {HIDDEN}) == sorted(expected)
     for i, stage in enumerate(("export", "graphfix", "tf_import", "verify"), start=1):
         assert f"[d2tf] stage {i}/4: {stage}: done in" in p.result.stderr
     if npz:
@@ -46,13 +47,7 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
             "tensorpack's RoIAlign is close, not equal")
     else:  # ROIAlign v1 samples 2x2 per bin: no tensorpack RoIAlign to switch to, so both modes are detectron2's
         assert tensorpack["strict_agreement"] == 1.0 and tensorpack["box"] <= 0.05 and tensorpack["score"] <= 1e-4
-    served = figures["serving"][0]  # the SavedModel on photos as they come, against detectron2's whole inference
-    assert served["reference"] >= 5, served
-    if p.roialign == "exact":
-        assert served["strict_agreement"] == 1.0 and served["box"] <= 0.05 and served["score"] <= 1e-4, served
-        assert (served["mask_equal"] is None) != p.mask and (served["mask_equal"] or 1.0) >= 0.999, served
-    else:
-        assert served["agreement"] >= 0.7, served
+    served = _served(p, figures, (p.out / "report.md").read_text())
     if os.environ.get("D2TF_RECORD_AGREEMENT"):  # make zoo-table: the README table's figures
         record_agreement(os.environ["D2TF_RECORD_AGREEMENT"], zoo.short_name(config), {
             "runtime": exact["runtime"], "matched_iou99": exact["strict_agreement"], "box_px": exact["box"],
@@ -62,8 +57,25 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
             exact_ap=exact["ap"], exact_max_box_px=exact["box"],
             tensorpack_matched_iou90=f"{tensorpack['agreement']:.0%}", tensorpack_ap=tensorpack["ap"],
             tensorpack_ap50=tensorpack["ap50"], tensorpack_max_box_px=tensorpack["box"],
-            saved_model_matched_iou99=f"{served['strict_agreement']:.0%}", saved_model_max_box_px=served["box"],
-            saved_model_mask_pixels_equal=served["mask_equal"])
+            saved_model_matched_iou99=f"{served['strict_agreement']:.0%}" if served else "not written",
+            saved_model_max_box_px=served and served["box"],
+            saved_model_mask_pixels_equal=served and served["mask_equal"])
+
+
+def _served(p, figures, report):
+    """The report's SavedModel row (on photos as they come, against detectron2's whole inference), checked; None,
+    and said so in the report, for a build converted with --no-saved-model."""
+    if not p.saved_model:
+        assert figures["serving"] == [] and "Not checked: this conversion wrote no saved_model" in report
+        return None
+    served = figures["serving"][0]
+    assert served["reference"] >= 5, served
+    if p.roialign == "exact":
+        assert served["strict_agreement"] == 1.0 and served["box"] <= 0.05 and served["score"] <= 1e-4, served
+        assert (served["mask_equal"] is None) != p.mask and (served["mask_equal"] or 1.0) >= 0.999, served
+    else:
+        assert served["agreement"] >= 0.7, served
+    return served
 
 
 def _convert(weights, out, *extra, config, **popen):

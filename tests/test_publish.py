@@ -17,19 +17,21 @@ from core import D2TFError, zoo
 from core.files import HIDDEN, write_atomic
 from core.process import run_module
 from d2tf import convert as convert_module
-from d2tf.convert import FAILED, FILES, TENSORPACK_FILES, convert
+from d2tf.convert import FAILED, FILES, SAVED_MODEL, TENSORPACK_FILES, convert
 from tests.conftest import ROOT, run_python
 from verify.run import VerificationFailed, _work_dir
 
-ALL = FILES + TENSORPACK_FILES
+WRITTEN = FILES + SAVED_MODEL  # by every conversion but one with --no-saved-model
+ALL = WRITTEN + TENSORPACK_FILES
 
 
 class Stages:
     """Stand-ins for the stage processes and verify: verify writes every file with the content `tag` into the
-    staging directory (the tensorpack files only with `tensorpack`), and a file into its work directory."""
+    staging directory (the tensorpack files only with `tensorpack`, saved_model only with `saved_model`), and a file
+    into its work directory."""
 
     def __init__(self, monkeypatch):
-        self.tag, self.tensorpack, self.failure, self.work_dirs = "1", True, None, []
+        self.tag, self.tensorpack, self.saved_model, self.failure, self.work_dirs = "1", True, True, None, []
         self.before_verify = lambda: None
         monkeypatch.setattr(convert_module, "run_module", lambda *args, label: None)
         monkeypatch.setattr(convert_module, "verify", self.verify)
@@ -40,7 +42,8 @@ class Stages:
             os.makedirs(work_dir, exist_ok=True)
             write_atomic(os.path.join(work_dir, "images.npz"), b"working file")
         self.work_dirs.append((staging, work_dir))
-        for name in ALL if self.tensorpack else FILES:
+        for name in (FILES + (SAVED_MODEL if self.saved_model else ())
+                     + (TENSORPACK_FILES if self.tensorpack else ())):
             write_atomic(os.path.join(staging, name), self.tag.encode())
         if self.failure:
             raise VerificationFailed(self.failure)
@@ -78,9 +81,9 @@ def _visible(out):
 
 
 def _one_set(found):
-    """True if `found` is one conversion's files: all of FILES, and all or none of TENSORPACK_FILES, one content."""
+    """True if `found` is one conversion's files: all of WRITTEN, and all or none of TENSORPACK_FILES, one content."""
     names = set(found)
-    return (set(FILES) <= names and names - set(FILES) in (set(), set(TENSORPACK_FILES))
+    return (set(WRITTEN) <= names and names - set(WRITTEN) in (set(), set(TENSORPACK_FILES))
             and len(set(found.values())) == 1)
 
 
@@ -125,7 +128,12 @@ def test_readers_see_the_old_set_or_the_new_one_never_a_mix(stages, weights, tmp
     assert _contents(out) == dict.fromkeys(ALL, "4")
     stages.tag, stages.tensorpack = "5", False
     _convert(weights, out)
-    assert _visible(out) == sorted(FILES + ("notes.txt",)), "an earlier conversion's tensorpack files are removed"
+    assert _visible(out) == sorted(WRITTEN + ("notes.txt",)), "an earlier conversion's tensorpack files are removed"
+    stages.tag, stages.saved_model = "6", False
+    convert(zoo.DEFAULT_EXAMPLE, weights, out, saved_model=False)
+    assert _visible(out) == sorted(FILES + ("notes.txt",)), "and its saved_model, after --no-saved-model"
+    with pytest.raises(D2TFError, match="^the stages did not write saved_model$"):
+        _convert(weights, out)  # one that should have written it
     hidden = sorted(os.listdir(out / HIDDEN))
     assert len(hidden) == 3 and hidden[:2] == ["current", "lock"] and hidden[2].startswith("set-"), hidden
     umask = os.umask(0)
@@ -184,7 +192,7 @@ def test_failed_verification_keeps_out_and_the_failed_set(stages, weights, tmp_p
         assert str(error.value) == (f"verification FAILED: model.pb: box 3 px; {out} is unchanged, this conversion "
                                     f"is kept in {failed}")
         assert _contents(out) == dict.fromkeys(ALL, "1")
-        assert sorted(os.listdir(failed)) == sorted(ALL if tag == "2" else FILES), "its own files only, no work dir"
+        assert sorted(os.listdir(failed)) == sorted(ALL if tag == "2" else WRITTEN), "its own files only, no work dir"
         assert _contents(failed) == dict.fromkeys(os.listdir(failed), tag)
     stages.tag, stages.tensorpack, stages.failure = "4", True, None
     _convert(weights, out)

@@ -4,6 +4,7 @@ tf_import/serving), and for tensorpack's own model <out>/model.npz (checkpoint),
 printed) and tensorpack_config.py (the flags with the class names, to import)."""
 
 import os
+import shutil
 
 from core import cli
 from core.files import load_onnx, write_atomic
@@ -20,6 +21,8 @@ def main(argv=None):
     )
     parser.add_argument("model", nargs="?", help="graphfix's model.fixed.onnx")
     parser.add_argument("--out", help="output directory (default: the model's directory)")
+    parser.add_argument("--no-saved-model", action="store_true", help="write no saved_model (and remove an earlier "
+                        "one from OUT)")
     parser.add_argument("--list-ops", action="store_true", help="list the ONNX ops with a handler and exit")
     args = parser.parse_args(argv)
     if args.list_ops:
@@ -30,13 +33,13 @@ def main(argv=None):
         return
     if not args.model:
         parser.error("the model.fixed.onnx to translate is required")
-    convert(args.model, args.out or os.path.dirname(os.path.abspath(args.model)))
+    convert(args.model, args.out or os.path.dirname(os.path.abspath(args.model)), not args.no_saved_model)
 
 
-def convert(src, out_dir):
-    """Writes model.pb, and the tensorpack files unless tensorpack cannot express the model, once all are computed;
-    returns the flags line (None without tensorpack files). Reads nothing but `src`: the model info is in its
-    metadata, and the checkpoint's tensors are its initializers."""
+def convert(src, out_dir, with_saved_model=True):
+    """Writes model.pb, saved_model if `with_saved_model`, and the tensorpack files unless tensorpack cannot express
+    the model, once all are computed; returns the flags line (None without tensorpack files). Reads nothing but
+    `src`: the model info is in its metadata, and the checkpoint's tensors are its initializers."""
     from tf_import.freeze import frozen_graph_def
     from tf_import.serving import saved_model
 
@@ -55,9 +58,14 @@ def convert(src, out_dir):
             os.remove(path)
     path = os.path.join(out_dir, "model.pb")
     write_atomic(path, graph_def.SerializeToString(deterministic=True))
-    with cli.step("writing the SavedModel"):
-        saved_model.write(graph_def, info, os.path.join(out_dir, "saved_model"))
-    cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes), saved_model"
+    served = os.path.join(out_dir, "saved_model")
+    if with_saved_model:
+        with cli.step("writing the SavedModel"):
+            saved_model.write(graph_def, info, served)
+    else:  # an earlier conversion's, which this model's pb would contradict
+        shutil.rmtree(served, ignore_errors=True)
+    cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes)"
+            + (", saved_model" if with_saved_model else "")
             + (", model.npz, flags.txt and tensorpack_config.py" if files else ""))
     if line:
         print(line, flush=True)  # stdout: the flags line alone, for scripts

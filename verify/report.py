@@ -54,7 +54,7 @@ def render(info, mode, figures, evaluation=None):
           for a in figures["agreement"]),
         "",
         *_tensorpack_section(figures.get("tensorpack"), info["architecture"]["backbone"], len(figures["images"])),
-        *_serving_section(figures["serving"][0]),
+        *_serving_section(figures["serving"]),
         "![detectron2 (left) and model.pb (right) on the first image](verify.png)",
         "",
     ]
@@ -128,10 +128,14 @@ def _tensorpack_section(rows, backbone, num_images):
     ]
 
 
-def _serving_section(row):
+def _serving_section(rows):
+    title = "## The SavedModel on images as they come"
+    if not rows:
+        return [title, "", "Not checked: this conversion wrote no saved_model (--no-saved-model).", ""]
+    row = rows[0]
     masks = "n/a" if row["mask_equal"] is None else f"{row['mask_equal']:.4%}"
     return [
-        "## The SavedModel on images as they come",
+        title,
         "",
         "saved_model's `serving_default` (uint8 RGB in; the test resize, the model and detectron2's postprocessing in",
         "the graph) against detectron2's whole inference (DefaultPredictor's steps) on photos of "

@@ -1,7 +1,7 @@
 """`python -m verify OUT`: runs the same images through detectron2 (PyTorch), onnxruntime on OUT/model.onnx and
 OUT/model.fixed.onnx, and the frozen OUT/model.pb (TensorFlow), then writes OUT/report.md and OUT/verify.png. It
 also runs OUT/saved_model's serving signature on photos as they come against detectron2's whole inference
-(verify/serving.py).
+(verify/serving.py), unless OUT has none (converted with --no-saved-model).
 
 The other RoIAlign mode is measured too: verify switches a copy of the fixed graph to it (a temporary file) and runs
 that in onnxruntime, so the report shows what tensorpack's sampling (or the exact grid) costs against detectron2.
@@ -59,9 +59,6 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     fixed_path = os.path.join(out_dir, "model.fixed.onnx")
     if not os.path.isfile(fixed_path):
         raise D2TFError(f"{fixed_path} not found: verify reads a directory written by `make convert`")
-    if not os.path.isdir(os.path.join(out_dir, "saved_model")):
-        raise D2TFError(f"{os.path.join(out_dir, 'saved_model')} not found: the directory was converted before d2tf "
-                        "wrote SavedModels; convert again")
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
     _check_weights(info["source"])
@@ -70,8 +67,9 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     other = "exact" if mode == "tensorpack" else "tensorpack"
     images = _synthetic(enumerate(sizes, start=1))
     tried = len(images)
+    served = os.path.isdir(os.path.join(out_dir, "saved_model"))
     with _work_dir(work_dir, out_dir) as work:
-        photos, photos_npz = _photos(info, range(1, len(sizes) + 1), work)
+        photos, photos_npz = _photos(info, range(1, len(sizes) + 1), work, served)
         outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir)
         if not _count(outputs["detectron2"]):
             picked, detectron2 = _probe(info, sizes, work)
@@ -79,14 +77,14 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
             if picked:
                 images = picked
                 # the photos too: drawn with the seeds of the images detectron2 detected something on
-                photos, photos_npz = _photos(info, [_seed(key) for key in picked], work)
+                photos, photos_npz = _photos(info, [_seed(key) for key in picked], work, served)
                 outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2)
-        on_photos = {runtime: outputs.pop(runtime) for runtime in serving.RUNTIMES}
+        on_photos = {runtime: outputs.pop(runtime) for runtime in serving.RUNTIMES if runtime in outputs}
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     shapes = {key: list(image.shape[:2]) for key, image in images.items()}
-    served = dict(photos={key: list(photo.shape[:2]) for key, photo in photos.items()},
-                  **serving.row(on_photos, exact=mode == "exact"))
-    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, served)
+    serving_row = dict(photos={key: list(photo.shape[:2]) for key, photo in photos.items()},
+                       **serving.row(on_photos, exact=mode == "exact")) if served else None
+    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, serving_row)
     first = next(iter(images))
     png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
                                        (f"model.pb ({mode})", outputs["model.pb"][first])])
@@ -122,8 +120,10 @@ def _seed(key):
     return int(key[len("synthetic"):key.index("_")])
 
 
-def _photos(info, seeds, work):
-    """(serving.photos of `seeds`, the npz in `work` holding them)."""
+def _photos(info, seeds, work, served):
+    """(serving.photos of `seeds`, the npz in `work` holding them); ({}, None) unless the SavedModel is `served`."""
+    if not served:
+        return {}, None
     photos = serving.photos(info, seeds)
     npz = os.path.join(work, "photos.npz")
     np.savez(npz, **photos)
@@ -138,8 +138,8 @@ def _count(outputs):
 def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2=None):
     """{runtime: {image key: outputs}} on `images`: detectron2 (unless its outputs are given), the pb and tensorpack's
     model in their own processes while onnxruntime runs both ONNX files and the other mode's copy here; and
-    serving.RUNTIMES on the photos in `photos_npz`: the SavedModel in a process of its own, detectron2's whole
-    inference in detectron2's."""
+    serving.RUNTIMES on the photos in `photos_npz` (if any): the SavedModel in a process of its own, detectron2's
+    whole inference in detectron2's."""
     images_npz = os.path.join(work, "images.npz")
     np.savez(images_npz, **images)
     # detectron2 and the pb run in their own processes while onnxruntime runs here: on a 2-core machine this took
@@ -150,11 +150,13 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
             photos_out = os.path.join(work, "detectron2.photos.npz")
             if detectron2 is None:
                 children["detectron2"] = pool.submit(detectron2_on_images, info, images_npz,
-                                                     os.path.join(work, "detectron2.npz"), (photos_npz, photos_out))
-            else:  # the probe ran detectron2 on the images; its whole inference on the photos runs alone
+                                                     os.path.join(work, "detectron2.npz"),
+                                                     (photos_npz, photos_out) if photos_npz else None)
+            elif photos_npz:  # the probe ran detectron2 on the images; its whole inference on the photos runs alone
                 children["detectron2.photos"] = pool.submit(detectron2_on_photos, info, photos_npz, photos_out)
-            children["saved_model"] = pool.submit(saved_model_on_images, os.path.join(out_dir, "saved_model"),
-                                                  photos_npz, os.path.join(work, "saved_model.npz"))
+            if photos_npz:
+                children["saved_model"] = pool.submit(saved_model_on_images, os.path.join(out_dir, "saved_model"),
+                                                      photos_npz, os.path.join(work, "saved_model.npz"))
             children["model.pb"] = pool.submit(pb_on_images, os.path.join(out_dir, "model.pb"), images_npz,
                                                os.path.join(work, "model.pb.npz"))
             if tensorpack_dir:
@@ -164,7 +166,7 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
                        for name in ("model.onnx", "model.fixed.onnx")}
             outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
             outputs.update({name: child.result() for name, child in children.items()})
-            if "detectron2.photos" not in outputs:  # written by detectron2's process beside the images
+            if photos_npz and "detectron2.photos" not in outputs:  # written by detectron2's process beside the images
                 outputs["detectron2.photos"] = load_outputs(photos_out)
         except BaseException:
             kill_running()
@@ -216,9 +218,9 @@ def tensorpack_computes_the_graph(backbone, height, width):
     return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
 
 
-def _figures(outputs, mode, other, shapes, backbone, tried, served):
+def _figures(outputs, mode, other, shapes, backbone, tried, serving_row):
     """Each stage against the one before it, agreement with detectron2 and, when it ran, tensorpack's model, on the
-    images `shapes` ({key: [height, width]}) picked from `tried`, and the SavedModel's row (`served`, on its
+    images `shapes` ({key: [height, width]}) picked from `tried`, and the SavedModel's row (`serving_row`, on its
     photos); the rows that must be exact carry their failures, and `failures` lists them all. In tensorpack mode
     model.fixed.onnx differs from model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for
     it."""
@@ -241,7 +243,8 @@ def _figures(outputs, mode, other, shapes, backbone, tried, served):
             dict(against=graph, images=len(same or shapes),
                  **_row(outputs, "tensorpack", graph, bool(same), same or None)),
         ]
-    figures.update(images=shapes, tried=tried, tolerance=dict(iou=STRICT_IOU, **EXACT), serving=[served])
+    figures.update(images=shapes, tried=tried, tolerance=dict(iou=STRICT_IOU, **EXACT),
+                   serving=[serving_row] if serving_row else [])
     figures["failures"] = _failures(figures, _count(outputs["detectron2"]))
     return figures
 

@@ -1,13 +1,16 @@
-"""`make bench`: per architecture, the time and size of each stage and the pb's latency against onnxruntime.
+"""`make bench`: per architecture, the time and size of each stage, and each runtime's load time, first inference
+and steady latency on one image.
 
-    python bench/run.py [--archs name,...] [--size 512x640] [--out out/bench]
+    python bench/run.py [--archs name,...] [--size 800x1216] [--runs 4] [--out out/bench]
 
-Each stage runs as the user runs it (`python -m ...` in its own process); latencies are the median of 3 runs
-after one warm-up, onnxruntime on model.fixed.onnx and the pb through plain tf.compat.v1, at the given size.
-Writes <out>/bench.md and prints it.
+Each stage runs as the user runs it (`python -m ...` in its own process, tensorpack RoIAlign mode). Each runtime
+runs in a process of its own (bench/latency.py): detectron2, onnxruntime on model.onnx, the pb and the SavedModel;
+the steady latency is the median of the runs after the first. Writes <out>/bench.md and prints it.
 """
 
+import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -20,65 +23,76 @@ from core.cli import parse_size
 from core.synthetic import synthetic_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def run(*args):
+    """Seconds `python args...` took; stops the benchmark with its error if it failed."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"))
+    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=ENV)
     if result.returncode:
-        raise SystemExit(f"{' '.join(map(str, args))} failed:\n{result.stderr[-2000:]}")
-    return time.perf_counter() - start
+        raise D2TFError(f"{' '.join(map(str, args))} failed:\n{result.stderr[-2000:]}")
+    return time.perf_counter() - start, result.stdout
 
 
-def onnxruntime_latency(path, image):
-    from runners import onnx_runner
-
-    sess = onnx_runner.session(path)
-    onnx_runner.run(sess, image)
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        onnx_runner.run(sess, image)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def latency(runtime, work, image_npy, runs):
+    """{"load", "first", "steady"} seconds of `runtime` (bench/latency.py) in a process of its own."""
+    _, stdout = run(os.path.join(ROOT, "bench", "latency.py"), runtime, work, image_npy, runs)
+    measured = json.loads(stdout.strip().splitlines()[-1])
+    return {"load": measured["load"], "first": measured["runs"][0], "steady": statistics.median(measured["runs"][1:])}
 
 
-def pb_latency(pb, image, work):
-    """Median of 3 Session.runs after a first one, in a TensorFlow process of its own."""
-    np.save(os.path.join(work, "image.npy"), image)
-    code = ("import sys, numpy as np; from runners.pb_runner import run_times; "
-            "print(*run_times(sys.argv[1], np.load(sys.argv[2]), 4))")
-    result = subprocess.run([sys.executable, "-c", code, pb, os.path.join(work, "image.npy")], capture_output=True,
-                            text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"))
-    if result.returncode:
-        raise SystemExit(f"timing {pb} failed:\n{result.stderr[-2000:]}")
-    return statistics.median(float(t) for t in result.stdout.split()[1:])
+def _size_mib(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files) / 2**20
+    return os.path.getsize(path) / 2**20
 
 
-def bench(config, size, out):
+def bench(config, size, runs, out):
+    """(stage row, {runtime: latency row}) of one architecture."""
     work = os.path.join(out, zoo.short_name(config))
     os.makedirs(work, exist_ok=True)
     weights = os.path.join(work, "weights.pkl")
     if not os.path.exists(weights):
         run("-m", "d2tf.calibrate", "--config", config, "--out", weights)
-    row = {"architecture": zoo.short_name(config)}
-    row["export s"] = run("-m", "export", "--config", config, "--weights", weights, "--out", work)
-    row["onnx MiB"] = os.path.getsize(os.path.join(work, "model.onnx")) / 2**20
-    row["graphfix s"] = run("-m", "graphfix", os.path.join(work, "model.onnx"))
-    row["tf_import s"] = run("-m", "tf_import", os.path.join(work, "model.fixed.onnx"), "--out", work)
-    row["pb MiB"] = os.path.getsize(os.path.join(work, "model.pb")) / 2**20
-    image = synthetic_image(*size, seed=5)
-    row["onnxruntime ms"] = 1000 * onnxruntime_latency(os.path.join(work, "model.fixed.onnx"), image)
-    row["pb ms"] = 1000 * pb_latency(os.path.join(work, "model.pb"), image, work)
-    row["pb / onnxruntime"] = row["pb ms"] / row["onnxruntime ms"]
-    return row
+    stages = {"architecture": zoo.short_name(config)}
+    stages["export s"], _ = run("-m", "export", "--config", config, "--weights", weights, "--out", work)
+    stages["graphfix s"], _ = run("-m", "graphfix", os.path.join(work, "model.onnx"))
+    stages["tf_import s"], _ = run("-m", "tf_import", os.path.join(work, "model.fixed.onnx"), "--out", work)
+    for name in ("model.onnx", "model.pb", "saved_model"):
+        stages[f"{name} MiB"] = _size_mib(os.path.join(work, name))
+    image_npy = os.path.join(work, "image.npy")
+    np.save(image_npy, synthetic_image(*size, seed=5))
+    latencies = {}
+    for runtime in ("detectron2", "onnxruntime", "pb", "saved_model"):
+        print(f"[bench]   {runtime} ...", file=sys.stderr, flush=True)
+        latencies[runtime] = latency(runtime, work, image_npy, runs)
+    return stages, latencies
+
+
+def _processor():
+    """The CPU's model name (Linux), else the machine type."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
+
+
+def _table(rows):
+    columns = list(rows[0])
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()) + " |"
+              for row in rows)]
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--archs", default=",".join(zoo.short_name(c) for c in zoo.SUITE_ARCHITECTURES))
-    parser.add_argument("--size", type=parse_size, default="512x640")
+    parser = cli.ArgumentParser(prog="python bench/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--archs", default=",".join(zoo.short_name(c) for c in zoo.SUITE_ARCHITECTURES),
+                        help="short names, comma-separated (default: every suite architecture)")
+    parser.add_argument("--size", type=parse_size, default="800x1216", metavar="HxW",
+                        help="the image every runtime runs on (default 800x1216)")
+    parser.add_argument("--runs", type=int, default=4, help="inferences per runtime, the first included (default 4)")
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench"))
     args = parser.parse_args(argv)
     wanted = args.archs.split(",")
@@ -86,17 +100,20 @@ def main(argv=None):
     unknown = [a for a in wanted if a not in known]
     if unknown:
         raise D2TFError(f"unknown architecture in --archs: {', '.join(unknown)} (known: {', '.join(known)})")
-    rows = []
+    if args.runs < 2:
+        raise D2TFError("--runs must be at least 2: the first run and one steady one")
+    stage_rows, latency_rows = [], []
     for config in zoo.SUITE_ARCHITECTURES:
         if zoo.short_name(config) in wanted:
             print(f"[bench] {zoo.short_name(config)} ...", file=sys.stderr, flush=True)
-            rows.append(bench(config, args.size, args.out))
-    columns = list(rows[0])
-    lines = [f"Measured {time.strftime('%Y-%m-%d')} at {'x'.join(map(str, args.size))}, {os.cpu_count()} cores, "
-             "tensorpack RoIAlign mode.",
-             "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
+            stages, latencies = bench(config, args.size, args.runs, args.out)
+            stage_rows.append(stages)
+            latency_rows += [{"architecture": stages["architecture"], "runtime": runtime, "load s": row["load"],
+                              "first run s": row["first"], "steady s": row["steady"],
+                              "first / steady": row["first"] / row["steady"]} for runtime, row in latencies.items()]
+    lines = [f"Measured {time.strftime('%Y-%m-%d')} on {_processor()}, "
+             f"{os.cpu_count()} cores, at {'x'.join(map(str, args.size))}; tensorpack RoIAlign mode; steady: the "
+             f"median of {args.runs - 1} runs after the first.", "", *_table(stage_rows), "", *_table(latency_rows)]
     with open(os.path.join(args.out, "bench.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -1,0 +1,71 @@
+"""`python bench/latency.py RUNTIME OUT image.npy RUNS`: one runtime's load time and the times of RUNS inferences
+on one float32 BGR image (already at the model's input size), printed as one JSON line {"load": s, "runs": [s...]}.
+The load time includes importing the runtime's library, as a fresh process of a user's would.
+
+Each runtime runs in a process of its own, as a user's would (PyTorch and TensorFlow cannot share one), on the
+converted directory OUT: detectron2 (the config and weights model.json records), onnxruntime on model.onnx, the pb
+(tf.compat.v1 Session) and the SavedModel's `tensorpack` signature, the pb's interface with the weights as
+variables. The first run includes what each runtime does on first use (TensorFlow's graph optimisation).
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def detectron2(out):
+    from core import checkpoint, zoo
+    from export.model import build_model
+    from runners.detectron2_runner import predict
+
+    with open(os.path.join(out, "model.json")) as f:
+        source = json.load(f)["source"]
+    model = build_model(zoo.load_config(source["config"]), checkpoint.load_weights(source["weights"]))
+    return lambda image: predict(model, image)
+
+
+def onnxruntime(out):
+    from runners import onnx_runner
+
+    session = onnx_runner.session(os.path.join(out, "model.onnx"))
+    return lambda image: onnx_runner.run(session, image)
+
+
+def pb(out):
+    from runners import pb_runner
+
+    session, tensors = pb_runner.session(os.path.join(out, "model.pb"))
+    return lambda image: pb_runner.run(session, tensors, image)
+
+
+def saved_model(out):
+    import tensorflow as tf
+
+    from core import contract
+
+    function = tf.saved_model.load(os.path.join(out, "saved_model")).signatures[contract.TENSORPACK_SIGNATURE]
+    return lambda image: {k: v.numpy() for k, v in function(**{contract.INPUT: tf.constant(image)}).items()}
+
+
+RUNTIMES = {"detectron2": detectron2, "onnxruntime": onnxruntime, "pb": pb, "saved_model": saved_model}
+
+
+def measure(runtime, out, image, runs):
+    """{"load": seconds to load, "runs": seconds of each of `runs` inferences}."""
+    start = time.perf_counter()
+    infer = RUNTIMES[runtime](out)
+    load = time.perf_counter() - start
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        infer(image)
+        times.append(time.perf_counter() - start)
+    return {"load": load, "runs": times}
+
+
+if __name__ == "__main__":
+    runtime, out, image, runs = sys.argv[1:]
+    print(json.dumps(measure(runtime, out, np.load(image), int(runs))))

@@ -72,6 +72,15 @@ def test_pb_has_no_default_valued_attributes(config, pipeline):
     assert report["default_valued_attrs"] == []
 
 
+def test_repeated_nodes_are_merged_into_the_first():
+    """freeze's merge_repeated_nodes: equal stateless nodes merge, chains of them too; large constants are not
+    compared, random ops and kept names stay; the graph computes what it did."""
+    report = json.loads(_ok(os.path.join(ROOT, "tests", "repeated_nodes.py")).stdout)
+    merged = set(report["nodes"]) - set(report["kept"])
+    assert merged == {"two_b", "mul_b", "Const_1", "rand_b/shape", "two_c"}, merged
+    assert report["outputs_equal"]
+
+
 @pytest.mark.architecture(EXAMPLE)
 def test_zero_detections_give_empty_outputs(pipeline, high_threshold, tmp_path):
     """An image without detections gives empty outputs of the right shapes and types. The pb is the build's with

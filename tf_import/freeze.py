@@ -45,8 +45,46 @@ def frozen_graph_def(model):
     flow = sorted({n.op for n in graph_def.node} & _CONTROL_FLOW - _allowed_loops(model))
     if flow:
         raise D2TFError(f"the translated graph holds control flow ops {flow}")
+    merge_repeated_nodes(graph_def, keep={contract.INPUT} | {n.name for n in graph_def.node
+                                                            if n.name.startswith(contract.PB_SCOPE + "/")})
     strip_default_attrs(graph_def)
     return graph_def
+
+
+_LARGE = 1024  # bytes of an attribute beyond which a node is not compared (weights are never repeats worth finding)
+
+
+def merge_repeated_nodes(graph_def, keep=()):
+    """Merges the nodes that compute the same thing (op, attributes and inputs equal, stateless) into the first of
+    them, in one pass in graph order (inputs come first), so chains of repeats merge too. The handlers make a
+    constant for each use (axes, shapes, thresholds): R50-FPN's graph has 2956 repeats among 3239 Consts. Fewer
+    nodes make the SavedModel's first run and load faster (grappler walks them) and Netron's view smaller; the pb's
+    first run is bound by copying its weights and is unchanged. The nodes named in `keep` stay as they are."""
+    merged, first = {}, {}
+
+    def renamed(name):
+        control, (node, colon, port) = name.startswith("^"), name.lstrip("^").partition(":")
+        return "^" * control + merged.get(node, node) + colon + port
+
+    kept = []
+    for node in graph_def.node:
+        node.input[:] = [renamed(i) for i in node.input]
+        op_def = op_def_registry.get(node.op)
+        if (node.name in keep or op_def is None or op_def.is_stateful
+                or any(value.ByteSize() > _LARGE for value in node.attr.values())):
+            kept.append(node)
+            continue
+        attrs = tuple((k, v.SerializeToString(deterministic=True)) for k, v in sorted(node.attr.items()))
+        key = (node.op, node.device, tuple(node.input), attrs)
+        if key in first:
+            merged[node.name] = first[key]
+        else:
+            first[key] = node.name
+            kept.append(node)
+    for node in kept:  # an input listed after its consumer (not in a traced graph, but correct either way)
+        node.input[:] = [renamed(i) for i in node.input]
+    del graph_def.node[:]
+    graph_def.node.extend(kept)
 
 
 def strip_default_attrs(graph_def):

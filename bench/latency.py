@@ -4,8 +4,9 @@ The load time includes importing the runtime's library, as a fresh process of a 
 
 Each runtime runs in a process of its own, as a user's would (PyTorch and TensorFlow cannot share one), on the
 converted directory OUT: detectron2 (the config and weights model.json records), onnxruntime on model.onnx, the pb
-(tf.compat.v1 Session) and the SavedModel's `tensorpack` signature, the pb's interface with the weights as
-variables. The first run includes what each runtime does on first use (TensorFlow's graph optimisation).
+(tf.compat.v1 Session, by default and with runners.pb_runner.fast_start_config()) and the SavedModel's `tensorpack`
+signature, the pb's interface with the weights as variables. The first run includes what each runtime does on
+first use (TensorFlow's graph optimisation).
 """
 
 import json
@@ -41,6 +42,13 @@ def pb(out):
     return lambda image: pb_runner.run(session, tensors, image)
 
 
+def pb_fast_start(out):
+    from runners import pb_runner
+
+    session, tensors = pb_runner.session(os.path.join(out, "model.pb"), pb_runner.fast_start_config())
+    return lambda image: pb_runner.run(session, tensors, image)
+
+
 def saved_model(out):
     import tensorflow as tf
 
@@ -50,7 +58,8 @@ def saved_model(out):
     return lambda image: {k: v.numpy() for k, v in function(**{contract.INPUT: tf.constant(image)}).items()}
 
 
-RUNTIMES = {"detectron2": detectron2, "onnxruntime": onnxruntime, "pb": pb, "saved_model": saved_model}
+RUNTIMES = {"detectron2": detectron2, "onnxruntime": onnxruntime, "pb": pb, "pb_fast_start": pb_fast_start,
+            "saved_model": saved_model}
 
 
 def measure(runtime, out, image, runs):

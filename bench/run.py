@@ -4,7 +4,8 @@ and steady latency on one image.
     python bench/run.py [--archs name,...] [--size 800x1216] [--runs 4] [--out out/bench]
 
 Each stage runs as the user runs it (`python -m ...` in its own process, tensorpack RoIAlign mode). Each runtime
-runs in a process of its own (bench/latency.py): detectron2, onnxruntime on model.onnx, the pb and the SavedModel;
+runs in a process of its own (bench/latency.py): detectron2, onnxruntime on model.onnx, the pb (by default and with
+the fast-start config the README shows) and the SavedModel;
 the steady latency is the median of the runs after the first. Writes <out>/bench.md and prints it.
 """
 
@@ -18,6 +19,7 @@ import time
 
 import numpy as np
 
+from bench.latency import RUNTIMES
 from core import D2TFError, cli, zoo
 from core.cli import parse_size
 from core.synthetic import synthetic_image
@@ -64,7 +66,7 @@ def bench(config, size, runs, out):
     image_npy = os.path.join(work, "image.npy")
     np.save(image_npy, synthetic_image(*size, seed=5))
     latencies = {}
-    for runtime in ("detectron2", "onnxruntime", "pb", "saved_model"):
+    for runtime in RUNTIMES:
         print(f"[bench]   {runtime} ...", file=sys.stderr, flush=True)
         latencies[runtime] = latency(runtime, work, image_npy, runs)
     return stages, latencies

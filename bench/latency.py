@@ -35,18 +35,16 @@ def onnxruntime(out):
     return lambda image: onnx_runner.run(session, image)
 
 
-def pb(out):
+def pb(out, fast_start=False):
     from runners import pb_runner
 
-    session, tensors = pb_runner.session(os.path.join(out, "model.pb"))
+    config = pb_runner.fast_start_config() if fast_start else None
+    session, tensors = pb_runner.session(os.path.join(out, "model.pb"), config)
     return lambda image: pb_runner.run(session, tensors, image)
 
 
 def pb_fast_start(out):
-    from runners import pb_runner
-
-    session, tensors = pb_runner.session(os.path.join(out, "model.pb"), pb_runner.fast_start_config())
-    return lambda image: pb_runner.run(session, tensors, image)
+    return pb(out, fast_start=True)
 
 
 def saved_model(out):

@@ -49,7 +49,7 @@ test: setup
 bench: setup
 	$(PY) bench/run.py $(if $(ARCHS),--archs "$(ARCHS)")
 
-# Re-measures every suite architecture (the whole pipeline test, about 25 min) into d2tf/zoo_agreement.json, then
+# Re-measures every suite architecture (the whole pipeline test, under 30 min) into d2tf/zoo_agreement.json, then
 # rewrites the README's zoo table with those figures.
 zoo-table: setup
 	D2TF_RECORD_AGREEMENT=$(CURDIR)/d2tf/zoo_agreement.json $(PY) -m pytest tests/test_convert.py \

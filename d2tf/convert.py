@@ -29,6 +29,11 @@ LOCK = "lock"  # OUT/.d2tf/lock: flock-ed by the conversion writing OUT, holds i
 FAILED = ".d2tf-failed"  # OUT/.d2tf-failed: the last conversion that failed verification, kept for inspection
 
 
+def conversion_files(saved_model=True):
+    """What a conversion writes besides the tensorpack files: FILES, and SAVED_MODEL with `saved_model`."""
+    return FILES + (SAVED_MODEL if saved_model else ())
+
+
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
             coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True):
     """Runs every stage; on success OUT holds FILES, SAVED_MODEL if `saved_model`, and TENSORPACK_FILES unless
@@ -63,7 +68,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             # verify's working files (up to ~180 MB) stay in the staging directory unless the user keeps them.
             _verify(staging, out, verify_sizes, coco_dir, verify_work_dir or os.path.join(staging, "verify"),
                     tensorpack_dir)
-        published = _publish(staging, out, FILES + (SAVED_MODEL if saved_model else ()))
+        published = _publish(staging, out, conversion_files(saved_model))
     if "flags.txt" not in published:
         return None
     with open(os.path.join(out, "flags.txt")) as f:
@@ -278,7 +283,7 @@ def main(argv=None):
         signal.signal(sig, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
                    args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model)
-    files = FILES + (() if args.no_saved_model else SAVED_MODEL)
+    files = conversion_files(not args.no_saved_model)
     if line is None:
         cli.log(f"[d2tf] done: {args.out} holds {', '.join(files)} (no tensorpack npz: see above)")
         return

@@ -2,8 +2,6 @@
 way a tensorpack predict.py user loads it (tf.compat.v1 GraphDef, import, Session). Outputs are the pb's own:
 output/boxes, output/scores, output/labels (1-based), output/masks."""
 
-import time
-
 from core import D2TFError, cli, contract
 from runners import on_npz
 
@@ -68,18 +66,6 @@ def predict(path, images, config=None):
     sess, tensors = session(path, config)
     with sess:
         return {key: run(sess, tensors, image) for key, image in images.items()}
-
-
-def run_times(path, image, runs):
-    """Seconds of each of `runs` Session.runs on one image (the first includes TF's graph optimisation)."""
-    sess, tensors = session(path)
-    times = []
-    with sess:
-        for _ in range(runs):
-            start = time.perf_counter()
-            run(sess, tensors, image)
-            times.append(time.perf_counter() - start)
-    return times
 
 
 def main(argv=None):

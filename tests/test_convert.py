@@ -12,7 +12,7 @@ import pytest
 
 from core import zoo
 from core.files import HIDDEN, remove_abandoned
-from d2tf.convert import FILES, SAVED_MODEL, TENSORPACK_FILES
+from d2tf.convert import TENSORPACK_FILES, conversion_files
 from d2tf.zoo_table import record_agreement
 from tests.conftest import ROOT, run_python, yaml_with
 from verify.report import figures_of
@@ -24,7 +24,7 @@ EXAMPLE = zoo.DEFAULT_EXAMPLE
 def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, pipeline, measure):
     p = pipeline(config)
     npz = config in zoo.NPZ_CONFIGS
-    expected = FILES + (SAVED_MODEL if p.saved_model else ()) + (TENSORPACK_FILES if npz else ())
+    expected = conversion_files(p.saved_model) + (TENSORPACK_FILES if npz else ())
     assert sorted(set(os.listdir(p.out)) - {HIDDEN}) == sorted(expected)
     for i, stage in enumerate(("export", "graphfix", "tf_import", "verify"), start=1):
         assert f"[d2tf] stage {i}/4: {stage}: done in" in p.result.stderr

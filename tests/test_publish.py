@@ -17,11 +17,11 @@ from core import D2TFError, zoo
 from core.files import HIDDEN, write_atomic
 from core.process import run_module
 from d2tf import convert as convert_module
-from d2tf.convert import FAILED, FILES, SAVED_MODEL, TENSORPACK_FILES, convert
+from d2tf.convert import FAILED, FILES, TENSORPACK_FILES, conversion_files, convert
 from tests.conftest import ROOT, run_python
 from verify.run import VerificationFailed, _work_dir
 
-WRITTEN = FILES + SAVED_MODEL  # by every conversion but one with --no-saved-model
+WRITTEN = conversion_files()  # by every conversion but one with --no-saved-model
 ALL = WRITTEN + TENSORPACK_FILES
 
 
@@ -42,8 +42,7 @@ class Stages:
             os.makedirs(work_dir, exist_ok=True)
             write_atomic(os.path.join(work_dir, "images.npz"), b"working file")
         self.work_dirs.append((staging, work_dir))
-        for name in (FILES + (SAVED_MODEL if self.saved_model else ())
-                     + (TENSORPACK_FILES if self.tensorpack else ())):
+        for name in conversion_files(self.saved_model) + (TENSORPACK_FILES if self.tensorpack else ()):
             write_atomic(os.path.join(staging, name), self.tag.encode())
         if self.failure:
             raise VerificationFailed(self.failure)

@@ -17,9 +17,10 @@ def _allowed_loops(model):
     return _LOOP if adaptive else set()
 
 
-def frozen_graph_def(model):
-    """GraphDef with tensorpack's interface (core.contract): input `image:0`, outputs `output/*:0`."""
-    translator = Translator(model)
+def interface_function(model, tflite=False):
+    """The translated model as a tf.function with tensorpack's interface (core.contract): input `image` [H, W, 3]
+    BGR float, outputs boxes, scores, labels (1-based) and masks under `output/`."""
+    translator = Translator(model, tflite=tflite)
     names = [o.name for o in model.graph.output]
     expected = contract.onnx_outputs(mask="masks" in names)
     if names != expected or [i.name for i in model.graph.input] != [contract.INPUT]:
@@ -36,6 +37,12 @@ def frozen_graph_def(model):
         with tf.name_scope(contract.PB_SCOPE):
             return {key: tf.identity(value, name=key) for key, value in results.items()}
 
+    return serve
+
+
+def frozen_graph_def(model):
+    """GraphDef with tensorpack's interface (core.contract): input `image:0`, outputs `output/*:0`."""
+    serve = interface_function(model)
     # Every weight is a Const already (handlers embed them), so the traced graph is frozen as it stands;
     # convert_variables_to_constants_v2 would only spend ~15 s finding nothing to convert.
     graph_def = serve.get_concrete_function().graph.as_graph_def()

@@ -7,7 +7,7 @@ import tensorflow as tf
 from onnx import numpy_helper
 
 from core import D2TFError
-from tf_import.ops import SINCE, load_all
+from tf_import.ops import SINCE, TFLITE, load_all
 from tf_import.value import NotKnown, Value
 
 # The default-domain opsets whose op forms the handlers implement; export writes 16. Before 11, Clip and Pad
@@ -29,10 +29,12 @@ def refuse(node, why):
 
 
 class Translator:
-    """Callable inside a tf.function: maps the graph's input tensors to its output tensors (ONNX layouts)."""
+    """Callable inside a tf.function: maps the graph's input tensors to its output tensors (ONNX layouts). With
+    `tflite`, the handlers build forms TFLite runs with builtin ops only (tf_import/tflite.py)."""
 
-    def __init__(self, model):
+    def __init__(self, model, tflite=False):
         self.graph = model.graph
+        self.tflite = tflite
         self.opset = default_opset(model)
         self.handlers = load_all()
         domains = {n.domain for n in self.graph.node} - {"", "ai.onnx"}
@@ -48,6 +50,13 @@ class Translator:
                              f"{SINCE[node.op_type]} form its handler implements")
 
     def __call__(self, **inputs):
+        token = TFLITE.set(self.tflite)
+        try:
+            return self._translate(inputs)
+        finally:
+            TFLITE.reset(token)
+
+    def _translate(self, inputs):
         env = {name: Value(tensor) for name, tensor in inputs.items()}
         for init in self.graph.initializer:
             env[init.name] = Value.constant(numpy_helper.to_array(init))

@@ -8,13 +8,23 @@ Handlers implement the op forms of the opsets in tf_import.translate.OPSETS. Whe
 told apart by the node itself (an attribute that later became an input), the handler reads both; where only the
 opset tells (the same node meaning something else), `since` names the first opset the handler implements, and
 the Translator refuses nodes of older models.
+
+A handler whose TF form TFLite cannot run without TF's select ops (which TF's pip interpreter no longer has) asks
+`for_tflite()` and builds a builtin-only form instead when the Translator translates for tf_import/tflite.py.
 """
 
+import contextvars
 import importlib
 import pkgutil
 
 HANDLERS = {}
 SINCE = {}  # op type -> the first opset whose form its handler implements, where that is above OPSETS' start
+TFLITE = contextvars.ContextVar("tflite", default=False)  # set by the Translator while it translates
+
+
+def for_tflite():
+    """True while translating for TFLite's builtin ops."""
+    return TFLITE.get()
 
 
 def handles(*op_types, since=None):

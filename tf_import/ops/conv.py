@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tf_import.ops import handles
+from tf_import.ops import for_tflite, handles
 from tf_import.translate import refuse
 from tf_import.value import Value
 
@@ -33,8 +33,14 @@ def conv(node, inputs, attrs):
         raise refuse(node, f"group={groups} does not divide the {w.known().shape[0]} output channels")
     kernel = np.transpose(w.known(), (2, 3, 1, 0))  # (out, in/groups, kh, kw) -> (kh, kw, in/groups, out)
     strides, dilations = [1, *attrs.get("strides", [1, 1]), 1], [1, *attrs.get("dilations", [1, 1]), 1]
-    slices = tf.split(x.nhwc, groups, axis=3) if groups > 1 else [x.nhwc]
-    parts = [tf.nn.conv2d(part, tf.constant(k), strides=strides, padding=_explicit_pads(attrs), dilations=dilations)
+    data, padding = x.nhwc, _explicit_pads(attrs)
+    if for_tflite():  # TFLite's convolutions pad only SAME or VALID, and need the input channels known
+        data = tf.pad(data, padding)
+        dims = tf.unstack(tf.shape(data), num=4)
+        data = tf.reshape(data, tf.stack([*dims[:3], kernel.shape[2] * groups]))
+        padding = "VALID"
+    slices = tf.split(data, groups, axis=3) if groups > 1 else [data]
+    parts = [tf.nn.conv2d(part, tf.constant(k), strides=strides, padding=padding, dilations=dilations)
              for part, k in zip(slices, np.split(kernel, groups, axis=3))]
     y = tf.concat(parts, axis=3) if groups > 1 else parts[0]
     if b is not None:

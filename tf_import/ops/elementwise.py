@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tf_import.ops import handles
+from tf_import.ops import for_tflite, handles
 from tf_import.translate import refuse
 from tf_import.value import Value
 
@@ -39,7 +39,7 @@ def unary(node, inputs, attrs):
 def binary(node, inputs, attrs):
     a, b = inputs
     if node.op_type == "Div":
-        fn = tf.math.truediv if a.dtype.is_floating else tf.truncatediv  # ONNX integer Div truncates
+        fn = tf.math.truediv if a.dtype.is_floating else truncating_divide
     else:
         fn = _BINARY[node.op_type]
     if a.held_nhwc or b.held_nhwc:
@@ -47,6 +47,22 @@ def binary(node, inputs, attrs):
         if pair is not None:
             return Value(fn(*pair), nhwc=True)
     return fn(a.onnx, b.onnx)
+
+
+def truncating_divide(a, b):
+    """ONNX's integer Div, which truncates toward zero."""
+    if not for_tflite():
+        return tf.truncatediv(a, b)
+    quotient = floor_divide(a, b)
+    inexact_negative = tf.not_equal(a, quotient * b) & tf.not_equal(a < 0, b < 0)
+    return quotient + tf.cast(inexact_negative, quotient.dtype)
+
+
+def floor_divide(a, b):
+    """Integer a // b. TFLite divides int32 only; ONNX's int64 here are shapes and counts, far below 2**31."""
+    if not for_tflite() or a.dtype != tf.int64:
+        return tf.math.floordiv(a, b)
+    return tf.cast(tf.math.floordiv(tf.cast(a, tf.int32), tf.cast(b, tf.int32)), tf.int64)
 
 
 def _channels_last_pair(a, b):

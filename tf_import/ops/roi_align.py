@@ -14,11 +14,13 @@ d2tf pb holds control flow, because the sample count is data-dependent.
 
 Unaligned RoiAlign (coordinate_transformation_mode=output_half_pixel: detectron2's ROIAlign v1, Detectron1's) is
 the same sampling of boxes not shifted by -0.5 and at least one feature pixel wide and high.
+
+TFLite has no CropAndResize builtin: for it, the same bilinear samples are gathered from the map (_gathered).
 """
 
 import tensorflow as tf
 
-from tf_import.ops import handles
+from tf_import.ops import for_tflite, handles
 from tf_import.translate import refuse
 from tf_import.value import Value
 
@@ -45,26 +47,70 @@ def roi_align(node, inputs, attrs):
 
 
 def _at_least_one_pixel(boxes):
-    x0, y0, x1, y1 = tf.unstack(boxes, num=4, axis=-1)
+    x0, y0, x1, y1 = _corners(boxes)
     return tf.stack([x0, y0, x0 + tf.maximum(x1 - x0, 1.0), y0 + tf.maximum(y1 - y0, 1.0)], axis=-1)
 
 
-def _crop_boxes(features, boxes, samples):
-    """crop_and_resize boxes (normalised, padded map) whose `samples` = (ny, nx) points per axis sit where
-    RoiAlign samples a box: evenly, half a step in from its edges (+1 for the pad)."""
+def _corners(boxes):
+    """x0, y0, x1, y1 of [N, 4] boxes, by slicing: TFLite's Unpack (tf.unstack) fails on an empty FPN level."""
+    return (boxes[:, i] for i in range(4))
+
+
+def _samples(features, boxes, indices, samples):
+    """[N, ny, nx, C]: the padded map read bilinearly at `samples` = (ny, nx) points per box, where RoiAlign samples
+    a box: evenly, half a step in from its edges (+1 for the pad); 0 outside the padded map."""
+    if for_tflite():
+        return _gathered(features, boxes, indices, samples)
     padded = tf.cast(tf.shape(features)[1:3], tf.float32) - 1
-    x0, y0, x1, y1 = tf.unstack(boxes, num=4, axis=-1)
+    x0, y0, x1, y1 = _corners(boxes)
     ny, nx = (tf.cast(n, tf.float32) for n in samples)
     step_y, step_x = (y1 - y0) / ny, (x1 - x0) / nx
     first_y, first_x = y0 + step_y / 2 + 1, x0 + step_x / 2 + 1
     last_y, last_x = first_y + (ny - 1) * step_y, first_x + (nx - 1) * step_x
-    return tf.stack([first_y / padded[0], first_x / padded[1], last_y / padded[0], last_x / padded[1]], axis=-1)
+    normalised = tf.stack([first_y / padded[0], first_x / padded[1], last_y / padded[0], last_x / padded[1]], axis=-1)
+    return tf.image.crop_and_resize(features, normalised, indices, tf.stack(samples), method="bilinear",
+                                    extrapolation_value=0.0)
+
+
+def _gathered(features, boxes, indices, samples):
+    """crop_and_resize's bilinear reading restated with builtin ops: the four neighbours of each sample gathered
+    from the flattened map, blended as crop_and_resize blends them (x first, then y). New axes are ExpandDims: the
+    converter leaves a StridedSlice that adds one as a TF op inside the exact mode's loop."""
+    shape = tf.shape(features)
+    height, width, channels = shape[1], shape[2], features.shape[-1] or shape[3]
+    x0, y0, x1, y1 = _corners(boxes)
+    top, bottom, y_lerp, y_inside = _taps(y0, y1, samples[0], height)
+    left, right, x_lerp, x_inside = _taps(x0, x1, samples[1], width)
+    flat = tf.reshape(features, [-1, channels])
+    first = tf.expand_dims(indices, 1) * height
+
+    def read(row, column):  # [N, ny, nx, C]
+        return tf.gather(flat, tf.expand_dims((first + row) * width, 2) + tf.expand_dims(column, 1))
+
+    x_lerp = tf.expand_dims(tf.expand_dims(x_lerp, 1), 3)
+    upper, lower = ([read(row, column) for column in (left, right)] for row in (top, bottom))
+    upper = upper[0] + (upper[1] - upper[0]) * x_lerp
+    lower = lower[0] + (lower[1] - lower[0]) * x_lerp
+    blended = upper + (lower - upper) * tf.expand_dims(tf.expand_dims(y_lerp, 2), 3)
+    inside = tf.expand_dims(y_inside, 2) & tf.expand_dims(x_inside, 1)
+    return blended * tf.expand_dims(tf.cast(inside, tf.float32), 3)
+
+
+def _taps(start, end, count, size):
+    """Along one axis of the padded map (`size` long): the sample positions' lower and upper neighbours (int32),
+    the weight of the upper one, and whether a position is inside the map ([N, count] each)."""
+    step = (end - start) / tf.cast(count, tf.float32)
+    offsets = tf.expand_dims(tf.cast(tf.range(count), tf.float32) + 0.5, 0)
+    position = tf.expand_dims(start, 1) + offsets * tf.expand_dims(step, 1) + 1
+    lower = tf.floor(position)
+    last = size - 1
+    inside = (position >= 0) & (position <= tf.cast(last, tf.float32))
+    low = tf.clip_by_value(tf.cast(lower, tf.int32), 0, last)
+    return low, tf.minimum(low + 1, last), position - lower, inside
 
 
 def _tensorpack(features, boxes, indices, size):
-    crop = (2 * size[0], 2 * size[1])
-    crops = tf.image.crop_and_resize(features, _crop_boxes(features, boxes, crop), indices, crop,
-                                     method="bilinear", extrapolation_value=0.0)
+    crops = _samples(features, boxes, indices, (2 * size[0], 2 * size[1]))
     return tf.nn.avg_pool2d(crops, 2, 2, "VALID")
 
 
@@ -77,8 +123,7 @@ def _adaptive(features, boxes, indices, size):
         grid = tf.cast(tf.math.ceil(tf.stack([height / size[0], width / size[1]])), tf.int32)
         grid_safe = tf.maximum(grid, 1)  # an empty box has no samples: onnxruntime then gives 0
         samples = (size[0] * grid_safe[0], size[1] * grid_safe[1])
-        crop = tf.image.crop_and_resize(features, _crop_boxes(features, box[None], samples), index[None],
-                                        tf.stack(samples), method="bilinear", extrapolation_value=0.0)
+        crop = _samples(features, box[None], index[None], samples)
         bins = tf.reshape(crop, [size[0], grid_safe[0], size[1], grid_safe[1], channels])
         return tf.reduce_mean(bins, axis=[1, 3]) * tf.cast(tf.reduce_all(grid > 0), tf.float32)
 

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_import.ops import handles
+from tf_import.ops.elementwise import floor_divide
 from tf_import.translate import refuse
 from tf_import.value import NotKnown, Value
 
@@ -59,7 +60,7 @@ def reshape(node, inputs, attrs):
     target = tf.where(tf.equal(target, 0), copied, target)
     known = tf.reduce_prod(tf.where(tf.equal(target, -1), tf.ones_like(target), target))
     size = tf.reduce_prod(in_dims)
-    inferred = tf.where(known > 0, size // tf.maximum(known, 1), _trailing_size(in_dims, target))
+    inferred = tf.where(known > 0, floor_divide(size, tf.maximum(known, 1)), _trailing_size(in_dims, target))
     return tf.reshape(data, tf.where(tf.equal(target, -1), inferred, target))
 
 
@@ -155,7 +156,7 @@ def split(node, inputs, attrs):
     """Sizes are the `split` attribute before opset 13 and an input since; without them, equal parts."""
     x, sizes = (inputs + [None])[:2]
     axis = _axes([attrs.get("axis", 0)], x)[0]
-    sizes = attrs.get("split") if sizes is None else tf.cast(sizes.onnx, tf.int64)
+    sizes = attrs.get("split") if sizes is None else tf.cast(sizes.onnx, tf.int32)  # TFLite's SplitV: int32 sizes
     if sizes is None:
         return tf.split(x.onnx, len(node.output), axis=axis)
     return tf.split(x.onnx, sizes, axis=axis, num=len(node.output))
@@ -173,13 +174,37 @@ def slice_(node, inputs, attrs):
         axes = list(range(starts.onnx.shape[0]))
     zero, one = tf.constant(0, tf.int64), tf.constant(1, tf.int64)
     begin, end, stride = [zero] * rank, [zero] * rank, [one] * rank
-    for i, axis in enumerate(axes):
-        begin[axis] = tf.cast(starts.onnx[i], tf.int64)
-        end[axis] = tf.cast(ends.onnx[i], tf.int64)
-        stride[axis] = tf.cast(steps.onnx[i], tf.int64) if steps is not None else one
     untouched = sum(1 << a for a in range(rank) if a not in axes)
+    begin_mask = end_mask = untouched
+    for i, axis in enumerate(axes):
+        stride[axis] = tf.cast(steps.onnx[i], tf.int64) if steps is not None else one
+        direction = 1 if steps is None else _sign(steps, i)
+        if _runs_off(starts, i, -direction):
+            begin_mask |= 1 << axis
+        else:
+            begin[axis] = tf.cast(starts.onnx[i], tf.int64)
+        if _runs_off(ends, i, direction):
+            end_mask |= 1 << axis
+        else:
+            end[axis] = tf.cast(ends.onnx[i], tf.int64)
     return tf.strided_slice(x.onnx, tf.stack(begin), tf.stack(end), tf.stack(stride),
-                            begin_mask=untouched, end_mask=untouched)
+                            begin_mask=begin_mask, end_mask=end_mask)
+
+
+_BEYOND_ANY_DIM = 2**31 - 1
+
+
+def _sign(steps, i):
+    """The sign of a constant step, 0 when only the run knows it."""
+    return 0 if steps.const is None else int(np.sign(steps.const.reshape(-1)[i]))
+
+
+def _runs_off(bounds, i, direction):
+    """Whether constant bound i lies beyond any dim in `direction` (exporters write +-INT64_MAX for "to the end"):
+    the slice then runs to that end, which a mask bit says. TFLite's converter truncates int64 bounds to int32
+    (INT64_MAX becomes -1)."""
+    return (direction != 0 and bounds.const is not None
+            and int(bounds.const.reshape(-1)[i]) * direction >= _BEYOND_ANY_DIM)
 
 
 @handles("Transpose")

@@ -1,0 +1,38 @@
+"""`python -m runners.tflite_runner model.tflite images.npz outputs.npz`: OUT/model.tflite in tf.lite.Interpreter
+on the images of an npz, through its serving_default signature (the pb's interface: float32 BGR image in;
+boxes, scores, labels (1-based), masks out). The input is resized to each image's size."""
+
+from core import D2TFError, cli
+from runners import on_npz
+
+
+def signature(path, threads=None):
+    """The model's serving_default signature runner; `threads` for the interpreter (default: TFLite's)."""
+    import tensorflow as tf
+
+    try:
+        interpreter = tf.lite.Interpreter(model_path=path, num_threads=threads)
+    except ValueError as e:
+        raise D2TFError(f"cannot load the TFLite model {path}: {e}") from None
+    return interpreter.get_signature_runner()
+
+
+def predict(path, images):
+    """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image}."""
+    from core import contract
+
+    run = signature(path)
+    return {key: {k: v.copy() for k, v in run(**{contract.INPUT: image}).items()} for key, image in images.items()}
+
+
+def main(argv=None):
+    parser = cli.ArgumentParser(prog="python -m runners.tflite_runner", description=__doc__.splitlines()[0])
+    parser.add_argument("tflite")
+    parser.add_argument("images", help="npz of HxWx3 float32 BGR images")
+    parser.add_argument("out", help="npz to write, entries <image key>/<output>")
+    args = parser.parse_args(argv)
+    on_npz(args.images, args.out, "the TFLite model", lambda images: predict(args.tflite, images))
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -20,13 +20,16 @@ from core.files import HIDDEN, hidden_work_dir, remove_abandoned
 from core.process import run_module
 from graphfix.passes import DEFAULT, WITH_FOLDBN
 from tf_import.tensorpack_config import FILES as TENSORPACK_FILES
+from tf_import.tflite import TFLITE as TFLITE_FILE
 from verify.run import DEFAULT_SIZES, VerificationFailed, parse_sizes, verify
 
 FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "report.md", "verify.png")  # always written
 SAVED_MODEL = ("saved_model",)  # a directory, written unless --no-saved-model
+TFLITE = (TFLITE_FILE,)  # unless --no-tflite, or TFLite's builtin ops cannot express the model (tf_import says why)
 CURRENT = "current"  # OUT/.d2tf/current -> set-<random>, the published set; OUT/<file> -> .d2tf/current/<file>
 LOCK = "lock"  # OUT/.d2tf/lock: flock-ed by the conversion writing OUT, holds its process id
 FAILED = ".d2tf-failed"  # OUT/.d2tf-failed: the last conversion that failed verification, kept for inspection
+EVERY = FILES + SAVED_MODEL + TFLITE + TENSORPACK_FILES  # what any conversion may write
 
 
 def conversion_files(saved_model=True):
@@ -35,9 +38,11 @@ def conversion_files(saved_model=True):
 
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
-            coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True):
-    """Runs every stage; on success OUT holds FILES, SAVED_MODEL if `saved_model`, and TENSORPACK_FILES unless
-    tensorpack cannot express the model. Returns the tensorpack flags line, or None without them."""
+            coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True,
+            tflite=True):
+    """Runs every stage; on success OUT holds FILES, SAVED_MODEL if `saved_model`, TFLITE if `tflite` unless TFLite
+    cannot express the model, and TENSORPACK_FILES unless tensorpack cannot. Returns the tensorpack flags line, or
+    None without them."""
     weights, out = os.path.abspath(weights), os.path.abspath(out)
     if os.path.isfile(config):  # the model info records it; `make verify` may run from elsewhere
         config = os.path.abspath(config)
@@ -59,7 +64,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             ("graphfix", [os.path.join(staging, "model.onnx"), "--out", os.path.join(staging, "model.fixed.onnx"),
                           "--roialign", roialign, "--passes", ",".join(WITH_FOLDBN if fold_batchnorm else DEFAULT)]),
             ("tf_import", [os.path.join(staging, "model.fixed.onnx"), "--out", staging,
-                           *([] if saved_model else ["--no-saved-model"])]),
+                           *([] if saved_model else ["--no-saved-model"]), *([] if tflite else ["--no-tflite"])]),
         )
         for i, (stage, args) in enumerate(stages, start=1):
             with cli.step(f"stage {i}/4: {stage}"):
@@ -162,7 +167,7 @@ def _verify(staging, out, *args):
 
 
 def _staged(staging):
-    return [f for f in FILES + SAVED_MODEL + TENSORPACK_FILES if os.path.exists(os.path.join(staging, f))]
+    return [f for f in EVERY if os.path.exists(os.path.join(staging, f))]
 
 
 def _move(src, names, dst):
@@ -186,7 +191,7 @@ def _publish(staging, out, required):
         for f in written:  # one the current set lacks is a dangling link until the swap: absent, as it was
             _link(out, f)
         _point_current(out, new)
-        for f in FILES + SAVED_MODEL + TENSORPACK_FILES:
+        for f in EVERY:
             if f not in written and os.path.lexists(os.path.join(out, f)):
                 os.remove(os.path.join(out, f))
     except OSError as e:
@@ -199,7 +204,7 @@ def _publish(staging, out, required):
 def _adopt_plain_files(out):
     """Plain files of an earlier conversion in OUT (the layout before sets, or one written over a link) become
     links into the current set, hard-linked there, so that readers see no change until the swap."""
-    plain = [f for f in FILES + SAVED_MODEL + TENSORPACK_FILES
+    plain = [f for f in EVERY
              if os.path.isfile(os.path.join(out, f)) and not os.path.islink(os.path.join(out, f))]
     if not plain:
         return
@@ -252,8 +257,8 @@ def main(argv=None):
     parser = cli.ArgumentParser(
         prog="python -m d2tf.convert",
         description="Convert a detectron2 R-CNN to a tensorpack npz checkpoint + flags and a frozen TensorFlow pb, "
-        "verifying every stage. OUT receives: " + ", ".join(FILES + SAVED_MODEL + TENSORPACK_FILES) + " (the last "
-        "three unless tensorpack cannot express the model, with the reason).",
+        "verifying every stage. OUT receives: " + ", ".join(EVERY) + f" ({TFLITE_FILE} unless TFLite's builtin ops cannot "
+        "express the model, the last three unless tensorpack cannot, with the reason).",
     )
     parser.add_argument("--config", required=True, help=f"model-zoo name (e.g. {zoo.DEFAULT_EXAMPLE}), "
                         "d2tf/... name, or yaml path")
@@ -275,6 +280,8 @@ def main(argv=None):
                         "tensorpack examples/FasterRCNN checkout) on the npz, as tensorpack_config.py configures it")
     parser.add_argument("--no-saved-model", action="store_true", help="write no saved_model (skips its export "
                         "and verify's check of it on photos; the pb and npz are unchanged)")
+    parser.add_argument("--no-tflite", action="store_true", help=f"write no {TFLITE_FILE} (skips its conversion, "
+                        "about a minute, and verify's check of it)")
     args = parser.parse_args(argv)
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed. SIGINT is set
     # too: a process started from a shell's background job inherits SIGINT ignored, and Python then installs no
@@ -282,8 +289,9 @@ def main(argv=None):
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
-                   args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model)
-    files = conversion_files(not args.no_saved_model)
+                   args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model, not args.no_tflite)
+    files = tuple(f for f in conversion_files(not args.no_saved_model) + TFLITE
+                  if os.path.lexists(os.path.join(args.out, f)))
     if line is None:
         cli.log(f"[d2tf] done: {args.out} holds {', '.join(files)} (no tensorpack npz: see above)")
         return

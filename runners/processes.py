@@ -1,4 +1,4 @@
-"""detectron2's, the pb's, the SavedModel's and tensorpack's model's outputs on an npz of images, each runtime in
+"""detectron2's, the pb's, the SavedModel's, the TFLite model's and tensorpack's model's outputs on an npz of images, each runtime in
 its own process (PyTorch and TensorFlow crash when they share one). All return {image key: outputs} with
 detectron2's 0-based `classes`."""
 
@@ -38,6 +38,11 @@ def saved_model_on_images(path, images_npz, out_npz):
 def pb_on_images(pb_path, images_npz, out_npz):
     """The frozen pb (TensorFlow)."""
     return _labelled("runners.pb_runner", [pb_path, images_npz, out_npz], "model.pb (TensorFlow)")
+
+
+def tflite_on_images(path, images_npz, out_npz):
+    """OUT/model.tflite in tf.lite.Interpreter (TensorFlow)."""
+    return _labelled("runners.tflite_runner", [path, images_npz, out_npz], "model.tflite (TFLite)")
 
 
 def tensorpack_on_images(client_dir, out_dir, images_npz, out_npz):

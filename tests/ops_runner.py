@@ -1,6 +1,9 @@
 """Translates and runs every handler case of tests/test_ops.py, all in one TensorFlow process.
 
-    python tests/ops_runner.py DIR
+    python tests/ops_runner.py DIR [--tflite]
+
+With --tflite, each case is translated for TFLite, converted as tf_import/tflite.py converts a model (builtin ops
+only) and run in tf.lite.Interpreter.
 
 Each folder DIR/<case> holds model.onnx and inputs.npz (the graph inputs). The model's input shapes say what the
 translation knows: a fixed dim is fixed in the tf.function's input signature, a named one is None there, as in
@@ -23,25 +26,34 @@ import tensorflow as tf  # noqa: E402
 
 from core import D2TFError  # noqa: E402
 from tf_import.ops import load_all  # noqa: E402
+from tf_import.tflite import converted  # noqa: E402
 from tf_import.translate import Translator  # noqa: E402
 
 
-def run_case(folder):
+def run_case(folder, tflite=False):
     model = onnx.load(folder / "model.onnx")
     inputs = dict(np.load(folder / "inputs.npz"))
     try:
-        outputs = translated(model, inputs)(*inputs.values())
+        function = translated(model, inputs, tflite)
+        outputs = in_tflite(function, inputs) if tflite else function(*inputs.values())
     except Exception as error:  # recorded for the test to judge; the other cases still run
         refused = isinstance(error, D2TFError)
         message = str(error) if refused else traceback.format_exc()
         (folder / "error.json").write_text(json.dumps({"message": message, "refused": refused}))
         return
-    np.savez(folder / "outputs.npz", **{name: tensor.numpy() for name, tensor in outputs.items()})
+    np.savez(folder / "outputs.npz", **{name: np.asarray(tensor) for name, tensor in outputs.items()})
 
 
-def translated(model, inputs):
+def in_tflite(function, inputs):
+    """The outputs of the function converted to TFLite and run in tf.lite.Interpreter."""
+    flatbuffer = converted(function.get_concrete_function())
+    run = tf.lite.Interpreter(model_content=flatbuffer).get_signature_runner()
+    return run(**inputs)
+
+
+def translated(model, inputs, tflite=False):
     """The Translator as a tf.function taking the inputs positionally, with the model's input shapes."""
-    translator = Translator(model)
+    translator = Translator(model, tflite=tflite)
     shapes = {i.name: [d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim]
               for i in model.graph.input}
     signature = [tf.TensorSpec(shapes[name], tf.as_dtype(array.dtype), name=name) for name, array in inputs.items()]
@@ -49,11 +61,11 @@ def translated(model, inputs):
                        autograph=False)
 
 
-def main(directory):
+def main(directory, *flags):
     directory = Path(directory)
     (directory / "ops.json").write_text(json.dumps(sorted(load_all())))
     for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
-        run_case(folder)
+        run_case(folder, tflite="--tflite" in flags)
 
 
 if __name__ == "__main__":

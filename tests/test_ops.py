@@ -253,7 +253,11 @@ INDEXING = [
     one_op("gather_empty_data_and_indices", "Gather", {"x": np.zeros((0, 3), np.float32), "i": EMPTY_INDICES}),
     one_op("gather_nd_negative", "GatherND", {"x": floats(2, 3, 4), "i": ints([[0, 1], [1, -1], [-2, 0]])}),
     one_op("gather_nd_batch_dims", "GatherND", {"x": floats(2, 3, 4), "i": ints([[[1]], [[-3]]])}, batch_dims=1),
-    one_op("scatter_nd_negative", "ScatterND", {"x": floats(4, 3), "i": ints([[1], [-1]]), "u": floats(2, 3)}),
+    one_op("scatter_nd_negative", "ScatterND", {"x": floats(4, 3), "i": ints([[1], [-1]]), "u": floats(2, 3)},
+           fixed={"i": (None, 1)}),  # TFLite's form needs the index depth
+    one_op("scatter_nd_no_updates", "ScatterND",  # an FPN level without boxes
+           {"x": floats(4, 3), "i": np.zeros((0, 1), np.int64), "u": np.zeros((0, 3), np.float32)},
+           fixed={"i": (None, 1)}),
     one_op("scatter_nd_add_refused", "ScatterND", {"x": floats(4, 3), "i": ints([[1]]), "u": floats(1, 3)},
            reduction="add", refused="reduction=add"),
     one_op("non_zero", "NonZero", {"x": np.array([[0, 1.5, 0], [2, 0, -1]], np.float32)}),
@@ -372,6 +376,8 @@ SHAPE = [
            {"starts": ints([1, -4]), "ends": ints([INT64_MAX, -1]), "axes": ints([0, -1]), "steps": ints([1, 2])}),
     one_op("slice_negative_step", "Slice", {"x": floats(3, 5)},
            {"starts": ints([-1]), "ends": ints([np.iinfo(np.int64).min]), "axes": ints([1]), "steps": ints([-1])}),
+    one_op("slice_from_before_the_start", "Slice", {"x": floats(3, 5)},
+           {"starts": ints([-INT64_MAX]), "ends": ints([2]), "axes": ints([1])}),
     one_op("slice_no_axes", "Slice", {"x": floats(2, 4, 3)}, {"starts": ints([0, 1]), "ends": ints([1, 3])}),
     one_op("slice_run_time_bounds", "Slice", {"x": floats(4, 5), "starts": ints([1]), "ends": ints([-1])},
            {"axes": ints([1])}),
@@ -434,20 +440,37 @@ CASES = ELEMENTWISE + LAYOUT + CONVOLUTION + POOLING + REDUCE + INDEXING + NON_M
     + CONSTANT + TRANSLATOR
 
 
-@pytest.fixture(scope="session")
-def translated(tmp_path_factory):
-    """The folder of every case's results from one tests/ops_runner.py process."""
-    directory = tmp_path_factory.mktemp("ops")
-    for case in CASES:
+# The handlers with a form of their own for TFLite (tf_import.ops.for_tflite), and those whose TF form TFLite's
+# converter got wrong: their cases run converted to TFLite too.
+TFLITE_OPS = {"Conv", "Div", "Reshape", "Split", "Slice", "RoiAlign", "NonMaxSuppression", "ScatterND"}
+NOT_IN_TFLITE = {"nhwc_constants"}  # casts to float64, which TFLite's kernels do not take
+TFLITE_CASES = [case for case in CASES if not case.refused and {n.op_type for n in case.nodes} & TFLITE_OPS
+                and case.name not in NOT_IN_TFLITE]
+
+
+def run_cases(directory, cases, *flags):
+    """The folder of `cases`' results from one tests/ops_runner.py process."""
+    for case in cases:
         folder = directory / case.name
         folder.mkdir()
         onnx.save(case.model(), folder / "model.onnx")
         np.savez(folder / "inputs.npz", **case.inputs)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, RUNNER, directory], capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run([sys.executable, RUNNER, directory, *flags], capture_output=True, text=True, env=env,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return directory
+
+
+@pytest.fixture(scope="session")
+def translated(tmp_path_factory):
+    return run_cases(tmp_path_factory.mktemp("ops"), CASES)
+
+
+@pytest.fixture(scope="session")
+def in_tflite(tmp_path_factory):
+    return run_cases(tmp_path_factory.mktemp("ops_tflite"), TFLITE_CASES, "--tflite")
 
 
 def onnxruntime_outputs(case):
@@ -471,10 +494,21 @@ def test_handler(case, translated):
         assert error["refused"], error["message"]
         assert case.refused in error["message"] and "\n" not in error["message"]
         return
-    assert error is None, error["message"]
+    assert_outputs(folder, case)
+
+
+@pytest.mark.parametrize("case", TFLITE_CASES, ids=lambda case: case.name)
+def test_handler_in_tflite(case, in_tflite):
+    assert_outputs(in_tflite / case.name, case)
+
+
+def assert_outputs(folder, case):
+    """The case ran, and its outputs equal onnxruntime's (or the case's expected ones)."""
+    error = folder / "error.json"
+    assert not error.exists(), json.loads(error.read_text())["message"]
     got = dict(np.load(folder / "outputs.npz"))
     want = case.expect or onnxruntime_outputs(case)
-    assert list(got) == list(want)
+    assert sorted(got) == sorted(want)
     for name, expected in want.items():
         assert (got[name].dtype, got[name].shape) == (expected.dtype, expected.shape), name
         if expected.dtype.kind == "f":

@@ -1,7 +1,8 @@
 """`python -m tf_import`: model.fixed.onnx -> <out>/model.pb (frozen, tensorpack's predict.py interface),
 <out>/saved_model (the same model taking images as they come, detections in the TF Object Detection API's form:
-tf_import/serving), and for tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, also
-printed) and tensorpack_config.py (the flags with the class names, to import)."""
+tf_import/serving), <out>/model.tflite (the pb's interface in TFLite's builtin ops: tf_import/tflite.py), and for
+tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, also printed) and tensorpack_config.py
+(the flags with the class names, to import)."""
 
 import os
 import shutil
@@ -10,6 +11,7 @@ from core import cli
 from core.files import load_onnx, write_atomic
 from core.metadata import read_info
 from tf_import import tensorpack_config as tpc
+from tf_import.tflite import TFLITE
 
 
 def main(argv=None):
@@ -23,6 +25,8 @@ def main(argv=None):
     parser.add_argument("--out", help="output directory (default: the model's directory)")
     parser.add_argument("--no-saved-model", action="store_true", help="write no saved_model (and remove an earlier "
                         "one from OUT)")
+    parser.add_argument("--no-tflite", action="store_true", help="write no model.tflite (and remove an earlier one "
+                        "from OUT)")
     parser.add_argument("--list-ops", action="store_true", help="list the ONNX ops with a handler and exit")
     args = parser.parse_args(argv)
     if args.list_ops:
@@ -33,13 +37,15 @@ def main(argv=None):
         return
     if not args.model:
         parser.error("the model.fixed.onnx to translate is required")
-    convert(args.model, args.out or os.path.dirname(os.path.abspath(args.model)), not args.no_saved_model)
+    convert(args.model, args.out or os.path.dirname(os.path.abspath(args.model)), not args.no_saved_model,
+            not args.no_tflite)
 
 
-def convert(src, out_dir, with_saved_model=True):
-    """Writes model.pb, saved_model if `with_saved_model`, and the tensorpack files unless tensorpack cannot express
-    the model, once all are computed; returns the flags line (None without tensorpack files). Reads nothing but
-    `src`: the model info is in its metadata, and the checkpoint's tensors are its initializers."""
+def convert(src, out_dir, with_saved_model=True, with_tflite=True):
+    """Writes model.pb, saved_model if `with_saved_model`, model.tflite if `with_tflite` unless TFLite's builtin ops
+    cannot express the model, and the tensorpack files unless tensorpack cannot, once all are computed; returns the
+    flags line (None without tensorpack files). Reads nothing but `src`: the model info is in its metadata, and the
+    checkpoint's tensors are its initializers."""
     from tf_import.freeze import frozen_graph_def
     from tf_import.serving import saved_model
 
@@ -49,8 +55,10 @@ def convert(src, out_dir, with_saved_model=True):
     with cli.step("translating to TensorFlow and freezing"):
         graph_def = frozen_graph_def(model)
     files, line = tensorpack_files(model, info)
+    if with_tflite:
+        files.update(tflite_file(model))
     os.makedirs(out_dir, exist_ok=True)
-    for name in tpc.FILES:
+    for name in tpc.FILES + (TFLITE,):
         path = os.path.join(out_dir, name)
         if name in files:
             write_atomic(path, files[name])
@@ -65,11 +73,23 @@ def convert(src, out_dir, with_saved_model=True):
     else:  # an earlier conversion's, which this model's pb would contradict
         shutil.rmtree(served, ignore_errors=True)
     cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes)"
-            + (", saved_model" if with_saved_model else "")
-            + (", model.npz, flags.txt and tensorpack_config.py" if files else ""))
+            + (", saved_model" if with_saved_model else "") + (f", {TFLITE}" if TFLITE in files else "")
+            + (", model.npz, flags.txt and tensorpack_config.py" if line else ""))
     if line:
         print(line, flush=True)  # stdout: the flags line alone, for scripts
     return line
+
+
+def tflite_file(model):
+    """{TFLITE: bytes}, or {} with the reason logged."""
+    from tf_import.tflite import NotConvertible, tflite_bytes
+
+    try:
+        with cli.step(f"converting to TFLite ({TFLITE})"):
+            return {TFLITE: tflite_bytes(model)}
+    except NotConvertible as e:
+        cli.log(f"[d2tf] no {TFLITE}: {e}")
+        return {}
 
 
 def tensorpack_files(model, info):

@@ -9,8 +9,9 @@ TF's NMS loses the count), ScatterND as a select. A model that still needs selec
 
 import re
 
-from core import D2TFError, contract
+from core import D2TFError
 
+TFLITE = "model.tflite"  # its file name in OUT
 SIGNATURE = "serving_default"
 
 
@@ -20,13 +21,18 @@ class NotConvertible(D2TFError):
 
 def tflite_bytes(model):
     """The flatbuffer of the graphfix'ed ONNX `model`, translated for TFLite."""
-    import tensorflow as tf
-
     from tf_import.freeze import interface_function
 
-    function = interface_function(model, tflite=True).get_concrete_function()
+    return converted(interface_function(model, tflite=True).get_concrete_function())
+
+
+def converted(function):
+    """The flatbuffer of a concrete function translated for TFLite, in builtin ops only, with the signature
+    serving_default: the function's inputs by their placeholders' names, its outputs by their keys."""
+    import tensorflow as tf
+
     # Without a trackable object the converter takes the function's graph as it is; with one it would first write
-    # and read back a SavedModel of it: 40 s more on R50-FPN Mask's 95, for the signature added below in 3.
+    # and read back a SavedModel of it: 40 s more on R50-FPN Mask's 95, for a signature added here in 3.
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
@@ -42,24 +48,23 @@ def tflite_bytes(model):
 
 
 def _with_signature(flatbuffer, function):
-    """The flatbuffer with the signature serving_default: the function's input and outputs by their names."""
     import tensorflow as tf
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
-    def tensor_map(name, index):
-        entry = schema.TensorMapT()
-        entry.name, entry.tensorIndex = name, index
-        return entry
-
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
     graph = model.subgraphs[0]
     index = {graph.tensors[i].name.decode(): i for i in [*graph.inputs, *graph.outputs]}
+
+    def tensor_map(name, tensor):
+        entry = schema.TensorMapT()
+        entry.name, entry.tensorIndex = name, index[tensor.name.split(":")[0]]
+        return entry
+
     keys = tf.nest.flatten({key: key for key in function.structured_outputs})  # the order of function.outputs
     signature = schema.SignatureDefT()
     signature.signatureKey, signature.subgraphIndex = SIGNATURE, 0
-    signature.inputs = [tensor_map(contract.INPUT, index[contract.INPUT])]
-    signature.outputs = [tensor_map(key, index[tensor.name.split(":")[0]])
-                         for key, tensor in zip(keys, function.outputs)]
+    signature.inputs = [tensor_map(tensor.name.split(":")[0], tensor) for tensor in function.inputs]
+    signature.outputs = [tensor_map(key, tensor) for key, tensor in zip(keys, function.outputs)]
     model.signatureDefs = [signature]
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

@@ -4,6 +4,7 @@ comment for tools (invisible when rendered). Its title says whether the verifica
 import json
 
 import core
+from tf_import.tflite import TFLITE
 from verify.agreement import EXACT, STRICT_IOU
 from verify.serving import MASK_EQUAL
 
@@ -36,6 +37,7 @@ def render(info, mode, figures, evaluation=None):
         *(f"| {runtime_name(s['stage'])} | {s['against']} | {s['candidate']} vs {s['reference']} | {_matched(s)} | "
           f"{_diffs(s)} | {_check(s)} |" for s in figures["stages"]),
         "",
+        *_tflite_note(figures["stages"]),
         *(["model.fixed.onnx differs from model.onnx by design: tensorpack's RoIAlign samples 2x2 points per bin where",
            "detectron2 adapts the grid to the box size. The fixed graph switched to exact RoIAlign (a copy verify",
            "makes) must equal model.onnx instead; every other step must agree up to float round-off.", ""]
@@ -62,6 +64,12 @@ def render(info, mode, figures, evaluation=None):
         lines += [evaluation, ""]
     lines += [f"<!-- {FIGURES_MARKER} {json.dumps(figures)} -->", ""]
     return "\n".join(lines)
+
+
+def _tflite_note(stages):
+    if any(s["stage"] == TFLITE for s in stages):
+        return [f"{TFLITE} runs in tf.lite.Interpreter; it must equal the pb up to float round-off.", ""]
+    return [f"{TFLITE}: not checked, this conversion wrote none (--no-tflite, or tf_import said why).", ""]
 
 
 def runtime_name(name):

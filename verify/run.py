@@ -1,6 +1,6 @@
 """`python -m verify OUT`: runs the same images through detectron2 (PyTorch), onnxruntime on OUT/model.onnx and
-OUT/model.fixed.onnx, and the frozen OUT/model.pb (TensorFlow), then writes OUT/report.md and OUT/verify.png. It
-also runs OUT/saved_model's serving signature on photos as they come against detectron2's whole inference
+OUT/model.fixed.onnx, the frozen OUT/model.pb (TensorFlow) and OUT/model.tflite (TFLite, against the pb) if there is
+one, then writes OUT/report.md and OUT/verify.png. It also runs OUT/saved_model's serving signature on photos as they come against detectron2's whole inference
 (verify/serving.py), unless OUT has none (converted with --no-saved-model).
 
 The other RoIAlign mode is measured too: verify switches a copy of the fixed graph to it (a temporary file) and runs
@@ -35,9 +35,11 @@ from runners.processes import (
     pb_on_images,
     saved_model_on_images,
     tensorpack_on_images,
+    tflite_on_images,
 )
 from verify import report, serving
 from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, measure
+from tf_import.tflite import TFLITE
 from verify.draw import side_by_side
 
 DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple of 32 (FPN pads inside the graph)
@@ -136,8 +138,8 @@ def _count(outputs):
 
 
 def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2=None):
-    """{runtime: {image key: outputs}} on `images`: detectron2 (unless its outputs are given), the pb and tensorpack's
-    model in their own processes while onnxruntime runs both ONNX files and the other mode's copy here; and
+    """{runtime: {image key: outputs}} on `images`: detectron2 (unless its outputs are given), the pb, the TFLite
+    model (if OUT has one) and tensorpack's model in their own processes while onnxruntime runs both ONNX files and the other mode's copy here; and
     serving.RUNTIMES on the photos in `photos_npz` (if any): the SavedModel in a process of its own, detectron2's
     whole inference in detectron2's."""
     images_npz = os.path.join(work, "images.npz")
@@ -159,6 +161,9 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
                                                       photos_npz, os.path.join(work, "saved_model.npz"))
             children["model.pb"] = pool.submit(pb_on_images, os.path.join(out_dir, "model.pb"), images_npz,
                                                os.path.join(work, "model.pb.npz"))
+            if os.path.isfile(os.path.join(out_dir, TFLITE)):
+                children[TFLITE] = pool.submit(tflite_on_images, os.path.join(out_dir, TFLITE), images_npz,
+                                               os.path.join(work, f"{TFLITE}.npz"))
             if tensorpack_dir:
                 children["tensorpack"] = pool.submit(tensorpack_on_images, tensorpack_dir, out_dir, images_npz,
                                                      os.path.join(work, "tensorpack.npz"))
@@ -228,6 +233,8 @@ def _figures(outputs, mode, other, shapes, backbone, tried, serving_row):
     if mode == "tensorpack":
         stages.append((f"other:{other}", "model.onnx", True))
     stages.append(("model.pb", "model.fixed.onnx", True))
+    if TFLITE in outputs:
+        stages.append((TFLITE, "model.pb", True))
     figures = {"stages": [dict(stage=s, against=a, **_row(outputs, s, a, exact)) for s, a, exact in stages],
                "agreement": []}
     for name, roialign, runtime in (("model.pb", mode, "TensorFlow"), (f"other:{other}", other, "onnxruntime")):

@@ -12,6 +12,7 @@ EVALUATE_ARG := $(if $(EVALUATE),--evaluate "$(EVALUATE)")
 FOLDBN_ARG := $(if $(FOLDBN),--fold-batchnorm)
 TENSORPACK_ARG := $(if $(TENSORPACK),--tensorpack "$(TENSORPACK)")
 SAVED_MODEL_ARG := $(if $(NO_SAVED_MODEL),--no-saved-model)
+TFLITE_ARG := $(if $(NO_TFLITE),--no-tflite)
 STAGE ?= graphfix
 PORT ?= 8080
 
@@ -22,14 +23,14 @@ setup:
 	@bash tools/setup_venv.sh
 
 # export -> graphfix -> tf_import -> verify; OUT gets model.onnx, model.fixed.onnx, model.pb, model.npz,
-# saved_model (unless NO_SAVED_MODEL=1), flags.txt, tensorpack_config.py, report.md (and model.json, verify.png), or
-# nothing new if any stage fails.
+# saved_model (unless NO_SAVED_MODEL=1), model.tflite (unless NO_TFLITE=1), flags.txt, tensorpack_config.py,
+# report.md (and model.json, verify.png), or nothing new if any stage fails.
 # TENSORPACK=DIR (a tensorpack examples/FasterRCNN checkout): verify also runs tensorpack's own model on the npz.
 convert: setup
 	@if [ "$(WEIGHTS)" = "$(EXAMPLE_WEIGHTS)" ] && [ ! -f "$(WEIGHTS)" ]; then \
 		echo "[d2tf] no WEIGHTS given: generating the example checkpoint $(WEIGHTS) (calibrated random weights)" >&2; \
 		mkdir -p "$$(dirname "$(WEIGHTS)")" && $(PY) -W ignore -m d2tf.calibrate --config "$(MODEL)" --out "$(WEIGHTS)"; fi
-	$(PY) -m d2tf.convert --config "$(MODEL)" --weights "$(WEIGHTS)" --out "$(OUT)" --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG) $(SAVED_MODEL_ARG)
+	$(PY) -m d2tf.convert --config "$(MODEL)" --weights "$(WEIGHTS)" --out "$(OUT)" --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG) $(SAVED_MODEL_ARG) $(TFLITE_ARG)
 
 # Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.
 verify: setup

@@ -5,7 +5,8 @@ The load time includes importing the runtime's library, as a fresh process of a 
 Each runtime runs in a process of its own, as a user's would (PyTorch and TensorFlow cannot share one), on the
 converted directory OUT: detectron2 (the config and weights model.json records), onnxruntime on model.onnx, the pb
 (tf.compat.v1 Session, by default and with runners.pb_runner.fast_start_config()) and the SavedModel's `tensorpack`
-signature, the pb's interface with the weights as variables. The first run includes what each runtime does on
+signature, the pb's interface with the weights as variables, and model.tflite in tf.lite.Interpreter (as many
+threads as cores; its first run includes sizing its tensors to the image). The first run includes what each runtime does on
 first use (TensorFlow's graph optimisation).
 """
 
@@ -56,8 +57,16 @@ def saved_model(out):
     return lambda image: {k: v.numpy() for k, v in function(**{contract.INPUT: tf.constant(image)}).items()}
 
 
+def tflite(out):
+    from core import contract
+    from runners import tflite_runner
+
+    run = tflite_runner.signature(os.path.join(out, "model.tflite"), threads=os.cpu_count())
+    return lambda image: run(**{contract.INPUT: image})
+
+
 RUNTIMES = {"detectron2": detectron2, "onnxruntime": onnxruntime, "pb": pb, "pb_fast_start": pb_fast_start,
-            "saved_model": saved_model}
+            "saved_model": saved_model, "tflite": tflite}
 
 
 def measure(runtime, out, image, runs):

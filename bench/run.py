@@ -5,7 +5,7 @@ and steady latency on one image.
 
 Each stage runs as the user runs it (`python -m ...` in its own process, tensorpack RoIAlign mode). Each runtime
 runs in a process of its own (bench/latency.py): detectron2, onnxruntime on model.onnx, the pb (by default and with
-the fast-start config the README shows) and the SavedModel; the steady latency is the median of the runs after the
+the fast-start config the README shows), the SavedModel and the TFLite model; the steady latency is the median of the runs after the
 first. Writes <out>/bench.md and prints it.
 """
 
@@ -61,7 +61,7 @@ def bench(config, size, runs, out):
     stages["export s"], _ = run("-m", "export", "--config", config, "--weights", weights, "--out", work)
     stages["graphfix s"], _ = run("-m", "graphfix", os.path.join(work, "model.onnx"))
     stages["tf_import s"], _ = run("-m", "tf_import", os.path.join(work, "model.fixed.onnx"), "--out", work)
-    for name in ("model.onnx", "model.pb", "saved_model"):
+    for name in ("model.onnx", "model.pb", "saved_model", "model.tflite"):
         stages[f"{name} MiB"] = _size_mib(os.path.join(work, name))
     image_npy = os.path.join(work, "image.npy")
     np.save(image_npy, synthetic_image(*size, seed=5))

@@ -257,8 +257,8 @@ def main(argv=None):
     parser = cli.ArgumentParser(
         prog="python -m d2tf.convert",
         description="Convert a detectron2 R-CNN to a tensorpack npz checkpoint + flags and a frozen TensorFlow pb, "
-        "verifying every stage. OUT receives: " + ", ".join(EVERY) + f" ({TFLITE_FILE} unless TFLite's builtin ops cannot "
-        "express the model, the last three unless tensorpack cannot, with the reason).",
+        "verifying every stage. OUT receives: " + ", ".join(EVERY) + f" ({TFLITE_FILE} unless TFLite's builtin "
+        "ops cannot express the model, the last three unless tensorpack cannot, with the reason).",
     )
     parser.add_argument("--config", required=True, help=f"model-zoo name (e.g. {zoo.DEFAULT_EXAMPLE}), "
                         "d2tf/... name, or yaml path")
@@ -289,7 +289,8 @@ def main(argv=None):
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
-                   args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model, not args.no_tflite)
+                   args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model,
+                   not args.no_tflite)
     files = tuple(f for f in conversion_files(not args.no_saved_model) + TFLITE
                   if os.path.lexists(os.path.join(args.out, f)))
     if line is None:

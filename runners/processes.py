@@ -1,6 +1,6 @@
-"""detectron2's, the pb's, the SavedModel's, the TFLite model's and tensorpack's model's outputs on an npz of images, each runtime in
-its own process (PyTorch and TensorFlow crash when they share one). All return {image key: outputs} with
-detectron2's 0-based `classes`."""
+"""detectron2's, the pb's, the SavedModel's, the TFLite model's and tensorpack's model's outputs on an npz of
+images, each runtime in its own process (PyTorch and TensorFlow crash when they share one). All return {image key:
+outputs} with detectron2's 0-based `classes`."""
 
 from core.contract import labels_to_classes
 from core.files import load_outputs

@@ -24,6 +24,7 @@ import pytest
 from core import contract, zoo
 from core.files import load_outputs
 from core.process import MALLOC
+from tf_import.tflite import TFLITE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRACE_SIZE = (256, 320)  # small inputs keep the suite fast; full sizes belong in the benchmark
@@ -52,6 +53,10 @@ ORDER = pytest.StashKey()  # the architectures in the order their tests run
 SAVED_MODEL_ARCHITECTURES = {zoo.DEFAULT_EXAMPLE, "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml",
                              "COCO-InstanceSegmentation/mask_rcnn_R_50_C4_3x.yaml",
                              "Misc/cascade_mask_rcnn_R_50_FPN_3x.yaml"}
+# The architectures whose builds write model.tflite, which verify checks against the pb; the others convert with
+# --no-tflite. Its conversion costs 45-95 s of CPU per build, its run about 15: the default example (exact RoIAlign's
+# loop, masks) and R50-C4 Faster (tensorpack's RoIAlign, the res5 box head) cover both RoIAlign forms and both heads.
+TFLITE_ARCHITECTURES = {zoo.DEFAULT_EXAMPLE, "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml"}
 # Two builds share two cores: with one thread each for PyTorch and TensorFlow they took 8% less time than with the
 # default two each (measured: two builds side by side, 129 s against 140 s).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
@@ -240,6 +245,7 @@ class Build:
         self.yaml, self.weights = checkpoint
         self.out, self.work = directory / "out", directory / "verify"
         self.saved_model = config in SAVED_MODEL_ARCHITECTURES
+        self.tflite = config in TFLITE_ARCHITECTURES
 
     @classmethod
     def make(cls, config, directory, checkpoints):
@@ -249,7 +255,8 @@ class Build:
                                  "--out", build.out, "--roialign", build.roialign,
                                  "--trace-size", "x".join(map(str, TRACE_SIZE)), "--verify-sizes", sizes,
                                  "--verify-work-dir", build.work, "--tensorpack", TENSORPACK_CLIENT,
-                                 *([] if build.saved_model else ["--no-saved-model"]))
+                                 *([] if build.saved_model else ["--no-saved-model"]),
+                                 *([] if build.tflite else ["--no-tflite"]))
         build.info = json.loads((build.out / "model.json").read_text())
         return build
 
@@ -266,10 +273,10 @@ class Build:
 
     def outputs(self, runtime):
         """{image key: outputs (0-based classes)} of one runtime, as verify kept them: detectron2, model.onnx,
-        model.fixed.onnx, model.pb, tensorpack (tensorpack's own model), and the other mode's fixed graph
+        model.fixed.onnx, model.pb, model.tflite, tensorpack (tensorpack's own model), and the other mode's fixed graph
         (`fixed(mode)`)."""
         outputs = load_outputs(self.work / f"{runtime}.npz")
-        if runtime in ("model.pb", "tensorpack"):
+        if runtime in ("model.pb", TFLITE, "tensorpack"):
             outputs = {key: contract.labels_to_classes(value) for key, value in outputs.items()}
         return outputs
 

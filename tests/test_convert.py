@@ -12,7 +12,7 @@ import pytest
 
 from core import zoo
 from core.files import HIDDEN, remove_abandoned
-from d2tf.convert import TENSORPACK_FILES, conversion_files
+from d2tf.convert import TENSORPACK_FILES, TFLITE, conversion_files
 from d2tf.zoo_table import record_agreement
 from tests.conftest import ROOT, run_python, yaml_with
 from verify.report import figures_of
@@ -24,7 +24,7 @@ EXAMPLE = zoo.DEFAULT_EXAMPLE
 def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, pipeline, measure):
     p = pipeline(config)
     npz = config in zoo.NPZ_CONFIGS
-    expected = conversion_files(p.saved_model) + (TENSORPACK_FILES if npz else ())
+    expected = conversion_files(p.saved_model) + (TFLITE if p.tflite else ()) + (TENSORPACK_FILES if npz else ())
     assert sorted(set(os.listdir(p.out)) - {HIDDEN}) == sorted(expected)
     for i, stage in enumerate(("export", "graphfix", "tf_import", "verify"), start=1):
         assert f"[d2tf] stage {i}/4: {stage}: done in" in p.result.stderr
@@ -36,6 +36,8 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
     for stage in figures["stages"]:  # every stage keeps every detection, but graphfix's RoIAlign in tensorpack mode
         if p.roialign == "exact" or stage["stage"] != "model.fixed.onnx":
             assert stage["agreement"] == 1.0 and stage["reference"] >= 10, stage
+    assert [s["stage"] for s in figures["stages"]][-1] == ("model.tflite" if p.tflite else "model.pb"), (
+        "the TFLite model is checked against the pb when written")
     rows = {row["roialign"]: row for row in figures["agreement"]}
     assert rows[p.roialign]["model"] == "model.pb", "the pb is the build's mode, the other mode ran in onnxruntime"
     exact, tensorpack = rows["exact"], rows["tensorpack"]

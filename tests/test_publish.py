@@ -17,21 +17,22 @@ from core import D2TFError, zoo
 from core.files import HIDDEN, write_atomic
 from core.process import run_module
 from d2tf import convert as convert_module
-from d2tf.convert import FAILED, FILES, TENSORPACK_FILES, conversion_files, convert
+from d2tf.convert import FAILED, FILES, TENSORPACK_FILES, TFLITE, conversion_files, convert
 from tests.conftest import ROOT, run_python
 from verify.run import VerificationFailed, _work_dir
 
-WRITTEN = conversion_files()  # by every conversion but one with --no-saved-model
+WRITTEN = conversion_files() + TFLITE  # by every conversion but one with --no-saved-model or --no-tflite
 ALL = WRITTEN + TENSORPACK_FILES
 
 
 class Stages:
     """Stand-ins for the stage processes and verify: verify writes every file with the content `tag` into the
-    staging directory (the tensorpack files only with `tensorpack`, saved_model only with `saved_model`), and a file
-    into its work directory."""
+    staging directory (the tensorpack files only with `tensorpack`, saved_model only with `saved_model`, model.tflite
+    only with `tflite`), and a file into its work directory."""
 
     def __init__(self, monkeypatch):
         self.tag, self.tensorpack, self.saved_model, self.failure, self.work_dirs = "1", True, True, None, []
+        self.tflite = True
         self.before_verify = lambda: None
         monkeypatch.setattr(convert_module, "run_module", lambda *args, label: None)
         monkeypatch.setattr(convert_module, "verify", self.verify)
@@ -42,7 +43,8 @@ class Stages:
             os.makedirs(work_dir, exist_ok=True)
             write_atomic(os.path.join(work_dir, "images.npz"), b"working file")
         self.work_dirs.append((staging, work_dir))
-        for name in conversion_files(self.saved_model) + (TENSORPACK_FILES if self.tensorpack else ()):
+        for name in (conversion_files(self.saved_model) + (TFLITE if self.tflite else ())
+                     + (TENSORPACK_FILES if self.tensorpack else ())):
             write_atomic(os.path.join(staging, name), self.tag.encode())
         if self.failure:
             raise VerificationFailed(self.failure)
@@ -128,9 +130,9 @@ def test_readers_see_the_old_set_or_the_new_one_never_a_mix(stages, weights, tmp
     stages.tag, stages.tensorpack = "5", False
     _convert(weights, out)
     assert _visible(out) == sorted(WRITTEN + ("notes.txt",)), "an earlier conversion's tensorpack files are removed"
-    stages.tag, stages.saved_model = "6", False
-    convert(zoo.DEFAULT_EXAMPLE, weights, out, saved_model=False)
-    assert _visible(out) == sorted(FILES + ("notes.txt",)), "and its saved_model, after --no-saved-model"
+    stages.tag, stages.saved_model, stages.tflite = "6", False, False
+    convert(zoo.DEFAULT_EXAMPLE, weights, out, saved_model=False, tflite=False)
+    assert _visible(out) == sorted(FILES + ("notes.txt",)), "and its saved_model and model.tflite, after --no-* flags"
     with pytest.raises(D2TFError, match="^the stages did not write saved_model$"):
         _convert(weights, out)  # one that should have written it
     hidden = sorted(os.listdir(out / HIDDEN))

@@ -1,7 +1,8 @@
 """`python -m verify OUT`: runs the same images through detectron2 (PyTorch), onnxruntime on OUT/model.onnx and
 OUT/model.fixed.onnx, the frozen OUT/model.pb (TensorFlow) and OUT/model.tflite (TFLite, against the pb) if there is
-one, then writes OUT/report.md and OUT/verify.png. It also runs OUT/saved_model's serving signature on photos as they come against detectron2's whole inference
-(verify/serving.py), unless OUT has none (converted with --no-saved-model).
+one, then writes OUT/report.md and OUT/verify.png. It also runs OUT/saved_model's serving signature on photos as
+they come against detectron2's whole inference (verify/serving.py), unless OUT has none (converted with
+--no-saved-model).
 
 The other RoIAlign mode is measured too: verify switches a copy of the fixed graph to it (a temporary file) and runs
 that in onnxruntime, so the report shows what tensorpack's sampling (or the exact grid) costs against detectron2.
@@ -37,9 +38,9 @@ from runners.processes import (
     tensorpack_on_images,
     tflite_on_images,
 )
+from tf_import.tflite import TFLITE
 from verify import report, serving
 from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, measure
-from tf_import.tflite import TFLITE
 from verify.draw import side_by_side
 
 DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple of 32 (FPN pads inside the graph)
@@ -139,9 +140,9 @@ def _count(outputs):
 
 def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2=None):
     """{runtime: {image key: outputs}} on `images`: detectron2 (unless its outputs are given), the pb, the TFLite
-    model (if OUT has one) and tensorpack's model in their own processes while onnxruntime runs both ONNX files and the other mode's copy here; and
-    serving.RUNTIMES on the photos in `photos_npz` (if any): the SavedModel in a process of its own, detectron2's
-    whole inference in detectron2's."""
+    model (if OUT has one) and tensorpack's model in their own processes while onnxruntime runs both ONNX files
+    and the other mode's copy here; and serving.RUNTIMES on the photos in `photos_npz` (if any): the SavedModel in
+    a process of its own, detectron2's whole inference in detectron2's."""
     images_npz = os.path.join(work, "images.npz")
     np.savez(images_npz, **images)
     # detectron2 and the pb run in their own processes while onnxruntime runs here: on a 2-core machine this took

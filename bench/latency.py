@@ -6,8 +6,8 @@ Each runtime runs in a process of its own, as a user's would (PyTorch and Tensor
 converted directory OUT: detectron2 (the config and weights model.json records), onnxruntime on model.onnx, the pb
 (tf.compat.v1 Session, by default and with runners.pb_runner.fast_start_config()) and the SavedModel's `tensorpack`
 signature, the pb's interface with the weights as variables, and model.tflite in tf.lite.Interpreter (as many
-threads as cores; its first run includes sizing its tensors to the image). The first run includes what each runtime does on
-first use (TensorFlow's graph optimisation).
+threads as cores; its first run includes sizing its tensors to the image). The first run includes what each
+runtime does on first use (TensorFlow's graph optimisation).
 """
 
 import json

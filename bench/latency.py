@@ -58,11 +58,10 @@ def saved_model(out):
 
 
 def tflite(out):
-    from core import contract
     from runners import tflite_runner
 
     run = tflite_runner.signature(os.path.join(out, "model.tflite"), threads=os.cpu_count())
-    return lambda image: run(**{contract.INPUT: image})
+    return lambda image: tflite_runner.detections(run, image)
 
 
 RUNTIMES = {"detectron2": detectron2, "onnxruntime": onnxruntime, "pb": pb, "pb_fast_start": pb_fast_start,

@@ -12,6 +12,7 @@ the runs after the first. Writes <out>/bench.md and prints it.
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,20 +29,32 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
 
 
+class Failed(D2TFError):
+    pass
+
+
 def run(*args):
-    """Seconds `python args...` took; stops the benchmark with its error if it failed."""
+    """Seconds `python args...` took; raises Failed with its error if it failed."""
     start = time.perf_counter()
     result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=ENV)
+    if result.returncode == -signal.SIGKILL:  # the kernel's OOM killer, on this machine
+        raise Failed(f"{' '.join(map(str, args))} was killed (out of memory?)")
     if result.returncode:
-        raise D2TFError(f"{' '.join(map(str, args))} failed:\n{result.stderr[-2000:]}")
+        raise Failed(f"{' '.join(map(str, args))} failed:\n{result.stderr[-2000:]}")
     return time.perf_counter() - start, result.stdout
 
 
 def latency(runtime, work, image_npy, runs):
-    """{"load", "first", "steady"} seconds of `runtime` (bench/latency.py) in a process of its own."""
-    _, stdout = run(os.path.join(ROOT, "bench", "latency.py"), runtime, work, image_npy, runs)
+    """{"load", "first", "steady"} seconds of `runtime` (bench/latency.py) in a process of its own; a runtime that
+    fails is reported as such and the benchmark goes on."""
+    try:
+        _, stdout = run(os.path.join(ROOT, "bench", "latency.py"), runtime, work, image_npy, runs)
+    except Failed as e:
+        cli.log(f"[bench]   {runtime}: {str(e).splitlines()[0]}")
+        return {"load": "failed", "first": "failed", "steady": "failed", "first / steady": str(e).splitlines()[0]}
     measured = json.loads(stdout.strip().splitlines()[-1])
-    return {"load": measured["load"], "first": measured["runs"][0], "steady": statistics.median(measured["runs"][1:])}
+    first, steady = measured["runs"][0], statistics.median(measured["runs"][1:])
+    return {"load": measured["load"], "first": first, "steady": steady, "first / steady": first / steady}
 
 
 def _size_mib(path):
@@ -112,7 +125,7 @@ def main(argv=None):
             stage_rows.append(stages)
             latency_rows += [{"architecture": stages["architecture"], "runtime": runtime, "load s": row["load"],
                               "first run s": row["first"], "steady s": row["steady"],
-                              "first / steady": row["first"] / row["steady"]} for runtime, row in latencies.items()]
+                              "first / steady": row["first / steady"]} for runtime, row in latencies.items()]
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {_processor()}, "
              f"{os.cpu_count()} cores, at {'x'.join(map(str, args.size))}; tensorpack RoIAlign mode; steady: the "
              f"median of {args.runs - 1} runs after the first.", "", *_table(stage_rows), "", *_table(latency_rows)]

@@ -1,9 +1,11 @@
 """`python -m runners.tflite_runner model.tflite images.npz outputs.npz`: OUT/model.tflite in tf.lite.Interpreter
 on the images of an npz, through its serving_default signature (the pb's interface: float32 BGR image in;
-boxes, scores, labels (1-based), masks out). The input is resized to each image's size."""
+boxes, scores, labels (1-based), masks out, padded, with num_detections). The input is resized to each image's
+size; the outputs saved are the detections only, as the pb's."""
 
-from core import D2TFError, cli
+from core import D2TFError, cli, contract
 from runners import on_npz
+from tf_import.tflite import NUM_DETECTIONS
 
 
 def signature(path, threads=None):
@@ -17,12 +19,17 @@ def signature(path, threads=None):
     return interpreter.get_signature_runner()
 
 
+def detections(run, image):
+    """{output: ndarray} of one HxWx3 float32 BGR image, cut to its num_detections rows."""
+    outputs = run(**{contract.INPUT: image})
+    count = int(outputs.pop(NUM_DETECTIONS)[0])
+    return {key: value[:count].copy() for key, value in outputs.items()}
+
+
 def predict(path, images):
     """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image}."""
-    from core import contract
-
     run = signature(path)
-    return {key: {k: v.copy() for k, v in run(**{contract.INPUT: image}).items()} for key, image in images.items()}
+    return {key: detections(run, image) for key, image in images.items()}
 
 
 def main(argv=None):

@@ -376,6 +376,8 @@ SHAPE = [
            {"starts": ints([1, -4]), "ends": ints([INT64_MAX, -1]), "axes": ints([0, -1]), "steps": ints([1, 2])}),
     one_op("slice_negative_step", "Slice", {"x": floats(3, 5)},
            {"starts": ints([-1]), "ends": ints([np.iinfo(np.int64).min]), "axes": ints([1]), "steps": ints([-1])}),
+    one_op("slice_end_past_the_dim", "Slice", {"x": floats(4, 5)},  # the RPN's top-k of fewer boxes
+           {"starts": ints([1]), "ends": ints([10]), "axes": ints([0])}),
     one_op("slice_from_before_the_start", "Slice", {"x": floats(3, 5)},
            {"starts": ints([-INT64_MAX]), "ends": ints([2]), "axes": ints([1])}),
     one_op("slice_no_axes", "Slice", {"x": floats(2, 4, 3)}, {"starts": ints([0, 1]), "ends": ints([1, 3])}),

@@ -109,6 +109,33 @@ def test_zero_detections_give_empty_outputs(pipeline, high_threshold, tmp_path):
     }
 
 
+def test_tflite_outputs_are_padded_with_their_count(tmp_path):
+    """model.tflite's outputs have the model's detections-per-image rows and num_detections says how many are
+    detections (TF's Python interpreter cannot return an empty tensor); the runner cuts them back, to none on an
+    image without detections. The graph: every pixel value above 0.5 is a detection."""
+    flat = [helper.make_node("Constant", [], ["minus_one"],
+                             value=helper.make_tensor("m", TensorProto.INT64, [1], [-1])),
+            helper.make_node("Reshape", ["image", "minus_one"], ["flat"]),
+            helper.make_node("Constant", [], ["half"], value=helper.make_tensor("h", TensorProto.FLOAT, [], [0.5])),
+            helper.make_node("Greater", ["flat", "half"], ["above"]),
+            helper.make_node("NonZero", ["above"], ["where"]),
+            helper.make_node("Constant", [], ["zero"], value=helper.make_tensor("z", TensorProto.INT64, [1], [0])),
+            helper.make_node("Squeeze", ["where", "zero"], ["kept"]),
+            helper.make_node("Gather", ["flat", "kept"], ["scores"]),
+            helper.make_node("Constant", [], ["one"], value=helper.make_tensor("o", TensorProto.INT64, [1], [1])),
+            helper.make_node("Unsqueeze", ["scores", "one"], ["column"]),
+            helper.make_node("Concat", ["column"] * 4, ["boxes"], axis=1),
+            helper.make_node("Cast", ["scores"], ["classes"], to=TensorProto.INT64)]
+    path = _write_model(tmp_path, "threshold.onnx", _model(flat))
+    report = json.loads(_ok(os.path.join(ROOT, "tests", "tflite_interface.py"), path, 3).stdout)
+    none, two = report["none"], report["two"]
+    assert none["raw"]["num_detections"] == [0] and none["raw"]["boxes"] == [[0.0] * 4] * 3
+    assert none["cut"] == {"boxes": [], "scores": [], "labels": []}
+    assert two["raw"]["num_detections"] == [2] and two["raw"]["scores"] == [2.0, 7.0, 0.0]
+    assert two["raw"]["labels"] == [3, 8, 0], "1-based, padded with 0"
+    assert two["cut"] == {"boxes": [[2.0] * 4, [7.0] * 4], "scores": [2.0, 7.0], "labels": [3, 8]}
+
+
 def _write_model(tmp_path, name, model):
     """A hand-made graph carrying model info as export records it (translation fails before the npz needs more)."""
     write_info(model, {"architecture": {"backbone": "FPN", "depth": 50, "mask": False, "cascade": False}})

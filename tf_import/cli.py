@@ -56,7 +56,7 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True):
         graph_def = frozen_graph_def(model)
     files, line = tensorpack_files(model, info)
     if with_tflite:
-        files.update(tflite_file(model))
+        files.update(tflite_file(model, info["test"]["detections_per_image"]))
     os.makedirs(out_dir, exist_ok=True)
     for name in tpc.FILES + (TFLITE,):
         path = os.path.join(out_dir, name)
@@ -80,13 +80,13 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True):
     return line
 
 
-def tflite_file(model):
+def tflite_file(model, detections):
     """{TFLITE: bytes}, or {} with the reason logged."""
     from tf_import.tflite import NotConvertible, tflite_bytes
 
     try:
         with cli.step(f"converting to TFLite ({TFLITE})"):
-            return {TFLITE: tflite_bytes(model)}
+            return {TFLITE: tflite_bytes(model, detections)}
     except NotConvertible as e:
         cli.log(f"[d2tf] no {TFLITE}: {e}")
         return {}

@@ -1,5 +1,8 @@
 """OUT/model.tflite: the pb's model and interface for TFLite (signature serving_default: input `image` [H, W, 3]
-float BGR of any size, outputs boxes, scores, labels (1-based) and masks), in TFLite's builtin ops only.
+float BGR of any size, outputs boxes, scores, labels (1-based) and masks), in TFLite's builtin ops only. The
+outputs are padded to the model's detections per image, `num_detections` saying how many are real, as the TF Object
+Detection API's TFLite models do: TF's Python interpreter refuses to return an empty tensor (GetTensor: "Invalid
+tensor size"), which an image without detections would give.
 
 Builtin only, because TF's pip packages have run no TF select ("Flex") ops in tf.lite.Interpreter since 2.19: a
 model that needs one loads and then fails on its first run. Where the pb uses an op TFLite lacks, the handlers build
@@ -19,11 +22,39 @@ class NotConvertible(D2TFError):
     pass
 
 
-def tflite_bytes(model):
-    """The flatbuffer of the graphfix'ed ONNX `model`, translated for TFLite."""
+NUM_DETECTIONS = "num_detections"  # the output saying how many rows of the others are detections
+
+
+def tflite_bytes(model, detections):
+    """The flatbuffer of the graphfix'ed ONNX `model`, translated for TFLite, its outputs padded to `detections`
+    rows (the model's detections per image, which it never exceeds)."""
+    import tensorflow as tf
+
     from tf_import.freeze import interface_function
 
-    return converted(interface_function(model, tflite=True).get_concrete_function())
+    serve = interface_function(model, tflite=True)
+    rows = max(detections, 1)
+
+    @tf.function(input_signature=serve.input_signature, autograph=False)
+    def padded(image):
+        outputs = serve.python_function(image)
+        count = tf.shape(outputs["scores"])[0]
+        result = {key: _padded(value, count, rows) for key, value in outputs.items()}
+        result[NUM_DETECTIONS] = tf.reshape(count, [1])
+        return result
+
+    return converted(padded.get_concrete_function())
+
+
+def _padded(value, count, rows):
+    """`value` [count, ...] padded with zeros to [rows, ...], with `rows` in its static shape."""
+    import tensorflow as tf
+
+    pads = [[0, rows - count]] + [[0, 0]] * (value.shape.rank - 1)
+    shape = [rows, *(-1 if d is None else d for d in value.shape[1:])]
+    if shape.count(-1) > 1:
+        shape = tf.concat([[rows], tf.shape(value)[1:]], 0)
+    return tf.reshape(tf.pad(value, pads), shape)
 
 
 def converted(function):

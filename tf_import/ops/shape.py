@@ -4,7 +4,7 @@ Constant, ConstantOfShape, Range. All work on the ONNX layout; shapes are int64 
 import numpy as np
 import tensorflow as tf
 
-from tf_import.ops import handles
+from tf_import.ops import for_tflite, handles
 from tf_import.ops.elementwise import floor_divide
 from tf_import.translate import refuse
 from tf_import.value import NotKnown, Value
@@ -182,16 +182,25 @@ def slice_(node, inputs, attrs):
         if _runs_off(starts, i, -direction):
             begin_mask |= 1 << axis
         else:
-            begin[axis] = tf.cast(starts.onnx[i], tf.int64)
+            begin[axis] = _within(x, axis, tf.cast(starts.onnx[i], tf.int64), direction)
         if _runs_off(ends, i, direction):
             end_mask |= 1 << axis
         else:
-            end[axis] = tf.cast(ends.onnx[i], tf.int64)
+            end[axis] = _within(x, axis, tf.cast(ends.onnx[i], tf.int64), direction)
     return tf.strided_slice(x.onnx, tf.stack(begin), tf.stack(end), tf.stack(stride),
                             begin_mask=begin_mask, end_mask=end_mask)
 
 
 _BEYOND_ANY_DIM = 2**31 - 1
+
+
+def _within(x, axis, bound, direction):
+    """A bound of a forward slice, for TFLite at most the dim: its converter makes a constant-bound StridedSlice a
+    Slice of size end - begin, which fails at run time where the dim is shorter ("Invalid begin and size"), as when
+    the RPN keeps fewer boxes than its top-k."""
+    if not for_tflite() or direction != 1:
+        return bound
+    return tf.minimum(bound, tf.shape(x.onnx, out_type=tf.int64)[axis])
 
 
 def _sign(steps, i):

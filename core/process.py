@@ -13,7 +13,8 @@ _RUNNING = set()  # children started by run_module and not yet finished, from an
 # TensorFlow prints these on every start (before its log level applies) on a machine without a GPU, and the
 # oneDNN banner on every start where oneDNN is on: once per TensorFlow process, so up to four times a conversion.
 # They say nothing a user of d2tf can act on.
-_NOISE = ("absl::InitializeLog", "cudart_stub.cc", "Could not find cuda drivers", "oneDNN custom operations are on")
+_NOISE = ("absl::InitializeLog", "cudart_stub.cc", "Could not find cuda drivers", "oneDNN custom operations are on",
+          "Created TensorFlow Lite XNNPACK delegate")
 
 # glibc's malloc returns freed memory at the top of its heap to the kernel, and TensorFlow and PyTorch free and
 # allocate hundreds of MB at a time (grappler copies the frozen graph's weights for each of its passes): the kernel

@@ -10,10 +10,14 @@ from tf_import.tflite import NUM_DETECTIONS
 
 def signature(path, threads=None):
     """The model's serving_default signature runner; `threads` for the interpreter (default: TFLite's)."""
+    import warnings
+
     import tensorflow as tf
 
     try:
-        interpreter = tf.lite.Interpreter(model_path=path, num_threads=threads)
+        with warnings.catch_warnings():  # its deprecation in favour of LiteRT (ai-edge-litert), a page long
+            warnings.simplefilter("ignore", UserWarning)
+            interpreter = tf.lite.Interpreter(model_path=path, num_threads=threads)
     except ValueError as e:
         raise D2TFError(f"cannot load the TFLite model {path}: {e}") from None
     return interpreter.get_signature_runner()

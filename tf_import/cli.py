@@ -18,8 +18,10 @@ def main(argv=None):
     parser = cli.ArgumentParser(
         prog="python -m tf_import",
         description="Translate a graphfix'ed d2tf ONNX graph to a frozen TensorFlow pb with tensorpack's interface "
-        "(input image:0 [H,W,3] BGR float; output/boxes:0, output/scores:0, output/labels:0, output/masks:0), and "
-        "write its weights as a tensorpack npz checkpoint with the config flags to use it.",
+        "(input image:0 [H,W,3] BGR float; output/boxes:0, output/scores:0, output/labels:0, output/masks:0); write "
+        "the same model as a SavedModel (images as they come in, the TF Object Detection API's outputs) and as "
+        "model.tflite (TFLite builtin ops only), and its weights as a tensorpack npz checkpoint with the config "
+        "flags to use it.",
     )
     parser.add_argument("model", nargs="?", help="graphfix's model.fixed.onnx")
     parser.add_argument("--out", help="output directory (default: the model's directory)")

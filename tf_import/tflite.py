@@ -64,7 +64,14 @@ def converted(function):
 
     # Without a trackable object the converter takes the function's graph as it is; with one it would first write
     # and read back a SavedModel of it: 40 s more on R50-FPN Mask's 95, for a signature added here in 3.
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
+    from absl import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)  # its warning that this path is deprecated, once per conversion
+    try:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
+    finally:
+        logging.set_verbosity(verbosity)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         flatbuffer = converter.convert()

@@ -36,6 +36,7 @@ def run_case(folder, tflite=False):
     try:
         function = translated(model, inputs, tflite)
         outputs = in_tflite(function, inputs) if tflite else function(*inputs.values())
+        outputs = {output.name: outputs[output.name] for output in model.graph.output}  # the graph's order
     except Exception as error:  # recorded for the test to judge; the other cases still run
         refused = isinstance(error, D2TFError)
         message = str(error) if refused else traceback.format_exc()

@@ -35,9 +35,11 @@ def conv(node, inputs, attrs):
     strides, dilations = [1, *attrs.get("strides", [1, 1]), 1], [1, *attrs.get("dilations", [1, 1]), 1]
     data, padding = x.nhwc, _explicit_pads(attrs)
     if for_tflite():  # TFLite's convolutions pad only SAME or VALID, and need the input channels known
-        data = tf.pad(data, padding)
-        dims = tf.unstack(tf.shape(data), num=4)
-        data = tf.reshape(data, tf.stack([*dims[:3], kernel.shape[2] * groups]))
+        if any(map(any, padding)):  # a Pad copies the activation: only where there is padding
+            data = tf.pad(data, padding)
+        if data.shape[-1] is None:  # the image, after the graph's own Pad to a multiple of 32
+            dims = tf.unstack(tf.shape(data), num=4)
+            data = tf.reshape(data, tf.stack([*dims[:3], kernel.shape[2] * groups]))
         padding = "VALID"
     slices = tf.split(data, groups, axis=3) if groups > 1 else [data]
     parts = [tf.nn.conv2d(part, tf.constant(k), strides=strides, padding=padding, dilations=dilations)

@@ -65,7 +65,7 @@ class Architecture:
         if self.groups != 1:
             return zoo.RESNEXT[self.mask]
         if self.backbone == "DC5":
-            return zoo.DILATED[self.depth]
+            return zoo.DILATED[self.depth, self.mask]
         head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
         name = f"{head}_rcnn_R_{self.depth}_{self.backbone}_3x"
         return next(c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name)
@@ -123,10 +123,6 @@ def _refused_family(cfg):
     if any(cfg.MODEL.RESNETS.DEFORM_ON_PER_STAGE):
         return ("deformable convolution (MODEL.RESNETS.DEFORM_ON_PER_STAGE): no ONNX or TensorFlow op computes it, "
                 "and detectron2's own kernel is not in this install")
-    if cfg.MODEL.RESNETS.RES5_DILATION == 2 and cfg.MODEL.MASK_ON:
-        return ("a DC5 Mask R-CNN (MODEL.RESNETS.RES5_DILATION=2 with MODEL.MASK_ON): on a calibrated checkpoint its "
-                "masks missed detectron2's by 1.05e-4 in onnxruntime, over verify's 1e-4: float32 round-off, as large "
-                "between detectron2 in float32 and in float64 (7.6e-5); DC5 Faster R-CNN converts")
     if cfg.MODEL.LOAD_PROPOSALS:
         return ("MODEL.LOAD_PROPOSALS=True: a Fast R-CNN that reads precomputed proposals beside each image, "
                 "which a graph on the image alone cannot take")

@@ -5,7 +5,7 @@ import importlib.util
 import os
 
 from core import D2TFError
-from core.config_yaml import check_chain
+from core.config_yaml import load_chain
 
 # Model-zoo configs that have no yaml of their own: built from a zoo yaml plus overrides. The zoo ships only
 # cascade_mask_rcnn_R_50_FPN; the seed converter also covers R101 and box-only cascades.
@@ -115,7 +115,7 @@ def yaml_path(config):
         path = config
     else:
         path = _zoo_yaml(config)
-    check_chain(path)
+    load_chain(path)
     return path
 
 
@@ -147,11 +147,24 @@ def configs_dir():
 
 
 def _merge_yaml(cfg, path):
-    """Merges a yaml config (checked by yaml_path) into cfg, the only way d2tf reads one: detectron2 may not fall
-    back to unsafe loading either."""
+    """Merges a yaml config (checked by yaml_path) into cfg as detectron2's merge_from_file does, but with the
+    content d2tf read (config_yaml.load_chain): detectron2 reading the file itself could fall back to unsafe
+    loading."""
+    from detectron2.config.compat import downgrade_config, guess_version, upgrade_config
+
     try:
-        cfg.merge_from_file(path, allow_unsafe=False)
+        loaded = type(cfg)(load_chain(path))
+        version = loaded.get("VERSION") or guess_version(loaded, path)
+        if version == cfg.VERSION:
+            cfg.merge_from_other_cfg(loaded)
+        else:  # an older config is merged at its version, then upgraded
+            older = downgrade_config(cfg, to_version=version)
+            older.merge_from_other_cfg(loaded)
+            cfg.clear()
+            cfg.update(upgrade_config(older))
     except (KeyError, ValueError, TypeError, AssertionError) as e:
         raise D2TFError(f"{path}: not a detectron2 yacs config: {e}") from None
+    except D2TFError:
+        raise
     except Exception as e:  # yaml that is not a mapping of config keys fails in many types
         raise D2TFError(f"{path}: cannot read config ({type(e).__name__}: {str(e).splitlines()[0]})") from None

@@ -25,6 +25,11 @@ _OUTPUT_STD = {
     "predictor": 1.0,  # mask_head.predictor
 }
 
+# (std, mean) of the prediction layers that also need a chosen mean, by module name: RetinaNet's classifier scores
+# every anchor and class through a sigmoid (the zoo's init is a bias of -4.6, 1% foreground), and only its tail may
+# pass the test threshold; its tail is long, and a larger spread saturates the top scores at 1.0.
+_OUTPUT_BY_NAME = {"head.cls_score": (0.5, -4.0)}
+
 # Scale of each residual branch (the BN after a bottleneck's conv3). Random nets with full-scale BN branches
 # amplify float round-off ~3x per stage (5e-5 relative at res5, in PyTorch and onnxruntime alike, against float64);
 # a damped branch keeps blocks close to identity, so runtimes agree as closely as with trained weights.
@@ -48,7 +53,8 @@ def calibrated_weights(cfg, seed=0, height=256, width=320):
             gain = _RESIDUAL_GAIN if name.endswith("conv3.norm") else 1.0
             hooks.append(module.register_forward_pre_hook(_norm_from_activations(gen, gain)))
         elif name.split(".")[-1] in _OUTPUT_STD and hasattr(module, "weight"):
-            hooks.append(module.register_forward_hook(_scale_output(_OUTPUT_STD[name.split(".")[-1]])))
+            spread = _OUTPUT_BY_NAME.get(name, (_OUTPUT_STD[name.split(".")[-1]], None))
+            hooks.append(module.register_forward_hook(_scale_output(*spread)))
     image = torch.from_numpy(synthetic_image(height, width, seed)).permute(2, 0, 1)
     with torch.no_grad():
         model([{"image": image}])  # every meta-architecture's eval forward (RPN and semantic ones have no inference)
@@ -77,7 +83,7 @@ def _norm_from_activations(gen, gain):
     return hook
 
 
-def _scale_output(target_std):
+def _scale_output(target_std, target_mean=None):
     def hook(module, inputs, output):
         if getattr(module, "_d2tf_calibrated", False):
             return output
@@ -89,7 +95,12 @@ def _scale_output(target_std):
         module.weight.mul_(factor)
         if module.bias is not None:
             module.bias.mul_(factor)
-        return output * factor
+        output = output * factor
+        if target_mean is not None:
+            shift = target_mean - float(output.mean())
+            module.bias.add_(shift)
+            output = output + shift
+        return output
 
     return hook
 

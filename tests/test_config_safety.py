@@ -7,7 +7,6 @@ import os
 import pytest
 
 from core import D2TFError, zoo
-from core.config_yaml import check_chain
 from tests.conftest import run_python
 
 ZOO_BASE = "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"
@@ -111,21 +110,83 @@ def test_invalid_yaml_is_one_line(tmp_path, content, error):
     assert str(err.value) == f"{config}{error}"
 
 
-def test_zoo_yamls_pass_the_check_but_retinanet():
-    """The check refuses none of detectron2's own R-CNN configs (their relative `_BASE_` files included). The zoo's
-    RetinaNet base computes its anchor sizes with `!!python/object/apply:eval`: RetinaNet is not a d2tf
-    architecture, so the check makes no exception for the zoo's files."""
+def test_zoo_yamls_load_as_detectron2_loads_them():
+    """d2tf reads every yaml of detectron2's zoo (their relative `_BASE_` files and the RetinaNet base's arithmetic
+    `eval` included) into the config detectron2's own, unsafe, merge_from_file makes of these trusted files."""
     from detectron2 import model_zoo
+    from detectron2.config import get_cfg
 
     root = os.path.join(os.path.dirname(model_zoo.__file__), "configs")
     configs = sorted(glob.glob(os.path.join(root, "**", "*.yaml"), recursive=True))
-    refused = []
-    for config in configs:
-        try:
-            check_chain(config)
-        except D2TFError:
-            refused.append(os.path.basename(config))
     assert len(configs) == 92
-    assert refused == ["Base-RetinaNet.yaml", "retinanet_R_101_FPN_3x.yaml", "retinanet_R_50_FPN_1x.yaml",
-                       "retinanet_R_50_FPN_3x.yaml", "retinanet_R_50_FPN_inference_acc_test.yaml",
-                       "retinanet_R_50_FPN_instant_test.yaml"]
+    differ = []
+    for config in configs:
+        expected = get_cfg()
+        expected.merge_from_file(config, allow_unsafe=True)
+        expected.MODEL.DEVICE, expected.MODEL.WEIGHTS = "cpu", ""
+        if zoo.load_config(config) != expected:
+            differ.append(os.path.relpath(config, root))
+    assert differ == []
+    assert zoo.load_config("COCO-Detection/retinanet_R_50_FPN_3x.yaml").MODEL.ANCHOR_GENERATOR.SIZES[1] == [
+        64, 64 * 2 ** (1 / 3), 64 * 2 ** (2 / 3)]
+
+
+def test_an_older_config_version_is_upgraded_as_detectron2_upgrades_it(tmp_path):
+    from detectron2.config import get_cfg
+
+    config = tmp_path / "cfg.yaml"
+    config.write_text("VERSION: 1\nMODEL:\n  ROI_HEADS:\n    SCORE_THRESH: 0.3\n"
+                      "  RETINANET:\n    INFERENCE_TOPK_CANDIDATES: 500\n")
+    expected = get_cfg()
+    expected.merge_from_file(str(config), allow_unsafe=False)
+    loaded = zoo.load_config(str(config))
+    assert (loaded.MODEL.ROI_HEADS.SCORE_THRESH_TEST, loaded.MODEL.RETINANET.TOPK_CANDIDATES_TEST) == (0.3, 500)
+    assert loaded.MODEL.ROI_HEADS == expected.MODEL.ROI_HEADS and loaded.MODEL.RETINANET == expected.MODEL.RETINANET
+
+
+def _eval_config(tmp_path, expression):
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"MODEL:\n  ANCHOR_GENERATOR:\n    SIZES: !!python/object/apply:eval [{expression!r}]\n")
+    return str(config)
+
+
+@pytest.mark.parametrize("expression, sizes", [
+    ("[[x, x * 2**(1.0/3)] for x in [32, 64]]", [[32, 32 * 2 ** (1 / 3)], [64, 64 * 2 ** (1 / 3)]]),
+    ("[[-(2 - 8) / 3, 1.5 ** 2], [x * y for x in [1, 2] for y in [3, 4]]]", [[2.0, 2.25], [3, 4, 6, 8]]),
+])
+def test_eval_tag_computes_arithmetic(tmp_path, expression, sizes):
+    assert zoo.load_config(_eval_config(tmp_path, expression)).MODEL.ANCHOR_GENERATOR.SIZES == sizes
+
+
+@pytest.mark.parametrize("expression, why", [
+    ("__import__('os').system('touch {marker}')", "\"__import__('os').system('touch {marker}')\" is not arithmetic "
+                                                 "on numbers and lists"),
+    ("[open('{marker}', 'w') for x in [1]]", "\"open('{marker}', 'w')\" is not arithmetic on numbers and lists"),
+    ("[x for x in range(9)]", "'range(9)' is not arithmetic on numbers and lists"),
+    ("[x for x in [1, 2] if x > 1]", "' for x in [1, 2] if x > 1': only `for name in list` is arithmetic"),
+    ("9 ** 9 ** 9", "numbers too large for a config"),
+    ("[0 for a in [1] * 9]", "arithmetic on a list"),
+    ("[[0 for a in {big}] for b in {big}]", "more than 100000 values"),
+    ("1 / 0", "division by zero"),
+    ("(-8) ** (1 / 3)", "'(-8) ** (1 / 3)' is not a real number"),
+    ("-" * 5000 + "1", "maximum recursion depth exceeded during ast construction"),
+    ("[32,", "not a Python expression ('[' was never closed)"),
+])
+def test_eval_tag_refuses_anything_but_arithmetic_in_one_line(tmp_path, expression, why):
+    marker = tmp_path / "marker"
+    big = list(range(400))
+    config = _eval_config(tmp_path, expression.format(marker=marker, big=big))
+    with pytest.raises(D2TFError) as err:
+        zoo.load_config(config)
+    assert str(err.value) == (f"{config}:3: YAML tag !!python/object/apply:eval refused: d2tf computes only "
+                              f"arithmetic on numbers and lists; {why.format(marker=marker)}")
+    assert not marker.exists()
+
+
+def test_eval_tag_takes_one_expression(tmp_path):
+    config = tmp_path / "cfg.yaml"
+    config.write_text("MODEL:\n  ANCHOR_GENERATOR:\n    SIZES: !!python/object/apply:eval ['1', '2']\n")
+    with pytest.raises(D2TFError) as err:
+        zoo.load_config(str(config))
+    assert str(err.value) == (f"{config}:3: YAML tag !!python/object/apply:eval refused: it takes one expression, as "
+                              "a string")

@@ -53,10 +53,15 @@ DILATED = {  # by (depth, MASK_ON)
     (101, False): "COCO-Detection/faster_rcnn_R_101_DC5_3x.yaml",
     (101, True): "COCO-InstanceSegmentation/mask_rcnn_R_101_DC5_3x.yaml",
 }
+RETINANET = {  # by depth
+    50: "COCO-Detection/retinanet_R_50_FPN_3x.yaml",
+    101: "COCO-Detection/retinanet_R_101_FPN_3x.yaml",
+}
 # A DC5 build peaks at about 9 GB (TensorFlow's first run copies the 400 MB box head many times) and the suite builds
 # the next two architectures while one is tested: others between DC5 builds keep two from running together.
-PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, DILATED[50, False], *NORMALISED.values(), DILATED[50, True],
-                         *UNALIGNED.values(), DILATED[101, False], *RESNEXT.values(), DILATED[101, True]]
+PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, DILATED[50, False], RETINANET[50], *NORMALISED.values(), DILATED[50, True],
+                         *UNALIGNED.values(), DILATED[101, False], RETINANET[101], *RESNEXT.values(),
+                         DILATED[101, True]]
 # LVIS models share their architecture's graph (the class count, threshold and detection count are carried values),
 # but send every (proposal, class) pair of 1203 classes to NMS: one LVIS model is converted in the suite, standing
 # for the LVIS models of its architecture.

@@ -18,7 +18,7 @@ from export.trace import add_provenance, trace_to_onnx
 def main(argv=None):
     parser = cli.ArgumentParser(
         prog="python -m export",
-        description="Export a detectron2 R-CNN (one of the 12 tensorpack-compatible architectures) to ONNX.",
+        description="Export a detectron2 detector (an R-CNN or RetinaNet that d2tf supports) to ONNX.",
     )
     parser.add_argument("--config", required=True, help="model-zoo name (e.g. %s), d2tf/... name, or yaml path"
                         % zoo.DEFAULT_EXAMPLE)

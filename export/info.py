@@ -8,13 +8,14 @@ from export.trace import OPSET
 
 
 def model_info(cfg, arch, config, weights_path, traced_size):
-    mask_head = cfg.MODEL.ROI_MASK_HEAD
-    box_head = cfg.MODEL.ROI_BOX_HEAD
+    retinanet = arch.meta == "RetinaNet"
+    num_classes = cfg.MODEL.RETINANET.NUM_CLASSES if retinanet else cfg.MODEL.ROI_HEADS.NUM_CLASSES
     return {
         "d2tf_version": core.__version__,
         "source": {"config": config, "weights": str(weights_path), "weights_sha256": file_sha256(weights_path)},
         "architecture": {
             "name": arch.name,
+            "meta": arch.meta,
             "backbone": arch.backbone,
             "depth": arch.depth,
             "mask": arch.mask,
@@ -27,8 +28,8 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "stride_in_1x1": bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1),
             "reference_config": arch.reference_config,
         },
-        "num_classes": cfg.MODEL.ROI_HEADS.NUM_CLASSES,
-        "class_names": class_names(cfg),
+        "num_classes": num_classes,
+        "class_names": class_names(cfg, num_classes),
         "input": {
             "name": contract.INPUT,
             "shape": ["height", "width", 3],
@@ -42,8 +43,18 @@ def model_info(cfg, arch, config, weights_path, traced_size):
         "pixel_std_bgr": list(cfg.MODEL.PIXEL_STD),
         "outputs": contract.onnx_outputs(arch.mask),
         "class_ids": "0-based, background excluded (detectron2)",
+        **(_retinanet_parts(cfg) if retinanet else _rcnn_parts(cfg, arch)),
+        # detectron2's test-time ResizeShortestEdge, for evaluating on real images (verify --evaluate).
+        "resize": {"min_size_test": cfg.INPUT.MIN_SIZE_TEST, "max_size_test": cfg.INPUT.MAX_SIZE_TEST},
+        "onnx_opset": OPSET,
+    }
+
+
+def _rcnn_parts(cfg, arch):
+    mask_head = cfg.MODEL.ROI_MASK_HEAD
+    return {
         "pooler": {
-            "box": _pooler(box_head),
+            "box": _pooler(cfg.MODEL.ROI_BOX_HEAD),
             **({"mask": _pooler(mask_head)} if arch.mask else {}),
         },
         "mask_resolution": contract.mask_resolution(arch.backbone, mask_head.POOLER_RESOLUTION) if arch.mask else None,
@@ -55,18 +66,30 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "rpn_post_nms_topk": cfg.MODEL.RPN.POST_NMS_TOPK_TEST,
             "rpn_nms_thresh": cfg.MODEL.RPN.NMS_THRESH,
         },
-        # detectron2's test-time ResizeShortestEdge, for evaluating on real images (verify --evaluate).
-        "resize": {"min_size_test": cfg.INPUT.MIN_SIZE_TEST, "max_size_test": cfg.INPUT.MAX_SIZE_TEST},
-        "onnx_opset": OPSET,
     }
 
 
-def class_names(cfg):
+def _retinanet_parts(cfg):
+    """No RoIAlign and no masks: the test values of its one-stage head."""
+    retinanet = cfg.MODEL.RETINANET
+    return {
+        "pooler": {},
+        "mask_resolution": None,
+        "test": {
+            "score_thresh": retinanet.SCORE_THRESH_TEST,
+            "nms_thresh": retinanet.NMS_THRESH_TEST,
+            "detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "topk_candidates": retinanet.TOPK_CANDIDATES_TEST,
+        },
+    }
+
+
+def class_names(cfg, num_classes):
     """The names of the config's first test dataset when detectron2 knows them for this class count, else None."""
     from detectron2.data import MetadataCatalog
 
     names = MetadataCatalog.get(cfg.DATASETS.TEST[0]).get("thing_classes") if cfg.DATASETS.TEST else None
-    return list(names) if names and len(names) == cfg.MODEL.ROI_HEADS.NUM_CLASSES else None
+    return list(names) if names and len(names) == num_classes else None
 
 
 def _pooler(head):

@@ -42,7 +42,14 @@ class ExportWrapper(torch.nn.Module):
         self.model = model
 
     def forward(self, image):
-        instances = self.model.inference([{"image": image.permute(2, 0, 1)}], do_postprocess=False)[0]
+        inputs = [{"image": image.permute(2, 0, 1)}]
+        if hasattr(self.model, "head_in_features"):  # a one-stage DenseDetector (RetinaNet): its forward's first half
+            images = self.model.preprocess_image(inputs)
+            features = self.model.backbone(images.tensor)
+            features = [features[name] for name in self.model.head_in_features]
+            instances = self.model.forward_inference(images, features, self.model.head(features))[0]
+        else:
+            instances = self.model.inference(inputs, do_postprocess=False)[0]
         outputs = (instances.pred_boxes.tensor, instances.scores, instances.pred_classes)
         if instances.has("pred_masks"):
             outputs += (instances.pred_masks[:, 0],)

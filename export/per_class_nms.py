@@ -17,7 +17,7 @@ import torch
 from torchvision.ops import nms
 
 
-class _NonMaxSuppression(torch.autograd.Function):
+class NonMaxSuppression(torch.autograd.Function):
     """ONNX NonMaxSuppression (boxes [B, N, 4] x1y1x2y2, scores [B, C, N]) -> selected [M, 3] (batch, class, box),
     ordered by batch, class, then score; computed eagerly with torchvision's NMS, one (batch, class) at a time."""
 
@@ -53,7 +53,7 @@ def fast_rcnn_inference_single_image(boxes, scores, image_shape, score_thresh, n
     boxes = clipped.tensor.view(-1, per_class_boxes, 4).transpose(0, 1)  # K x R x 4 (or 1 x R x 4)
     nms_scores = scores.t()[None] if per_class_boxes == 1 else scores.t()[:, None]  # 1 x K x R (or K x 1 x R)
     limit = topk_per_image if topk_per_image >= 0 else torch.iinfo(torch.int64).max
-    selected = _NonMaxSuppression.apply(boxes, nms_scores, limit, nms_thresh, score_thresh)
+    selected = NonMaxSuppression.apply(boxes, nms_scores, limit, nms_thresh, score_thresh)
     batch, proposal = selected[:, 0], selected[:, 2]
     classes = selected[:, 1] if per_class_boxes == 1 else batch
     kept_scores = scores[proposal, classes]

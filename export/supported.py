@@ -1,5 +1,5 @@
-"""Which detectron2 configs d2tf converts: the 12 tensorpack architectures and those of core.zoo.PB_ONLY_ARCHITECTURES,
-nothing that differs from them silently.
+"""Which detectron2 configs d2tf converts: the 12 tensorpack architectures and those of core.zoo.PB_ONLY_ARCHITECTURES
+(R-CNN variants and RetinaNet), nothing that differs from them silently.
 
 A config is matched to its reference (the tensorpack architecture's config with the same backbone, depth, heads),
 then every graph-changing key is compared with that reference. Keys that only matter for training are skipped; the few
@@ -20,12 +20,23 @@ _TRAINING_ONLY = {
 _CARRIED = {
     "MODEL.DEVICE", "MODEL.WEIGHTS", "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD", "MODEL.RESNETS.STRIDE_IN_1X1",
     "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.ROI_HEADS.NMS_THRESH_TEST",
-    "MODEL.RPN.PRE_NMS_TOPK_TEST", "MODEL.RPN.POST_NMS_TOPK_TEST",
+    "MODEL.RPN.PRE_NMS_TOPK_TEST", "MODEL.RPN.POST_NMS_TOPK_TEST", "MODEL.RETINANET.NUM_CLASSES",
+    "MODEL.RETINANET.SCORE_THRESH_TEST", "MODEL.RETINANET.NMS_THRESH_TEST", "MODEL.RETINANET.TOPK_CANDIDATES_TEST",
 }
-# Subtrees that do not exist in the graph of a GeneralizedRCNN without keypoints/semantic heads.
-_UNUSED_SUBTREES = ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET")
+# Subtrees that do not exist in the graph, by meta-architecture.
+_UNUSED_SUBTREES = {
+    "GeneralizedRCNN": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET"),
+    "RetinaNet": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.PROPOSAL_GENERATOR",
+                  "MODEL.RPN", "MODEL.ROI_HEADS", "MODEL.ROI_BOX_HEAD", "MODEL.ROI_BOX_CASCADE_HEAD",
+                  "MODEL.ROI_MASK_HEAD"),
+}
 
-_BACKBONES = {"build_resnet_backbone": "C4", "build_resnet_fpn_backbone": "FPN"}
+# Backbone builders by meta-architecture: (config name, Architecture.backbone). RetinaNet's FPN has P3-P7, P6 and P7
+# made from res5.
+_BACKBONES = {
+    "GeneralizedRCNN": {"build_resnet_backbone": "C4", "build_resnet_fpn_backbone": "FPN"},
+    "RetinaNet": {"build_retinanet_resnet_fpn_backbone": "FPN"},
+}
 _ROI_HEADS = {"C4": {"Res5ROIHeads"}, "DC5": {"StandardROIHeads"}, "FPN": {"StandardROIHeads", "CascadeROIHeads"}}
 _NORMS = {"FrozenBN", *zoo.NORMALISED}
 _POOLERS = {"ROIAlignV2", "ROIAlign"}
@@ -42,10 +53,13 @@ class Architecture:
     aligned: bool = True  # ROIAlignV2; False: ROIAlign without the half-pixel shift (Detectron1's)
     groups: int = 1  # ResNeXt's grouped 3x3 convolutions (NUM_GROUPS), each WIDTH_PER_GROUP channels wide in res2
     width_per_group: int = 64
+    meta: str = "GeneralizedRCNN"  # MODEL.META_ARCHITECTURE: "GeneralizedRCNN" or "RetinaNet"
 
     @property
     def name(self):
         kind = ("Cascade " if self.cascade else "") + ("Mask" if self.mask else "Faster") + " R-CNN"
+        if self.meta == "RetinaNet":
+            kind = "RetinaNet"
         resnet = f"R{self.depth}" if self.groups == 1 else f"X{self.depth}-{self.groups}x{self.width_per_group}d"
         variants = [self.norm] if self.norm != "FrozenBN" else []
         variants += ["class-agnostic"] if self.class_agnostic else []
@@ -56,6 +70,8 @@ class Architecture:
     def reference_config(self):
         # Each variant is one zoo model (R50-FPN, or X101-FPN for ResNeXt); the key comparison refuses any other
         # combination.
+        if self.meta == "RetinaNet":
+            return zoo.RETINANET[self.depth]
         if self.class_agnostic:
             return zoo.CLASS_AGNOSTIC
         if self.norm != "FrozenBN":
@@ -84,15 +100,21 @@ def check_supported(cfg):
     reason = _refused_family(cfg)
     if reason:
         raise _unsupported(cfg, [reason])
-    require("MODEL.META_ARCHITECTURE", {"GeneralizedRCNN"})
-    backbone = _BACKBONES.get(require("MODEL.BACKBONE.NAME", set(_BACKBONES)))
+    meta = require("MODEL.META_ARCHITECTURE", set(_BACKBONES))
+    if problems:
+        raise _unsupported(cfg, problems)
+    backbone = _BACKBONES[meta].get(require("MODEL.BACKBONE.NAME", set(_BACKBONES[meta])))
     if backbone == "C4" and cfg.MODEL.RESNETS.RES5_DILATION == 2:
         backbone = "DC5"
     depth = require("MODEL.RESNETS.DEPTH", {50, 101})
     require("MODEL.KEYPOINT_ON", {False})
     require("INPUT.FORMAT", {"BGR"})
-    heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
     norm = require("MODEL.RESNETS.NORM", _NORMS)
+    if meta == "RetinaNet":
+        if problems:
+            raise _unsupported(cfg, problems)
+        return _checked_against_reference(cfg, Architecture(backbone, depth, False, False, norm=norm, meta=meta))
+    heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
     pooler = require("MODEL.ROI_BOX_HEAD.POOLER_TYPE", _POOLERS)
     if problems:
         raise _unsupported(cfg, problems)
@@ -102,13 +124,19 @@ def check_supported(cfg):
     resnets = cfg.MODEL.RESNETS
     arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
                         pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP)
+    return _checked_against_reference(cfg, arch)
+
+
+def _checked_against_reference(cfg, arch):
+    """arch, once every graph-changing key of cfg equals its reference config's; else one D2TFError naming them."""
+    problems = []
     reference = zoo.load_config(arch.reference_config)
     for key, value in _graph_keys(cfg, arch):
         expected = _get(reference, key)
         if _normalise(value) != _normalise(expected):
             problems.append(f"{key}={value!r} (the {arch.name} d2tf converts has {expected!r})")
     rpn = cfg.MODEL.RPN
-    if backbone == "FPN" and rpn.PRE_NMS_TOPK_TEST != rpn.POST_NMS_TOPK_TEST:
+    if arch.meta == "GeneralizedRCNN" and arch.backbone == "FPN" and rpn.PRE_NMS_TOPK_TEST != rpn.POST_NMS_TOPK_TEST:
         problems.append(f"MODEL.RPN.PRE_NMS_TOPK_TEST={rpn.PRE_NMS_TOPK_TEST} != MODEL.RPN.POST_NMS_TOPK_TEST="
                         f"{rpn.POST_NMS_TOPK_TEST} (tensorpack's FPN has one count for both, "
                         "RPN.TEST_PER_LEVEL_NMS_TOPK)")
@@ -135,7 +163,7 @@ def _unsupported(cfg, problems):
 
 def _graph_keys(cfg, arch):
     """(dotted key, value) of every leaf of cfg.MODEL that shapes the inference graph of `arch`."""
-    skip = set(_UNUSED_SUBTREES)
+    skip = set(_UNUSED_SUBTREES[arch.meta])
     if not arch.mask:
         skip.add("MODEL.ROI_MASK_HEAD")
     if not arch.cascade:

@@ -9,7 +9,7 @@ import torch
 
 from core.contract import INPUT, onnx_outputs
 from core.metadata import write_info
-from export import per_class_nms
+from export import per_class_nms, retinanet_inference
 from export.model import ExportWrapper
 
 OPSET = 16
@@ -17,6 +17,7 @@ OPSET = 16
 
 def trace_to_onnx(model, image, mask):
     """ONNX ModelProto of `model` traced on `image` ([H, W, 3] float32), with H, W and N left dynamic."""
+    from detectron2.modeling.meta_arch import dense_detector, retinanet
     from detectron2.modeling.roi_heads import fast_rcnn
 
     outputs = onnx_outputs(mask)
@@ -25,7 +26,10 @@ def trace_to_onnx(model, image, mask):
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad(), _patched(torch.Tensor, "split", _single_image_split), \
             _patched(torch.nn.GroupNorm, "forward", _group_norm_in_short_sums), \
-            _patched(fast_rcnn, "fast_rcnn_inference_single_image", per_class_nms.fast_rcnn_inference_single_image):
+            _patched(fast_rcnn, "fast_rcnn_inference_single_image", per_class_nms.fast_rcnn_inference_single_image), \
+            _patched(dense_detector.DenseDetector, "_decode_per_level_predictions",
+                     retinanet_inference.decode_per_level_predictions), \
+            _patched(retinanet.RetinaNet, "inference_single_image", retinanet_inference.inference_single_image):
         warnings.simplefilter("ignore")  # the tracer warns about every Python int it freezes; tests check results
         torch.onnx.export(
             ExportWrapper(model),

@@ -232,8 +232,9 @@ def roialign_of(config):
     """The RoIAlign mode a test build converts with. Faster and Mask R-CNN of one backbone share the whole box path
     (the calibrated checkpoints differ only in the mask head), so converting the Mask model in exact mode and the
     Faster one in tensorpack mode puts a pb of each mode through every backbone, and each model's other mode is still
-    measured by verify in onnxruntime; one TensorFlow translation per architecture instead of two."""
-    return "exact" if "mask_rcnn" in zoo.short_name(config) else "tensorpack"
+    measured by verify in onnxruntime; one TensorFlow translation per architecture instead of two. RetinaNet has no
+    RoIAlign: both modes are the one graph, gated as exact."""
+    return "exact" if "mask_rcnn" in zoo.short_name(config) or config in zoo.RETINANET.values() else "tensorpack"
 
 
 class Build:

@@ -122,7 +122,9 @@ def test_zero_detections_give_empty_outputs(config, high_threshold):
          "    CLS_AGNOSTIC_MASK: True\n", ["MODEL.RESNETS.DEPTH=101 (the R101-FPN Mask R-CNN, class-agnostic d2tf "
                                          "converts has 50)"]),
         ("MODEL:\n  ROI_BOX_HEAD:\n    CLS_AGNOSTIC_BBOX_REG: True\n", ["MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK=False"]),
-        ("MODEL:\n  META_ARCHITECTURE: RetinaNet\n", ["MODEL.META_ARCHITECTURE='RetinaNet'"]),
+        ("MODEL:\n  META_ARCHITECTURE: SemanticSegmentor\n", ["MODEL.META_ARCHITECTURE='SemanticSegmentor'"]),
+        ("MODEL:\n  META_ARCHITECTURE: RetinaNet\n", ["MODEL.BACKBONE.NAME='build_resnet_fpn_backbone' (supported: "
+                                                    "'build_retinanet_resnet_fpn_backbone')"]),
         ("MODEL:\n  BACKBONE:\n    NAME: build_resnet_backbone\n", ["StandardROIHeads"]),
         ("INPUT:\n  FORMAT: RGB\n", ["INPUT.FORMAT='RGB'"]),
         ("MODEL:\n  RPN:\n    POST_NMS_TOPK_TEST: 300\n", ["PRE_NMS_TOPK_TEST=1000 != MODEL.RPN.POST_NMS_TOPK_TEST=300",
@@ -311,3 +313,77 @@ def test_traced_group_norm_is_group_norm_summed_in_short_runs():
               for patched in (False, True)}
     assert errors[True] < 3e-6 < errors[False], errors
     assert torch.nn.GroupNorm.forward is original
+
+
+def _dense_level(rng, anchors, classes):
+    """One FPN level as RetinaNet's decoding takes it: sigmoid scores [A, K] of which a few classes take most,
+    deltas [A, 4], and anchors [A, 4] in clusters of similar boxes, so NMS has work."""
+    cluster = rng.integers(0, 6, anchors)
+    centres = rng.uniform(40, 360, (6, 2))[cluster] + rng.normal(0, 4, (anchors, 2))
+    sizes = rng.uniform(20, 80, (6, 2))[cluster]
+    boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], 1)
+    logits = rng.normal(-4, 1.5, (anchors, classes)) + rng.normal(0, 1, classes)
+    return [x.astype(np.float32) for x in (1 / (1 + np.exp(-logits)), rng.normal(0, 0.1, (anchors, 4)), boxes)]
+
+
+@pytest.mark.parametrize("topk, score_threshold, limit", [(40, 0.05, 50), (1000, 0.8, 300)],
+                         ids=["topk-binds", "threshold-binds"])
+def test_traced_retinanet_decoding_is_detectron2s(topk, score_threshold, limit):
+    """export/retinanet_inference.py against detectron2's own DenseDetector/RetinaNet decoding: eagerly, and traced
+    on three levels of 30-60 anchors then run in onnxruntime on 400-900, with 20 classes."""
+    import io
+
+    import onnxruntime
+    import torch
+    from detectron2.modeling.box_regression import Box2BoxTransform
+    from detectron2.modeling.meta_arch.dense_detector import DenseDetector
+    from detectron2.modeling.meta_arch.retinanet import RetinaNet
+    from detectron2.structures import Boxes
+
+    from export import retinanet_inference
+
+    class Decoding(torch.nn.Module):
+        num_classes, test_score_thresh, test_topk_candidates = 20, score_threshold, topk
+        test_nms_thresh, max_detections_per_image = 0.5, limit
+        box2box_transform = Box2BoxTransform(weights=(1.0, 1.0, 1.0, 1.0))
+        _decode_multi_level_predictions = DenseDetector._decode_multi_level_predictions
+
+        def __init__(self, restated):
+            super().__init__()
+            self.restated = restated
+
+        def _decode_per_level_predictions(self, *args):
+            decode = retinanet_inference.decode_per_level_predictions if self.restated else \
+                DenseDetector._decode_per_level_predictions
+            return decode(self, *args)
+
+        def forward(self, *levels):
+            scores, deltas, anchors = levels[0::3], levels[1::3], [Boxes(a) for a in levels[2::3]]
+            infer = retinanet_inference.inference_single_image if self.restated else RetinaNet.inference_single_image
+            result = infer(self, anchors, list(scores), list(deltas), (400, 500))
+            return result.pred_boxes.tensor, result.scores, result.pred_classes
+
+    def levels(seed, counts):
+        rng = np.random.default_rng(seed)
+        return [torch.from_numpy(x) for count in counts for x in _dense_level(rng, count, 20)]
+
+    names = [f"{part}{i}" for i in range(3) for part in ("scores", "deltas", "anchors")]
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(Decoding(True), tuple(levels(1, (60, 45, 30))), buf, dynamo=False, opset_version=16,
+                          input_names=names, dynamic_axes={name: {0: "anchors"} for name in names})
+    onnx_model = onnxruntime.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    inputs = levels(2, (900, 600, 400))
+    with torch.no_grad():
+        expected = [t.numpy() for t in Decoding(False)(*inputs)]
+        eager = [t.numpy() for t in Decoding(True)(*inputs)]
+        above = [int((s > score_threshold).sum()) for s in inputs[0::3]]
+        candidates = sum(min(n, topk) for n in above)
+    # The inputs exercise what they should: the top-k binds on every level or on none, NMS drops candidates, and
+    # the per-image count cuts the detections where the top-k binds.
+    assert (min(above) > topk) == (topk == 40) and (max(above) < topk) == (topk == 1000)
+    assert 0 < len(expected[0]) < candidates and (len(expected[0]) == limit) == (topk == 40)
+    traced = onnx_model.run(None, {name: x.numpy() for name, x in zip(names, inputs)})
+    for result in (eager, traced):
+        for got, want in zip(result, expected):
+            np.testing.assert_array_equal(got, want)

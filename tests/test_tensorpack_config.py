@@ -82,7 +82,7 @@ def _info(backbone="FPN", depth=50, mask=True, cascade=False, **overrides):
     info = {
         "architecture": {"backbone": backbone, "depth": depth, "mask": mask, "cascade": cascade,
                          "class_agnostic": False, "norm": "FrozenBN", "aligned": True, "groups": 1,
-                         "stride_in_1x1": True},
+                         "stride_in_1x1": True, "meta": "GeneralizedRCNN"},
         "num_classes": 80, "pixel_mean_bgr": [103.53, 116.28, 123.675], "pixel_std_bgr": [1.0, 1.0, 1.0],
         "test": {"score_thresh": 0.05, "nms_thresh": 0.5, "detections_per_image": 100,
                  "rpn_pre_nms_topk": 6000 if backbone == "C4" else 1000, "rpn_post_nms_topk": 1000},
@@ -154,6 +154,7 @@ def test_no_npz_when_detectron2_does_not_resize():
     ("norm", "GN", "GroupNorm heads"),
     ("aligned", False, "ROIAlign without the half-pixel shift"),
     ("groups", 32, "ResNeXt's grouped convolutions"),
+    ("meta", "RetinaNet", "RetinaNet, a one-stage detector"),
 ])
 def test_no_npz_for_architectures_tensorpack_cannot_configure(key, value, reason):
     """Each of these computes what no tensorpack flag makes its model compute: no tensorpack files, the reason."""

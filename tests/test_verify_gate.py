@@ -15,7 +15,7 @@ from verify import report, run, serving
 from verify.report import figures_of
 
 SHAPES = {"synthetic1_256x320": [256, 320], "synthetic2_300x452": [300, 452]}
-INFO = {"architecture": {"name": "R50-FPN Mask R-CNN", "backbone": "FPN"},
+INFO = {"architecture": {"name": "R50-FPN Mask R-CNN", "backbone": "FPN"}, "pooler": {"box": {"type": "ROIAlignV2"}},
         "resize": {"min_size_test": 64, "max_size_test": 100}}
 TOLERANCE = ("every detection matched at IoU >= 0.99 with its label, boxes within 0.05 px, scores within 0.0001, "
              "masks within 0.0001")
@@ -156,6 +156,10 @@ def test_report_says_failed_at_its_top_and_lists_what_failed():
     passed = report.render(dict(INFO, source=_source()), "exact", _figures(_outputs("exact"), "exact"))
     assert passed.splitlines()[:3] == ["# d2tf verification passed: R50-FPN Mask R-CNN", "",
                                        f"Every check marked *exact* below passed ({TOLERANCE})."]
+    assert "- RoIAlign in model.fixed.onnx and model.pb: **exact**" in passed.splitlines()
+    retinanet = dict(INFO, architecture={"name": "R50-FPN RetinaNet", "backbone": "FPN"}, pooler={}, source=_source())
+    assert "- RoIAlign: none in this R50-FPN RetinaNet, so both --roialign modes are the same graph" in \
+        report.render(retinanet, "exact", _figures(_outputs("exact"), "exact")).splitlines()
 
 
 def test_no_detections_report_says_it_checked_nothing_and_nothing_reads_as_perfect():

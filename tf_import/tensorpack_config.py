@@ -28,6 +28,9 @@ def check_expressible(info):
     """Raises NotExpressible with the reason if tensorpack's model cannot be configured to compute what detectron2
     does (the pb is still written; the npz is not)."""
     arch = info["architecture"]
+    if arch["meta"] == "RetinaNet":
+        raise NotExpressible("RetinaNet, a one-stage detector (MODEL.META_ARCHITECTURE=RetinaNet); tensorpack's "
+                             "FasterRCNN has two stages, an RPN and ROI heads")
     if arch["class_agnostic"]:
         raise NotExpressible("class-agnostic box regression and masks (MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG, "
                              "MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK); tensorpack's model regresses boxes per class "

@@ -23,7 +23,8 @@ def render(info, mode, figures, evaluation=None):
         "",
         f"- config: `{source['config']}`",
         f"- weights: `{source['weights']}` (sha256 `{source['weights_sha256'][:16]}...`)",
-        f"- RoIAlign in model.fixed.onnx and model.pb: **{mode}**",
+        f"- RoIAlign in model.fixed.onnx and model.pb: **{mode}**" if info["pooler"] else
+        f"- RoIAlign: none in this {info['architecture']['name']}, so both --roialign modes are the same graph",
         f"- images: {_images(figures)}, d2tf {core.__version__}",
         "",
         "## Stage by stage",

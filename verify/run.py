@@ -64,6 +64,8 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
         raise D2TFError(f"{fixed_path} not found: verify reads a directory written by `make convert`")
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
+    if not info["pooler"]:  # no RoIAlign (RetinaNet): the pb is detectron2's graph whichever mode was asked for
+        mode = "exact"
     _check_weights(info["source"])
     if tensorpack_dir:
         tensorpack_dir = _tensorpack_client(tensorpack_dir, out_dir, info)

@@ -256,7 +256,8 @@ def _remove_unpublished_sets(out):
 def main(argv=None):
     parser = cli.ArgumentParser(
         prog="python -m d2tf.convert",
-        description="Convert a detectron2 R-CNN to a tensorpack npz checkpoint + flags and a frozen TensorFlow pb, "
+        description="Convert a detectron2 R-CNN or RetinaNet to a frozen TensorFlow pb, a SavedModel, TFLite and a "
+        "tensorpack npz checkpoint + flags, "
         "verifying every stage. OUT receives: " + ", ".join(EVERY) + f" ({TFLITE_FILE} unless TFLite's builtin "
         "ops cannot express the model, the last three unless tensorpack cannot, with the reason).",
     )
@@ -265,7 +266,8 @@ def main(argv=None):
     parser.add_argument("--weights", required=True, help="model_final_*.pkl (model zoo) or .pth (training)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--roialign", choices=("tensorpack", "exact"), default="tensorpack",
-                        help="RoIAlign of the pb: tensorpack's sampling ratio 2 (default) or detectron2's exact grid")
+                        help="RoIAlign of the pb: tensorpack's sampling ratio 2 (default) or detectron2's exact grid "
+                        "(RetinaNet has none: its pb is exact either way)")
     parser.add_argument("--trace-size", type=parse_size, default=(512, 640), metavar="HxW",
                         help="size of the image traced (the outputs take any size; default 512x640)")
     parser.add_argument("--verify-sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="HxW[,HxW...]",

@@ -39,9 +39,10 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
     assert [s["stage"] for s in figures["stages"]][-1] == ("model.tflite" if p.tflite else "model.pb"), (
         "the TFLite model is checked against the pb when written")
     rows = {row["roialign"]: row for row in figures["agreement"]}
-    pb_mode = p.roialign if p.info["pooler"] else "exact"  # no RoIAlign: verify gates any pb as exact
-    assert rows[pb_mode]["model"] == "model.pb", "the pb is the build's mode, the other mode ran in onnxruntime"
+    assert rows[p.roialign]["model"] == "model.pb", "the pb is the build's mode, the other mode ran in onnxruntime"
     exact, tensorpack = rows["exact"], rows["tensorpack"]
+    assert rows[p.roialign]["exact"] == (p.roialign == "exact" or not p.info["pooler"]), (
+        "the pb is gated as exact in exact mode, and in either mode without RoIAlign (RetinaNet)")
     assert exact["strict_agreement"] == 1.0, "exact mode: every detection matched at IoU >= 0.99"
     assert exact["box"] <= 0.05 and exact["score"] <= 1e-4
     assert exact["ap"] == pytest.approx(1.0, abs=1e-9)

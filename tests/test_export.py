@@ -45,7 +45,7 @@ def test_model_info_travels_in_the_onnx_and_model_json_is_its_copy(pipeline):
     assert info["architecture"] == {
         "name": "R50-FPN Mask R-CNN", "backbone": "FPN", "depth": 50, "mask": True, "cascade": False,
         "class_agnostic": False, "norm": "FrozenBN", "aligned": True, "groups": 1,
-        "width_per_group": 64, "stride_in_1x1": True,
+        "width_per_group": 64, "stride_in_1x1": True, "meta": "GeneralizedRCNN",
         "reference_config": EXAMPLE,
     }
     assert info["num_classes"] == 80
@@ -67,6 +67,24 @@ def test_model_info_travels_in_the_onnx_and_model_json_is_its_copy(pipeline):
     assert [i.name for i in proto.graph.input] == [contract.INPUT]
     assert [o.name for o in proto.graph.output] == contract.onnx_outputs(mask=True)
     assert proto.opset_import[0].version == 16
+
+
+def test_retinanet_model_info_carries_its_head_and_no_pooler(tmp_path):
+    """RetinaNet's class count and test values come from MODEL.RETINANET, which the R-CNN keys do not describe."""
+    from export.info import model_info
+    from export.supported import check_supported
+
+    weights = tmp_path / "model.pkl"
+    weights.write_bytes(b"digested, not read")
+    cfg = zoo.load_config("COCO-Detection/retinanet_R_101_FPN_3x.yaml").clone()
+    cfg.defrost()
+    cfg.MODEL.RETINANET.NUM_CLASSES, cfg.MODEL.RETINANET.SCORE_THRESH_TEST = 7, 0.2
+    info = model_info(cfg, check_supported(cfg), "retinanet.yaml", weights, (256, 320))
+    assert info["architecture"]["name"] == "R101-FPN RetinaNet" and info["architecture"]["meta"] == "RetinaNet"
+    assert (info["num_classes"], info["class_names"], info["pooler"], info["mask_resolution"]) == (7, None, {}, None)
+    assert info["test"] == {"score_thresh": 0.2, "nms_thresh": 0.5, "detections_per_image": 100,
+                            "topk_candidates": 1000}
+    assert info["outputs"] == ["boxes", "scores", "classes"]
 
 
 @pytest.mark.architecture(EXAMPLE)

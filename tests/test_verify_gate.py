@@ -49,9 +49,9 @@ def _served(outputs, mode, photos=None, saved_model=None):
                                              exact=mode == "exact"))
 
 
-def _figures(outputs, mode, backbone="FPN", tried=2, served=None):
+def _figures(outputs, mode, backbone="FPN", tried=2, served=None, pooled=True):
     return run._figures(outputs, mode, "exact" if mode == "tensorpack" else "tensorpack", SHAPES, backbone, tried,
-                        served or _served(outputs, mode))
+                        served or _served(outputs, mode), pooled)
 
 
 def _gates(figures):
@@ -102,6 +102,21 @@ def test_tensorpack_mode_gates_the_switched_exact_copy_not_the_fixed_graph():
     assert _figures(outputs, "tensorpack")["failures"] == [
         "model.onnx fixed with --roialign exact against model.onnx: max score diff 0.0003 > 0.0001",
         "model.onnx fixed with --roialign exact against detectron2: max score diff 0.0003 > 0.0001"]
+
+
+def test_without_roialign_tensorpack_mode_is_gated_as_exact():
+    """RetinaNet has no RoIAlign: its graph is detectron2's whichever mode it was converted in."""
+    outputs = _outputs("tensorpack")
+    figures = _figures(outputs, "tensorpack", pooled=False)
+    assert figures["failures"] == []
+    assert [gate for gate in _gates(figures) if gate[0] != "tensorpack"] == [
+        ("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", True),
+        ("other:exact", "model.onnx", True), ("model.pb", "model.fixed.onnx", True),
+        ("model.pb", "detectron2", True), ("other:exact", "detectron2", True)]
+    _shift(outputs, ["model.fixed.onnx", "model.pb"], 0.07)
+    assert _figures(outputs, "tensorpack", pooled=False)["failures"][:2] == [
+        "model.fixed.onnx against model.onnx: max box diff 0.07 px > 0.05 px",
+        "model.pb against detectron2: max box diff 0.07 px > 0.05 px"]
 
 
 def test_c4_tensorpack_model_is_gated_on_the_images_whose_sides_are_multiples_of_16():

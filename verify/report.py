@@ -42,7 +42,7 @@ def render(info, mode, figures, evaluation=None):
         *(["model.fixed.onnx differs from model.onnx by design: tensorpack's RoIAlign samples 2x2 points per bin where",
            "detectron2 adapts the grid to the box size. The fixed graph switched to exact RoIAlign (a copy verify",
            "makes) must equal model.onnx instead; every other step must agree up to float round-off.", ""]
-          if mode == "tensorpack" else []),
+          if mode == "tensorpack" and info["pooler"] else []),
         "## Agreement with detectron2",
         "",
         f"Share of detections matched with detectron2's (same label) at IoU >= 0.9 and >= {STRICT_IOU}; agreement AP",

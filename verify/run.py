@@ -64,8 +64,7 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
         raise D2TFError(f"{fixed_path} not found: verify reads a directory written by `make convert`")
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
-    if not info["pooler"]:  # no RoIAlign (RetinaNet): the pb is detectron2's graph whichever mode was asked for
-        mode = "exact"
+    pooled = bool(info["pooler"])  # without RoIAlign (RetinaNet) either mode's graph is detectron2's, gated as exact
     _check_weights(info["source"])
     if tensorpack_dir:
         tensorpack_dir = _tensorpack_client(tensorpack_dir, out_dir, info)
@@ -88,8 +87,8 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     shapes = {key: list(image.shape[:2]) for key, image in images.items()}
     serving_row = dict(photos={key: list(photo.shape[:2]) for key, photo in photos.items()},
-                       **serving.row(on_photos, exact=mode == "exact")) if served else None
-    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, serving_row)
+                       **serving.row(on_photos, exact=mode == "exact" or not pooled)) if served else None
+    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, serving_row, pooled)
     first = next(iter(images))
     png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
                                        (f"model.pb ({mode})", outputs["model.pb"][first])])
@@ -226,13 +225,13 @@ def tensorpack_computes_the_graph(backbone, height, width):
     return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
 
 
-def _figures(outputs, mode, other, shapes, backbone, tried, serving_row):
+def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=True):
     """Each stage against the one before it, agreement with detectron2 and, when it ran, tensorpack's model, on the
     images `shapes` ({key: [height, width]}) picked from `tried`, and the SavedModel's row (`serving_row`, on its
     photos); the rows that must be exact carry their failures, and `failures` lists them all. In tensorpack mode
     model.fixed.onnx differs from model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for
-    it."""
-    stages = [("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", mode == "exact")]
+    it. A model that does not pool (`pooled` False) is the same graph in both modes: every row is exact."""
+    stages = [("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", mode == "exact" or not pooled)]
     if mode == "tensorpack":
         stages.append((f"other:{other}", "model.onnx", True))
     stages.append(("model.pb", "model.fixed.onnx", True))
@@ -242,7 +241,7 @@ def _figures(outputs, mode, other, shapes, backbone, tried, serving_row):
                "agreement": []}
     for name, roialign, runtime in (("model.pb", mode, "TensorFlow"), (f"other:{other}", other, "onnxruntime")):
         row = dict(model=name, roialign=roialign, runtime=runtime,
-                   **_row(outputs, name, "detectron2", roialign == "exact"))
+                   **_row(outputs, name, "detectron2", roialign == "exact" or not pooled))
         row["ap"], row["ap50"] = agreement_ap(outputs["detectron2"], outputs[name])
         figures["agreement"].append(row)
     if "tensorpack" in outputs:

@@ -99,7 +99,7 @@ def load_config(config):
     from detectron2.config import get_cfg
 
     cfg = get_cfg()
-    _merge_yaml(cfg, yaml_path(config))
+    _merge_yaml(cfg, *read_yaml(config))
     if _derived(config):
         cfg.merge_from_list(_derived(config)[1])
     cfg.MODEL.DEVICE = "cpu"
@@ -108,9 +108,10 @@ def load_config(config):
     return cfg
 
 
-def yaml_path(config):
-    """The yaml file `config` names (for a derived name, its zoo base), its whole `_BASE_` chain checked for plain
-    YAML. Imports no PyTorch, so a driver refuses a bad config before it starts a stage."""
+def read_yaml(config):
+    """(path, content) of the yaml file `config` names (for a derived name, its zoo base): its whole `_BASE_` chain
+    read and merged by config_yaml.load_chain. Imports no PyTorch, so a driver refuses a bad config before it starts
+    a stage."""
     if _derived(config):
         path = _zoo_yaml(_derived(config)[0])
     elif os.path.isfile(config):
@@ -120,8 +121,7 @@ def yaml_path(config):
         path = config
     else:
         path = _zoo_yaml(config)
-    load_chain(path)
-    return path
+    return path, load_chain(path)
 
 
 def _derived(config):
@@ -151,14 +151,13 @@ def configs_dir():
     return os.path.join(importlib.util.find_spec("detectron2").submodule_search_locations[0], "model_zoo", "configs")
 
 
-def _merge_yaml(cfg, path):
-    """Merges a yaml config (checked by yaml_path) into cfg as detectron2's merge_from_file does, but with the
-    content d2tf read (config_yaml.load_chain): detectron2 reading the file itself could fall back to unsafe
-    loading."""
+def _merge_yaml(cfg, path, content):
+    """Merges a yaml config's `content` (read_yaml's) into cfg as detectron2's merge_from_file merges `path`:
+    detectron2 reading the file itself could fall back to unsafe loading."""
     from detectron2.config.compat import downgrade_config, guess_version, upgrade_config
 
     try:
-        loaded = type(cfg)(load_chain(path))
+        loaded = type(cfg)(content)
         version = loaded.get("VERSION") or guess_version(loaded, path)
         if version == cfg.VERSION:
             cfg.merge_from_other_cfg(loaded)
@@ -169,7 +168,5 @@ def _merge_yaml(cfg, path):
             cfg.update(upgrade_config(older))
     except (KeyError, ValueError, TypeError, AssertionError) as e:
         raise D2TFError(f"{path}: not a detectron2 yacs config: {e}") from None
-    except D2TFError:
-        raise
     except Exception as e:  # yaml that is not a mapping of config keys fails in many types
         raise D2TFError(f"{path}: cannot read config ({type(e).__name__}: {str(e).splitlines()[0]})") from None

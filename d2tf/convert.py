@@ -48,7 +48,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
         config = os.path.abspath(config)
     if os.path.exists(out) and not os.path.isdir(out):
         raise D2TFError(f"--out {out} exists and is not a directory")
-    zoo.yaml_path(config)  # an unknown or unsafe config fails here, before the export stage imports PyTorch
+    zoo.read_yaml(config)  # an unknown or unsafe config fails here, before the export stage imports PyTorch
     if not os.path.isfile(weights):
         raise D2TFError(f"weights file not found: {weights}")
     if coco_dir and not os.path.isdir(coco_dir):

@@ -111,25 +111,18 @@ def check_supported(cfg):
     require("INPUT.FORMAT", {"BGR"})
     norm = require("MODEL.RESNETS.NORM", _NORMS)
     if meta == "RetinaNet":
-        if problems:
-            raise _unsupported(cfg, problems)
-        return _checked_against_reference(cfg, Architecture(backbone, depth, False, False, norm=norm, meta=meta))
-    heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
-    pooler = require("MODEL.ROI_BOX_HEAD.POOLER_TYPE", _POOLERS)
+        arch = Architecture(backbone, depth, False, False, norm=norm, meta=meta)
+    else:
+        heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
+        pooler = require("MODEL.ROI_BOX_HEAD.POOLER_TYPE", _POOLERS)
+        cascade = heads == "CascadeROIHeads"
+        agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
+        resnets = cfg.MODEL.RESNETS
+        arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
+                            pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP)
     if problems:
         raise _unsupported(cfg, problems)
 
-    cascade = heads == "CascadeROIHeads"
-    agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
-    resnets = cfg.MODEL.RESNETS
-    arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
-                        pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP)
-    return _checked_against_reference(cfg, arch)
-
-
-def _checked_against_reference(cfg, arch):
-    """arch, once every graph-changing key of cfg equals its reference config's; else one D2TFError naming them."""
-    problems = []
     reference = zoo.load_config(arch.reference_config)
     for key, value in _graph_keys(cfg, arch):
         expected = _get(reference, key)

@@ -1,10 +1,14 @@
 """The interface every d2tf model file keeps, from model.onnx to model.pb: defined here once.
 
 Input `image`: float32 [H, W, 3], BGR, 0..255, any H and W (normalisation and padding are inside the graph).
-ONNX outputs: boxes [N, 4] (x1, y1, x2, y2 in input pixels), scores [N], classes [N] (int64, 0-based, detectron2's
-ids), masks [N, M, M] (sigmoid probabilities of the predicted class; mask models only).
-pb outputs, tensorpack's names: output/boxes, output/scores, output/labels (int64, 1-based: 0 is tensorpack's
-background), output/masks.
+ONNX outputs, by meta-architecture (onnx_outputs):
+- detectors (R-CNN, RetinaNet, Panoptic FPN): boxes [N, 4] (x1, y1, x2, y2 in input pixels), scores [N], classes [N]
+  (int64, 0-based, detectron2's ids), masks [N, M, M] (sigmoid probabilities of the predicted class; mask models
+  only);
+- Panoptic FPN and semantic FPN: sem_seg [C, H, W], the per-class logits at the input's size;
+- RPN: proposals [N, 4] (x1, y1, x2, y2 in input pixels), objectness [N] (logits), best first.
+pb outputs, tensorpack's names where tensorpack has them: output/boxes, output/scores, output/labels (int64, 1-based:
+0 is tensorpack's background), output/masks, output/sem_seg, output/proposals, output/objectness.
 The SavedModel's serving signature takes images as they come and answers in the TF Object Detection API's terms:
 input `input_tensor` uint8 [1, H, W, 3] RGB; outputs num_detections [1], detection_boxes [1, N, 4] (ymin, xmin,
 ymax, xmax, divided by the image's height and width), detection_scores [1, N], detection_classes [1, N] (float,
@@ -22,12 +26,49 @@ LABEL_BASE = 1  # pb label = ONNX class + LABEL_BASE
 FOLDED_SUFFIXES = (".bn_folded", ".bn_folded_bias")
 
 
-def onnx_outputs(mask):
-    return ["boxes", "scores", "classes"] + (["masks"] if mask else [])
+# Every output a d2tf graph may have, in graph order: ONNX name -> pb name.
+_PB_NAMES = {"boxes": "boxes", "scores": "scores", "classes": "labels", "masks": "masks", "sem_seg": "sem_seg",
+             "proposals": "proposals", "objectness": "objectness"}
 
 
-def pb_outputs(mask):
-    return ["boxes", "scores", "labels"] + (["masks"] if mask else [])
+def onnx_outputs(meta="GeneralizedRCNN", mask=False):
+    """The ONNX outputs of a model of MODEL.META_ARCHITECTURE `meta`, in order."""
+    if meta == "ProposalNetwork":
+        return ["proposals", "objectness"]
+    if meta == "SemanticSegmentor":
+        return ["sem_seg"]
+    return ["boxes", "scores", "classes"] + (["masks"] if mask else []) + (["sem_seg"] if meta == "PanopticFPN" else [])
+
+
+def pb_outputs(onnx_names):
+    """The pb's output names of ONNX outputs `onnx_names`."""
+    return [_PB_NAMES[name] for name in onnx_names]
+
+
+def pb_outputs_among(node_names):
+    """The pb outputs a graph holds, given the names of its nodes, in order."""
+    return [name for name in _PB_NAMES.values() if f"{PB_SCOPE}/{name}" in node_names]
+
+
+def beyond_detections(outputs):
+    """The output names among `outputs` that are not detections (boxes, scores, classes, masks): what the
+    SavedModel's serving signature and the TFLite model, which answer one row per detection, cannot carry."""
+    return [name for name in outputs if name not in ("boxes", "scores", "classes", "masks")]
+
+
+def has_detections(outputs):
+    """Whether a model's outputs (names, or a dict) compare as detections (as_detections): all but a semantic
+    FPN's."""
+    return "boxes" in outputs or "proposals" in outputs
+
+
+def as_detections(outputs):
+    """Outputs to compare as detections: an RPN's proposals as boxes of one class scored by their objectness;
+    anything else as it is."""
+    if "proposals" not in outputs:
+        return outputs
+    return {"boxes": outputs["proposals"], "scores": outputs["objectness"],
+            "classes": np.zeros(len(outputs["objectness"]), np.int64)}
 
 
 def pb_tensor(output):
@@ -63,7 +104,8 @@ def serving_to_detections(outputs, height, width):
 def labels_to_classes(outputs):
     """A pb's outputs in the ONNX interface: `labels` (1-based) become `classes` (0-based)."""
     outputs = dict(outputs)
-    outputs["classes"] = outputs.pop("labels") - LABEL_BASE
+    if "labels" in outputs:
+        outputs["classes"] = outputs.pop("labels") - LABEL_BASE
     return outputs
 
 

@@ -53,15 +53,23 @@ DILATED = {  # by (depth, MASK_ON)
     (101, False): "COCO-Detection/faster_rcnn_R_101_DC5_3x.yaml",
     (101, True): "COCO-InstanceSegmentation/mask_rcnn_R_101_DC5_3x.yaml",
 }
-RETINANET = {  # by depth
-    50: "COCO-Detection/retinanet_R_50_FPN_3x.yaml",
-    101: "COCO-Detection/retinanet_R_101_FPN_3x.yaml",
+OTHER_META = {  # the meta-architectures other than R-CNN (GeneralizedRCNN), by (meta-architecture, backbone, depth)
+    ("RetinaNet", "FPN", 50): "COCO-Detection/retinanet_R_50_FPN_3x.yaml",
+    ("RetinaNet", "FPN", 101): "COCO-Detection/retinanet_R_101_FPN_3x.yaml",
+    ("ProposalNetwork", "C4", 50): "COCO-Detection/rpn_R_50_C4_1x.yaml",
+    ("ProposalNetwork", "FPN", 50): "COCO-Detection/rpn_R_50_FPN_1x.yaml",
+    ("SemanticSegmentor", "FPN", 50): "Misc/semantic_R_50_FPN_1x.yaml",
+    ("PanopticFPN", "FPN", 50): "COCO-PanopticSegmentation/panoptic_fpn_R_50_3x.yaml",
+    ("PanopticFPN", "FPN", 101): "COCO-PanopticSegmentation/panoptic_fpn_R_101_3x.yaml",
 }
+RETINANET = {depth: OTHER_META["RetinaNet", "FPN", depth] for depth in (50, 101)}
 # A DC5 build peaks at about 9 GB (TensorFlow's first run copies the 400 MB box head many times) and the suite builds
 # the next two architectures while one is tested: others between DC5 builds keep two from running together.
 PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, DILATED[50, False], RETINANET[50], *NORMALISED.values(), DILATED[50, True],
                          *UNALIGNED.values(), DILATED[101, False], RETINANET[101], *RESNEXT.values(),
-                         DILATED[101, True]]
+                         DILATED[101, True], OTHER_META["ProposalNetwork", "C4", 50],
+                         OTHER_META["ProposalNetwork", "FPN", 50], OTHER_META["SemanticSegmentor", "FPN", 50],
+                         OTHER_META["PanopticFPN", "FPN", 50], OTHER_META["PanopticFPN", "FPN", 101]]
 # LVIS models share their architecture's graph (the class count, threshold and detection count are carried values),
 # but send every (proposal, class) pair of 1203 classes to NMS: one LVIS model is converted in the suite, standing
 # for the LVIS models of its architecture.

@@ -9,12 +9,13 @@ out of the same OUT.
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
 import uuid
 
-from core import D2TFError, cli, zoo
+from core import D2TFError, cli, contract, zoo
 from core.cli import parse_size
 from core.files import HIDDEN, hidden_work_dir, remove_abandoned
 from core.process import run_module
@@ -24,8 +25,11 @@ from tf_import.tflite import TFLITE as TFLITE_FILE
 from verify.run import DEFAULT_SIZES, VerificationFailed, parse_sizes, verify
 
 FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "report.md", "verify.png")  # always written
-SAVED_MODEL = ("saved_model",)  # a directory, written unless --no-saved-model
-TFLITE = (TFLITE_FILE,)  # unless --no-tflite, or TFLite's builtin ops cannot express the model (tf_import says why)
+# A directory, written unless --no-saved-model or the model outputs more than detections (tf_import says why).
+SAVED_MODEL = ("saved_model",)
+# Unless --no-tflite, the model outputs more than detections, or TFLite's builtin ops cannot express it (tf_import
+# says why).
+TFLITE = (TFLITE_FILE,)
 CURRENT = "current"  # OUT/.d2tf/current -> set-<random>, the published set; OUT/<file> -> .d2tf/current/<file>
 LOCK = "lock"  # OUT/.d2tf/lock: flock-ed by the conversion writing OUT, holds its process id
 FAILED = ".d2tf-failed"  # OUT/.d2tf-failed: the last conversion that failed verification, kept for inspection
@@ -33,14 +37,15 @@ EVERY = FILES + SAVED_MODEL + TFLITE + TENSORPACK_FILES  # what any conversion m
 
 
 def conversion_files(saved_model=True):
-    """What a conversion writes besides the tensorpack files: FILES, and SAVED_MODEL with `saved_model`."""
+    """What a conversion of a detector writes besides the tensorpack files and TFLITE: FILES, and SAVED_MODEL with
+    `saved_model`."""
     return FILES + (SAVED_MODEL if saved_model else ())
 
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
             coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True,
             tflite=True):
-    """Runs every stage; on success OUT holds FILES, SAVED_MODEL if `saved_model`, TFLITE if `tflite` unless TFLite
+    """Runs every stage; on success OUT holds FILES, SAVED_MODEL if `saved_model` and TFLITE if `tflite` unless they
     cannot express the model, and TENSORPACK_FILES unless tensorpack cannot. Returns the tensorpack flags line, or
     None without them."""
     weights, out = os.path.abspath(weights), os.path.abspath(out)
@@ -73,11 +78,17 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             # verify's working files (up to ~180 MB) stay in the staging directory unless the user keeps them.
             _verify(staging, out, verify_sizes, coco_dir, verify_work_dir or os.path.join(staging, "verify"),
                     tensorpack_dir)
-        published = _publish(staging, out, conversion_files(saved_model))
+        published = _publish(staging, out, conversion_files(saved_model and _served(staging)))
     if "flags.txt" not in published:
         return None
     with open(os.path.join(out, "flags.txt")) as f:
         return f.read().strip()
+
+
+def _served(staging):
+    """Whether the staged model's outputs fit the SavedModel's serving signature (tf_import writes none otherwise)."""
+    with open(os.path.join(staging, "model.json")) as f:
+        return not contract.beyond_detections(json.load(f)["outputs"])
 
 
 @contextlib.contextmanager

@@ -52,9 +52,15 @@ def measured(tested, recorded=None):
     figures = (recorded_agreement() if recorded is None else recorded).get(tested)
     if figures is None:
         return "not recorded"
-    cell = (f"{figures['runtime']}: {figures['matched_iou99']:.0%} matched at IoU >= 0.99; boxes "
-            f"{figures['box_px']:.2g} px, scores {figures['score']:.2g}")
-    return cell + (f", masks {figures['mask']:.2g}" if figures["mask"] is not None else "")
+    parts = []
+    if figures["matched_iou99"] is not None:  # a semantic FPN detects nothing
+        parts.append(f"{figures['matched_iou99']:.0%} matched at IoU >= 0.99; boxes {figures['box_px']:.2g} px, "
+                     f"scores {figures['score']:.2g}" + (f", masks {figures['mask']:.2g}" if figures["mask"] is not None
+                                                         else ""))
+    if figures.get("sem_seg") is not None:
+        parts.append(f"semantic logits {figures['sem_seg']:.2g}, argmax equal on {figures['sem_seg_argmax']:.4%} of "
+                     "pixels")
+    return f"{figures['runtime']}: " + "; ".join(parts)
 
 
 def recorded_agreement(path=None):

@@ -48,6 +48,9 @@ def evaluate_ap(out_dir, coco_dir, work_dir, min_size=None, max_size=None, weigh
     if not dataset.coco.anns:  # COCOeval would report -1 for every figure
         raise D2TFError(f"{dataset.json_path}: no annotations, nothing to score against")
     info = read_model(out_dir, weights)
+    if not {"boxes", "scores", "classes"} <= set(info["outputs"]):
+        raise D2TFError(f"--evaluate scores detections (COCO box and mask AP); a {info['architecture']['name']} "
+                        f"outputs {', '.join(info['outputs'])}")
     if len(dataset.category_ids) != info["num_classes"]:
         raise D2TFError(f"{dataset.json_path} has {len(dataset.category_ids)} categories, the model predicts "
                         f"{info['num_classes']} classes")

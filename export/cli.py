@@ -40,7 +40,7 @@ def export(config, weights_path, out_dir, trace_size=(512, 640)):
         weights = checkpoint.load_weights(weights_path)
         model = build_model(cfg, weights)
     with cli.step(f"tracing at {trace_size[0]}x{trace_size[1]}"):
-        proto = trace_to_onnx(model, synthetic_image(*trace_size), arch.mask)
+        proto = trace_to_onnx(model, synthetic_image(*trace_size))
     info = model_info(cfg, arch, config, weights_path, trace_size)
     add_provenance(proto, info)
     with cli.step("checking ONNX"):

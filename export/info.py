@@ -8,8 +8,7 @@ from export.trace import OPSET
 
 
 def model_info(cfg, arch, config, weights_path, traced_size):
-    retinanet = arch.meta == "RetinaNet"
-    num_classes = cfg.MODEL.RETINANET.NUM_CLASSES if retinanet else cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    num_classes, names, parts = _META_PARTS[arch.meta](cfg, arch)
     return {
         "d2tf_version": core.__version__,
         "source": {"config": config, "weights": str(weights_path), "weights_sha256": file_sha256(weights_path)},
@@ -29,7 +28,7 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "reference_config": arch.reference_config,
         },
         "num_classes": num_classes,
-        "class_names": class_names(cfg, num_classes),
+        "class_names": class_names(cfg, num_classes, names),
         "input": {
             "name": contract.INPUT,
             "shape": ["height", "width", 3],
@@ -41,9 +40,9 @@ def model_info(cfg, arch, config, weights_path, traced_size):
         },
         "pixel_mean_bgr": list(cfg.MODEL.PIXEL_MEAN),
         "pixel_std_bgr": list(cfg.MODEL.PIXEL_STD),
-        "outputs": contract.onnx_outputs(arch.mask),
+        "outputs": contract.onnx_outputs(arch.meta, arch.mask),
         "class_ids": "0-based, background excluded (detectron2)",
-        **(_retinanet_parts(cfg) if retinanet else _rcnn_parts(cfg, arch)),
+        **parts,
         # detectron2's test-time ResizeShortestEdge, for evaluating on real images (verify --evaluate).
         "resize": {"min_size_test": cfg.INPUT.MIN_SIZE_TEST, "max_size_test": cfg.INPUT.MAX_SIZE_TEST},
         "onnx_opset": OPSET,
@@ -51,8 +50,9 @@ def model_info(cfg, arch, config, weights_path, traced_size):
 
 
 def _rcnn_parts(cfg, arch):
+    """(class count, the dataset's class names to take, the parts): R-CNN's RoIAlign poolers and test values."""
     mask_head = cfg.MODEL.ROI_MASK_HEAD
-    return {
+    return cfg.MODEL.ROI_HEADS.NUM_CLASSES, "thing_classes", {
         "pooler": {
             "box": _pooler(cfg.MODEL.ROI_BOX_HEAD),
             **({"mask": _pooler(mask_head)} if arch.mask else {}),
@@ -62,17 +62,36 @@ def _rcnn_parts(cfg, arch):
             "score_thresh": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
             "nms_thresh": cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST,
             "detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
-            "rpn_pre_nms_topk": cfg.MODEL.RPN.PRE_NMS_TOPK_TEST,
-            "rpn_post_nms_topk": cfg.MODEL.RPN.POST_NMS_TOPK_TEST,
-            "rpn_nms_thresh": cfg.MODEL.RPN.NMS_THRESH,
+            **_rpn_test(cfg),
         },
     }
 
 
-def _retinanet_parts(cfg):
+def _rpn_test(cfg):
+    return {"rpn_pre_nms_topk": cfg.MODEL.RPN.PRE_NMS_TOPK_TEST, "rpn_post_nms_topk": cfg.MODEL.RPN.POST_NMS_TOPK_TEST,
+            "rpn_nms_thresh": cfg.MODEL.RPN.NMS_THRESH}
+
+
+def _rpn_parts(cfg, arch):
+    """An RPN's proposals are of one class, "object"."""
+    return 1, None, {"pooler": {}, "mask_resolution": None, "test": _rpn_test(cfg)}
+
+
+def _semantic_parts(cfg, arch):
+    """A semantic FPN classifies pixels: its classes are the dataset's stuff classes."""
+    return cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, "stuff_classes", {"pooler": {}, "mask_resolution": None, "test": {}}
+
+
+def _panoptic_parts(cfg, arch):
+    """R-CNN's instances (thing classes) and a semantic FPN's logits of SEM_SEG_HEAD.NUM_CLASSES stuff classes."""
+    num_classes, names, parts = _rcnn_parts(cfg, arch)
+    return num_classes, names, {**parts, "sem_seg_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES}
+
+
+def _retinanet_parts(cfg, arch):
     """No RoIAlign and no masks: the test values of its one-stage head."""
     retinanet = cfg.MODEL.RETINANET
-    return {
+    return retinanet.NUM_CLASSES, "thing_classes", {
         "pooler": {},
         "mask_resolution": None,
         "test": {
@@ -84,11 +103,18 @@ def _retinanet_parts(cfg):
     }
 
 
-def class_names(cfg, num_classes):
-    """The names of the config's first test dataset when detectron2 knows them for this class count, else None."""
+_META_PARTS = {"GeneralizedRCNN": _rcnn_parts, "RetinaNet": _retinanet_parts, "ProposalNetwork": _rpn_parts,
+               "SemanticSegmentor": _semantic_parts, "PanopticFPN": _panoptic_parts}
+
+
+def class_names(cfg, num_classes, key="thing_classes"):
+    """The names (`key`: thing_classes, stuff_classes; None: none) of the config's first test dataset when detectron2
+    knows them for this class count, else None."""
     from detectron2.data import MetadataCatalog
 
-    names = MetadataCatalog.get(cfg.DATASETS.TEST[0]).get("thing_classes") if cfg.DATASETS.TEST else None
+    if key is None or not cfg.DATASETS.TEST:
+        return None
+    names = MetadataCatalog.get(cfg.DATASETS.TEST[0]).get(key)
     return list(names) if names and len(names) == num_classes else None
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from core import D2TFError, checkpoint
+from core.contract import onnx_outputs
 
 
 def build_model(cfg, weights):
@@ -31,7 +32,8 @@ def check_weights(model, weights):
 
 
 class ExportWrapper(torch.nn.Module):
-    """image [H, W, 3] float32 BGR 0..255 -> boxes [N, 4], scores [N], classes [N] (0-based), masks [N, M, M].
+    """image [H, W, 3] float32 BGR 0..255 -> the outputs core.contract.onnx_outputs names for the model's
+    meta-architecture (`self.outputs`), in that order.
 
     The HWC layout is what the final pb takes, so no stage after this one changes the interface. Normalisation
     and padding to the size divisibility happen inside detectron2's preprocess_image, so they are in the graph.
@@ -40,17 +42,40 @@ class ExportWrapper(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
+        roi_heads = getattr(model, "roi_heads", None)
+        self.outputs = onnx_outputs(type(model).__name__, bool(getattr(roi_heads, "mask_on", False)))
 
     def forward(self, image):
         inputs = [{"image": image.permute(2, 0, 1)}]
-        if hasattr(self.model, "head_in_features"):  # a one-stage DenseDetector (RetinaNet): its forward's first half
-            images = self.model.preprocess_image(inputs)
-            features = self.model.backbone(images.tensor)
-            features = [features[name] for name in self.model.head_in_features]
-            instances = self.model.forward_inference(images, features, self.model.head(features))[0]
+        model = self.model
+        images = _preprocessed(model, inputs)
+        height, width = image.shape[:2]
+        if "proposals" in self.outputs:  # ProposalNetwork
+            proposals = model.proposal_generator(images, model.backbone(images.tensor), None)[0][0]
+            return proposals.proposal_boxes.tensor, proposals.objectness_logits
+        if "boxes" not in self.outputs:  # SemanticSegmentor: the logits of the padded image, cropped to the image
+            return model.sem_seg_head(model.backbone(images.tensor), None)[0][0, :, :height, :width]
+        if hasattr(model, "head_in_features"):  # a one-stage DenseDetector (RetinaNet): its forward's first half
+            features = model.backbone(images.tensor)
+            features = [features[name] for name in model.head_in_features]
+            instances, sem_seg = model.forward_inference(images, features, model.head(features))[0], None
+        elif "sem_seg" in self.outputs:  # PanopticFPN: R-CNN's instances and the semantic logits, not combined
+            detections, sem_seg = model.inference(inputs, do_postprocess=False)
+            instances, sem_seg = detections[0], sem_seg[0, :, :height, :width]
         else:
-            instances = self.model.inference(inputs, do_postprocess=False)[0]
+            instances, sem_seg = model.inference(inputs, do_postprocess=False)[0], None
         outputs = (instances.pred_boxes.tensor, instances.scores, instances.pred_classes)
         if instances.has("pred_masks"):
             outputs += (instances.pred_masks[:, 0],)
-        return outputs
+        return outputs + ((sem_seg,) if sem_seg is not None else ())
+
+
+def _preprocessed(model, inputs):
+    """The model's normalised, padded ImageList of `inputs`: its preprocess_image, which detectron2's RPN and
+    semantic FPN do inline in their forward instead."""
+    from detectron2.structures import ImageList
+
+    if hasattr(model, "preprocess_image"):
+        return model.preprocess_image(inputs)
+    images = [(x["image"] - model.pixel_mean) / model.pixel_std for x in inputs]
+    return ImageList.from_tensors(images, model.backbone.size_divisibility)

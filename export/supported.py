@@ -1,5 +1,5 @@
 """Which detectron2 configs d2tf converts: the 12 tensorpack architectures and those of core.zoo.PB_ONLY_ARCHITECTURES
-(R-CNN variants and RetinaNet), nothing that differs from them silently.
+(R-CNN variants, RetinaNet, RPN, semantic and Panoptic FPN), nothing that differs from them silently.
 
 A config is matched to its reference (the tensorpack architecture's config with the same backbone, depth, heads),
 then every graph-changing key is compared with that reference. Keys that only matter for training are skipped; the few
@@ -14,7 +14,8 @@ from core import D2TFError, zoo
 _TRAINING_ONLY = {
     "FREEZE_AT", "BOUNDARY_THRESH", "IOU_THRESHOLDS", "IOU_LABELS", "BATCH_SIZE_PER_IMAGE", "POSITIVE_FRACTION",
     "BBOX_REG_LOSS_TYPE", "BBOX_REG_LOSS_WEIGHT", "SMOOTH_L1_BETA", "LOSS_WEIGHT", "PROPOSAL_APPEND_GT",
-    "TRAIN_ON_PRED_BOXES", "IOUS", "PRE_NMS_TOPK_TRAIN", "POST_NMS_TOPK_TRAIN",
+    "TRAIN_ON_PRED_BOXES", "IOUS", "PRE_NMS_TOPK_TRAIN", "POST_NMS_TOPK_TRAIN", "IGNORE_VALUE",
+    "INSTANCE_LOSS_WEIGHT",
 }
 # Keys whose value is carried into the model info and the tensorpack flags rather than fixed by the reference.
 _CARRIED = {
@@ -22,21 +23,35 @@ _CARRIED = {
     "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.ROI_HEADS.NMS_THRESH_TEST",
     "MODEL.RPN.PRE_NMS_TOPK_TEST", "MODEL.RPN.POST_NMS_TOPK_TEST", "MODEL.RETINANET.NUM_CLASSES",
     "MODEL.RETINANET.SCORE_THRESH_TEST", "MODEL.RETINANET.NMS_THRESH_TEST", "MODEL.RETINANET.TOPK_CANDIDATES_TEST",
+    "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
 }
-# Subtrees that do not exist in the graph, by meta-architecture.
+# Subtrees that do not exist in the graph, by meta-architecture. Panoptic FPN's PANOPTIC_FPN.COMBINE is its
+# postprocessing, which the graph leaves to the user (its sem_seg and instances are outputs).
+_RCNN = ("MODEL.ROI_HEADS", "MODEL.ROI_BOX_HEAD", "MODEL.ROI_BOX_CASCADE_HEAD", "MODEL.ROI_MASK_HEAD")
 _UNUSED_SUBTREES = {
     "GeneralizedRCNN": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET"),
     "RetinaNet": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.PROPOSAL_GENERATOR",
-                  "MODEL.RPN", "MODEL.ROI_HEADS", "MODEL.ROI_BOX_HEAD", "MODEL.ROI_BOX_CASCADE_HEAD",
-                  "MODEL.ROI_MASK_HEAD"),
+                  "MODEL.RPN", *_RCNN),
+    "ProposalNetwork": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET",
+                        *_RCNN),
+    "SemanticSegmentor": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET",
+                          "MODEL.PROPOSAL_GENERATOR", "MODEL.RPN", *_RCNN),
+    "PanopticFPN": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET"),
 }
 
 # Backbone builders by meta-architecture: (config name, Architecture.backbone). RetinaNet's FPN has P3-P7, P6 and P7
 # made from res5.
+_RESNET = {"build_resnet_backbone": "C4", "build_resnet_fpn_backbone": "FPN"}
 _BACKBONES = {
-    "GeneralizedRCNN": {"build_resnet_backbone": "C4", "build_resnet_fpn_backbone": "FPN"},
+    "GeneralizedRCNN": _RESNET,
     "RetinaNet": {"build_retinanet_resnet_fpn_backbone": "FPN"},
+    "ProposalNetwork": _RESNET,
+    "SemanticSegmentor": {"build_resnet_fpn_backbone": "FPN"},
+    "PanopticFPN": {"build_resnet_fpn_backbone": "FPN"},
 }
+# The name of each meta-architecture's model, after its backbone's (R-CNN's says which heads).
+_KINDS = {"RetinaNet": "RetinaNet", "ProposalNetwork": "RPN", "SemanticSegmentor": "semantic FPN",
+          "PanopticFPN": "Panoptic FPN"}
 _ROI_HEADS = {"C4": {"Res5ROIHeads"}, "DC5": {"StandardROIHeads"}, "FPN": {"StandardROIHeads", "CascadeROIHeads"}}
 _NORMS = {"FrozenBN", *zoo.NORMALISED}
 _POOLERS = {"ROIAlignV2", "ROIAlign"}
@@ -53,13 +68,12 @@ class Architecture:
     aligned: bool = True  # ROIAlignV2; False: ROIAlign without the half-pixel shift (Detectron1's)
     groups: int = 1  # ResNeXt's grouped 3x3 convolutions (NUM_GROUPS), each WIDTH_PER_GROUP channels wide in res2
     width_per_group: int = 64
-    meta: str = "GeneralizedRCNN"  # MODEL.META_ARCHITECTURE: "GeneralizedRCNN" or "RetinaNet"
+    meta: str = "GeneralizedRCNN"  # MODEL.META_ARCHITECTURE, one of _BACKBONES
 
     @property
     def name(self):
-        kind = ("Cascade " if self.cascade else "") + ("Mask" if self.mask else "Faster") + " R-CNN"
-        if self.meta == "RetinaNet":
-            kind = "RetinaNet"
+        kind = _KINDS.get(self.meta, ("Cascade " if self.cascade else "") + ("Mask" if self.mask else "Faster")
+                          + " R-CNN")
         resnet = f"R{self.depth}" if self.groups == 1 else f"X{self.depth}-{self.groups}x{self.width_per_group}d"
         variants = [self.norm] if self.norm != "FrozenBN" else []
         variants += ["class-agnostic"] if self.class_agnostic else []
@@ -70,8 +84,8 @@ class Architecture:
     def reference_config(self):
         # Each variant is one zoo model (R50-FPN, or X101-FPN for ResNeXt); the key comparison refuses any other
         # combination.
-        if self.meta == "RetinaNet":
-            return zoo.RETINANET[self.depth]
+        if self.meta != "GeneralizedRCNN":
+            return zoo.OTHER_META[self.meta, self.backbone, self.depth]
         if self.class_agnostic:
             return zoo.CLASS_AGNOSTIC
         if self.norm != "FrozenBN":
@@ -110,7 +124,7 @@ def check_supported(cfg):
     require("MODEL.KEYPOINT_ON", {False})
     require("INPUT.FORMAT", {"BGR"})
     norm = require("MODEL.RESNETS.NORM", _NORMS)
-    if meta == "RetinaNet":
+    if meta in ("RetinaNet", "ProposalNetwork", "SemanticSegmentor"):
         arch = Architecture(backbone, depth, False, False, norm=norm, meta=meta)
     else:
         heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
@@ -119,7 +133,11 @@ def check_supported(cfg):
         agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
         resnets = cfg.MODEL.RESNETS
         arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
-                            pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP)
+                            pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP, meta)
+    if arch.meta != "GeneralizedRCNN" and (arch.meta, arch.backbone, arch.depth) not in zoo.OTHER_META:
+        known = sorted(f"R{d}-{b}" for m, b, d in zoo.OTHER_META if m == arch.meta)
+        problems.append(f"a {arch.backbone} ResNet of depth {depth} (the zoo's {meta} models, which d2tf converts, "
+                        f"are {', '.join(known)})")
     if problems:
         raise _unsupported(cfg, problems)
 
@@ -157,7 +175,7 @@ def _unsupported(cfg, problems):
 def _graph_keys(cfg, arch):
     """(dotted key, value) of every leaf of cfg.MODEL that shapes the inference graph of `arch`."""
     skip = set(_UNUSED_SUBTREES[arch.meta])
-    if not arch.mask:
+    if not arch.mask and arch.meta in ("GeneralizedRCNN", "PanopticFPN"):
         skip.add("MODEL.ROI_MASK_HEAD")
     if not arch.cascade:
         skip.add("MODEL.ROI_BOX_CASCADE_HEAD")

@@ -7,7 +7,7 @@ import warnings
 import onnx
 import torch
 
-from core.contract import INPUT, onnx_outputs
+from core.contract import INPUT
 from core.metadata import write_info
 from export import per_class_nms, retinanet_inference
 from export.model import ExportWrapper
@@ -15,14 +15,17 @@ from export.model import ExportWrapper
 OPSET = 16
 
 
-def trace_to_onnx(model, image, mask):
+def trace_to_onnx(model, image):
     """ONNX ModelProto of `model` traced on `image` ([H, W, 3] float32), with H, W and N left dynamic."""
     from detectron2.modeling.meta_arch import dense_detector, retinanet
     from detectron2.modeling.roi_heads import fast_rcnn
 
-    outputs = onnx_outputs(mask)
+    wrapper = ExportWrapper(model)
+    outputs = wrapper.outputs
     dynamic = {INPUT: {0: "height", 1: "width"}}
-    dynamic.update({name: {0: "detections"} for name in outputs})
+    dynamic.update({name: {0: "detections"} for name in outputs if name != "sem_seg"})
+    if "sem_seg" in outputs:
+        dynamic["sem_seg"] = {1: "height", 2: "width"}
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad(), _patched(torch.Tensor, "split", _single_image_split), \
             _patched(torch.nn.GroupNorm, "forward", _group_norm_in_short_sums), \
@@ -32,7 +35,7 @@ def trace_to_onnx(model, image, mask):
             _patched(retinanet.RetinaNet, "inference_single_image", retinanet_inference.inference_single_image):
         warnings.simplefilter("ignore")  # the tracer warns about every Python int it freezes; tests check results
         torch.onnx.export(
-            ExportWrapper(model),
+            wrapper,
             (torch.from_numpy(image),),
             buf,
             dynamo=False,

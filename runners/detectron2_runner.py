@@ -13,16 +13,17 @@ import numpy as np
 import torch
 
 from core import checkpoint, cli, zoo
-from core.contract import onnx_outputs
 from export.model import ExportWrapper, build_model
 from runners import on_npz
 
 
 def predict(model, image):
     """{output name: ndarray} of detectron2 on one HxWx3 float32 BGR image."""
+    wrapper = ExportWrapper(model)
     with torch.no_grad():
-        values = ExportWrapper(model)(torch.from_numpy(np.ascontiguousarray(image, np.float32)))
-    return {name: value.numpy() for name, value in zip(onnx_outputs(len(values) == 4), values)}
+        values = wrapper(torch.from_numpy(np.ascontiguousarray(image, np.float32)))
+    values = values if isinstance(values, tuple) else (values,)
+    return {name: value.numpy() for name, value in zip(wrapper.outputs, values)}
 
 
 def predict_as_they_come(model, cfg, image):

@@ -20,7 +20,7 @@ def load_pb(path):
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
     names = {op.name for op in graph.get_operations()}
-    outputs = contract.pb_outputs(mask=f"{contract.PB_SCOPE}/masks" in names)
+    outputs = contract.pb_outputs_among(names)
     return graph, {o: contract.pb_tensor(o) for o in outputs}
 
 

@@ -233,8 +233,9 @@ def roialign_of(config):
     (the calibrated checkpoints differ only in the mask head), so converting the Mask model in exact mode and the
     Faster one in tensorpack mode puts a pb of each mode through every backbone, and each model's other mode is still
     measured by verify in onnxruntime; one TensorFlow translation per architecture instead of two. RetinaNet has no
-    RoIAlign, so verify gates its tensorpack-mode pb as exact."""
-    return "exact" if "mask_rcnn" in zoo.short_name(config) else "tensorpack"
+    RoIAlign, nor do the RPN and the semantic FPN, so verify gates their tensorpack-mode pb as exact; Panoptic FPN is a
+    Mask R-CNN."""
+    return "exact" if "mask_rcnn" in zoo.short_name(config) or "panoptic" in config else "tensorpack"
 
 
 class Build:

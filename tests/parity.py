@@ -1,8 +1,24 @@
-"""Asserting that two runtimes gave the same detections, matched by label and IoU (not by index)."""
+"""Asserting that two runtimes gave the same detections, matched by label and IoU (not by index), and the same
+semantic logits."""
 
 import numpy as np
 
+from core.contract import as_detections, has_detections
 from core.matching import match_detections
+
+
+def assert_same_outputs(ref, cand, box_tol, score_tol, mask_tol=None, sem_seg_tol=1e-4, min_detections=10):
+    """The semantic logits within sem_seg_tol, if the model has them; the outputs that compare as detections (an RPN's
+    proposals too) as assert_same_detections checks them, at least `min_detections` of them in `ref`."""
+    assert sorted(ref) == sorted(cand), "the same outputs"
+    if "sem_seg" in ref:
+        assert ref["sem_seg"].shape == cand["sem_seg"].shape
+        diff = np.abs(ref["sem_seg"] - cand["sem_seg"]).max()
+        assert diff <= sem_seg_tol, f"sem_seg diff {diff}"
+    if has_detections(ref):
+        ref, cand = as_detections(ref), as_detections(cand)
+        assert len(ref["scores"]) >= min_detections, "a test without detections compares nothing"
+        assert_same_detections(ref, cand, box_tol, score_tol, mask_tol)
 
 
 def assert_same_detections(ref, cand, box_tol, score_tol, mask_tol=None, iou=0.9):

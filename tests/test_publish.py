@@ -36,6 +36,7 @@ class Stages:
         self.before_verify = lambda: None
         monkeypatch.setattr(convert_module, "run_module", lambda *args, label: None)
         monkeypatch.setattr(convert_module, "verify", self.verify)
+        monkeypatch.setattr(convert_module, "_served", lambda staging: True)  # model.json holds the tag: a detector's
 
     def verify(self, staging, sizes, coco_dir, work_dir, tensorpack_dir):
         self.before_verify()

@@ -16,7 +16,7 @@ from core.files import load_outputs
 from core.metadata import write_info
 from core.synthetic import synthetic_image
 from tests.conftest import IMAGES, ROOT, TRACE_SIZE, run_python
-from tests.parity import assert_same_detections
+from tests.parity import assert_same_detections, assert_same_outputs
 
 # float32 round-off between TF's and onnxruntime's kernels; measured ~2e-4 px, 1e-5 on scores and masks.
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-4, 1e-4
@@ -36,7 +36,17 @@ def run_pb(pb_path, images, tmp_path, *options):
     return {key: contract.labels_to_classes(value) for key, value in load_outputs(tmp_path / "outputs.npz").items()}
 
 
-def _check_interface(got, info):
+def _check_interface(got, info, height, width):
+    assert sorted(got) == sorted(info["outputs"])
+    if "sem_seg" in got:
+        classes = info.get("sem_seg_classes", info["num_classes"])
+        assert got["sem_seg"].dtype == np.float32 and got["sem_seg"].shape == (classes, height, width)
+    if "proposals" in got:
+        assert got["proposals"].dtype == got["objectness"].dtype == np.float32
+        assert got["proposals"].shape == (len(got["objectness"]), 4)
+        assert (np.diff(got["objectness"]) <= 0).all(), "best first"
+    if "classes" not in got:
+        return
     assert got["classes"].dtype == np.int64 and (got["classes"] >= 0).all(), "pb labels are 1-based"
     assert got["boxes"].dtype == np.float32 and got["scores"].dtype == np.float32
     if info["architecture"]["mask"]:
@@ -54,9 +64,8 @@ def test_pb_matches_onnxruntime(config, pipeline, measure):
     measure("tf_import translate+freeze (seconds)", architecture=zoo.short_name(config), roialign=p.roialign,
             seconds=p.translate_seconds, pb_mib=os.path.getsize(p.out / "model.pb") / 2**20)
     for key in IMAGES:
-        _check_interface(candidate[key], p.info)
-        assert len(reference[key]["scores"]) >= 10
-        assert_same_detections(reference[key], candidate[key], BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None)
+        _check_interface(candidate[key], p.info, *IMAGES[key][1])
+        assert_same_outputs(reference[key], candidate[key], BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None)
 
 
 @pytest.mark.architecture(EXAMPLE)
@@ -138,7 +147,8 @@ def test_tflite_outputs_are_padded_with_their_count(tmp_path):
 
 def _write_model(tmp_path, name, model):
     """A hand-made graph carrying model info as export records it (translation fails before the npz needs more)."""
-    write_info(model, {"architecture": {"backbone": "FPN", "depth": 50, "mask": False, "cascade": False}})
+    write_info(model, {"architecture": {"backbone": "FPN", "depth": 50, "mask": False, "cascade": False},
+                       "outputs": contract.onnx_outputs()})
     onnx.save(model, tmp_path / name)
     return tmp_path / name
 

@@ -12,13 +12,14 @@ from core import D2TFError
 from core.metadata import record_passes, write_info
 from tests.conftest import run_python
 from verify import report, run, serving
+from verify.agreement import inexact, measure
 from verify.report import figures_of
 
 SHAPES = {"synthetic1_256x320": [256, 320], "synthetic2_300x452": [300, 452]}
 INFO = {"architecture": {"name": "R50-FPN Mask R-CNN", "backbone": "FPN"}, "pooler": {"box": {"type": "ROIAlignV2"}},
-        "resize": {"min_size_test": 64, "max_size_test": 100}}
+        "resize": {"min_size_test": 64, "max_size_test": 100}, "outputs": ["boxes", "scores", "classes", "masks"]}
 TOLERANCE = ("every detection matched at IoU >= 0.99 with its label, boxes within 0.05 px, scores within 0.0001, "
-             "masks within 0.0001")
+             "masks within 0.0001, semantic logits within 0.0001 or their argmax equal on >= 99.99% of pixels")
 
 
 def _detections(n=3):
@@ -69,7 +70,7 @@ def test_exact_mode_gates_every_stage_and_the_exact_graph_against_detectron2():
         ("model.pb", "model.fixed.onnx", True), ("model.pb", "detectron2", True),
         ("other:tensorpack", "detectron2", False), ("tensorpack", "detectron2", False),
         ("tensorpack", "other:tensorpack", True)]
-    assert figures["tolerance"] == {"iou": 0.99, "box": 0.05, "score": 1e-4, "mask": 1e-4}
+    assert figures["tolerance"] == {"iou": 0.99, "box": 0.05, "score": 1e-4, "mask": 1e-4, "sem_seg": 1e-4}
 
 
 def test_a_stage_outside_its_tolerance_fails_with_its_figure():
@@ -274,3 +275,30 @@ def test_no_image_with_detections_fails_as_checking_nothing(tmp_path, monkeypatc
         run.verify(out, sizes=((256, 320), (300, 452)))
     assert str(e.value) == ("verification FAILED: detectron2 detected nothing on any of the 10 synthetic images tried; "
                             "5 more in report.md")  # the SavedModel's row on the photos is the fifth
+
+
+def test_semantic_logits_pass_within_their_tolerance_or_with_the_argmax_equal():
+    """A semantic FPN's logits are exact within 1e-4, or beyond it with the argmax equal on >= 99.99% of pixels
+    (near-ties may swap); the row has no detections to check."""
+    logits = np.random.default_rng(0).standard_normal((3, 100, 100)).astype(np.float32)
+
+    def problems(candidate):
+        return inexact(measure({"image": {"sem_seg": logits}}, {"image": {"sem_seg": candidate}}))
+
+    assert problems(logits + 5e-5) == []
+    assert problems(logits + 2e-4) == [], "every logit moved beyond 1e-4, every argmax the same"
+    flipped = logits + 2e-4
+    flipped[:, 0, 0] = -flipped[:, 0, 0]  # the best class of one pixel in 10000 becomes the worst
+    assert problems(flipped) == []
+    flipped[:, 1, 0] = -flipped[:, 1, 0]  # and of a second
+    (problem,) = problems(flipped)
+    assert problem.startswith("max sem_seg logit diff ") and problem.endswith(
+        " > 0.0001 and the argmax equal on 99.9800% of pixels < 99.99%"), problem
+
+
+def test_proposals_compare_as_detections_of_one_class():
+    proposals = np.array([[0, 0, 10, 10], [5, 5, 30, 40]], np.float32)
+    reference = {"image": {"proposals": proposals, "objectness": np.float32([3.0, 1.0])}}
+    assert inexact(measure(reference, reference)) == []
+    moved = {"image": {"proposals": proposals + np.float32([0, 0, 0.1, 0]), "objectness": np.float32([3.0, 1.0])}}
+    assert inexact(measure(reference, moved)) == ["max box diff 0.1 px > 0.05 px"]

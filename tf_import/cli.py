@@ -7,7 +7,7 @@ tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, al
 import os
 import shutil
 
-from core import cli
+from core import cli, contract
 from core.files import load_onnx, write_atomic
 from core.metadata import read_info
 from tf_import import tensorpack_config as tpc
@@ -57,6 +57,11 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True):
     with cli.step("translating to TensorFlow and freezing"):
         graph_def = frozen_graph_def(model)
     files, line = tensorpack_files(model, info)
+    beyond = contract.beyond_detections(info["outputs"])
+    if beyond and (with_tflite or with_saved_model):
+        cli.log(f"[d2tf] no saved_model or {TFLITE}: they answer with detections, one row each, and this "
+                f"{info['architecture']['name']}'s {' and '.join(beyond)} have no place there")
+        with_tflite = with_saved_model = False
     if with_tflite:
         files.update(tflite_file(model, info["test"]["detections_per_image"]))
     os.makedirs(out_dir, exist_ok=True)

@@ -4,6 +4,7 @@ import tensorflow as tf
 from tensorflow.python.framework import op_def_registry
 
 from core import D2TFError, contract
+from core.metadata import read_info
 from tf_import.translate import Translator
 
 _LOOP = {"While", "StatelessWhile", "LoopCond", "Switch", "Merge", "Enter", "Exit", "NextIteration"}  # frozen: v1 ops
@@ -19,10 +20,10 @@ def _allowed_loops(model):
 
 def interface_function(model, tflite=False):
     """The translated model as a tf.function with tensorpack's interface (core.contract): input `image` [H, W, 3]
-    BGR float, outputs boxes, scores, labels (1-based) and masks under `output/`."""
+    BGR float, the model info's outputs under `output/`, classes as 1-based labels."""
     translator = Translator(model, tflite=tflite)
     names = [o.name for o in model.graph.output]
-    expected = contract.onnx_outputs(mask="masks" in names)
+    expected = read_info(model, "the model")["outputs"]
     if names != expected or [i.name for i in model.graph.input] != [contract.INPUT]:
         raise D2TFError(f"expected a d2tf graph (input image; outputs {expected}), got inputs "
                         f"{[i.name for i in model.graph.input]} and outputs {names}")
@@ -30,12 +31,10 @@ def interface_function(model, tflite=False):
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.float32, name=contract.INPUT)], autograph=False)
     def serve(image):
         out = translator(image=image)
-        results = {"boxes": out["boxes"], "scores": out["scores"],
-                   "labels": tf.cast(out["classes"], tf.int64) + contract.LABEL_BASE}
-        if "masks" in out:
-            results["masks"] = out["masks"]
+        if "classes" in out:
+            out["classes"] = tf.cast(out["classes"], tf.int64) + contract.LABEL_BASE
         with tf.name_scope(contract.PB_SCOPE):
-            return {key: tf.identity(value, name=key) for key, value in results.items()}
+            return {pb: tf.identity(out[name], name=pb) for name, pb in zip(names, contract.pb_outputs(names))}
 
     return serve
 

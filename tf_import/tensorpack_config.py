@@ -24,13 +24,19 @@ _DEFAULTS = {"PREPROC.TEST_SHORT_EDGE_SIZE": 800, "PREPROC.MAX_SIZE": 1333, "TES
 _EMPTY_PROPOSALS_DROPPED = 1e-50
 
 
+# The meta-architectures beyond R-CNN (GeneralizedRCNN), as check_expressible describes them.
+_OTHER_META = {"RetinaNet": "RetinaNet, a one-stage detector", "ProposalNetwork": "an RPN alone, proposals out",
+               "SemanticSegmentor": "a semantic FPN, per-pixel class logits out",
+               "PanopticFPN": "Panoptic FPN, semantic logits out beside the instances"}
+
+
 def check_expressible(info):
     """Raises NotExpressible with the reason if tensorpack's model cannot be configured to compute what detectron2
     does (the pb is still written; the npz is not)."""
     arch = info["architecture"]
-    if arch["meta"] == "RetinaNet":
-        raise NotExpressible("RetinaNet, a one-stage detector (MODEL.META_ARCHITECTURE=RetinaNet); tensorpack's "
-                             "FasterRCNN has two stages, an RPN and ROI heads")
+    if arch["meta"] in _OTHER_META:
+        raise NotExpressible(f"{_OTHER_META[arch['meta']]} (MODEL.META_ARCHITECTURE={arch['meta']}); tensorpack's "
+                             "FasterRCNN is an R-CNN: an RPN, ROI heads, and boxes and masks out")
     if arch["class_agnostic"]:
         raise NotExpressible("class-agnostic box regression and masks (MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG, "
                              "MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK); tensorpack's model regresses boxes per class "

@@ -1,18 +1,22 @@
-"""How far a converted model's detections are from a reference's: matched per-stage differences, whether they are
-within the exact tolerance, and pycocotools' box AP taking the reference's detections as ground truth ("agreement
-AP": 1.0 means the same detections)."""
+"""How far a converted model's outputs are from a reference's: matched per-stage differences of detections (an
+RPN's proposals compare as detections) and of semantic logits, whether they are within the exact tolerance, and
+pycocotools' box AP taking the reference's detections as ground truth ("agreement AP": 1.0 means the same
+detections)."""
 
 import contextlib
 import io
 
 import numpy as np
 
+from core.contract import as_detections, has_detections
 from core.matching import match_detections
 
 # "Exact": two runtimes of the same computation, float round-off apart. Every detection matched at IoU >= STRICT_IOU,
 # and the matched detections' largest differences within EXACT (the tolerances the stage tests assert).
 STRICT_IOU = 0.99
-EXACT = {"box": 0.05, "score": 1e-4, "mask": 1e-4}  # px, absolute, absolute
+EXACT = {"box": 0.05, "score": 1e-4, "mask": 1e-4, "sem_seg": 1e-4}  # px, absolute, absolute, absolute logits
+# Semantic logits beyond EXACT["sem_seg"] still pass when the per-pixel argmax is equal on this share of pixels.
+SEM_SEG_ARGMAX = 0.9999
 
 
 def measure(reference, candidate):
@@ -25,9 +29,14 @@ def measure(reference, candidate):
 
 def inexact(row):
     """What keeps a measure() row from being exact, one phrase each; [] when it is exact."""
+    problems = []
+    if row["sem_seg"] is not None and row["sem_seg"] > EXACT["sem_seg"] and row["sem_seg_argmax"] < SEM_SEG_ARGMAX:
+        problems.append(f"max sem_seg logit diff {row['sem_seg']:.3g} > {EXACT['sem_seg']:g} and the argmax equal "
+                        f"on {row['sem_seg_argmax']:.4%} of pixels < {SEM_SEG_ARGMAX:.2%}")
+    if not row["detections"]:
+        return problems
     if row["reference"] == row["candidate"] == 0:
         return ["no detections on either side, so it checked nothing"]
-    problems = []
     if not row["strict_matched"] == row["reference"] == row["candidate"]:
         problems.append(f"{row['strict_matched']} of {max(row['candidate'], row['reference'])} detections matched "
                         f"at IoU >= {STRICT_IOU} ({row['candidate']} vs {row['reference']}), not all")
@@ -38,10 +47,20 @@ def inexact(row):
 
 
 def compare(reference, candidate, iou_threshold=0.9):
-    """Differences over images ({key: outputs} each, classes 0-based), detections matched by label and IoU."""
-    totals = dict(reference=0, candidate=0, matched=0, box=0.0, score=0.0, mask=None)
+    """Differences over images ({key: outputs} each, classes 0-based), detections matched by label and IoU;
+    sem_seg: the largest logit difference and the least share of pixels whose argmax is equal."""
+    totals = dict(detections=False, reference=0, candidate=0, matched=0, box=0.0, score=0.0, mask=None, sem_seg=None,
+                  sem_seg_argmax=None)
     for key, ref in reference.items():
         cand = candidate[key]
+        if "sem_seg" in ref:
+            diff, argmax = _sem_seg_diff(ref["sem_seg"], cand["sem_seg"])
+            totals["sem_seg"] = max(totals["sem_seg"] or 0.0, diff)
+            totals["sem_seg_argmax"] = min(totals["sem_seg_argmax"] or 1.0, argmax)
+        if not has_detections(ref):
+            continue
+        totals["detections"] = True
+        ref, cand = as_detections(ref), as_detections(cand)
         match = match_detections(ref, cand, iou_threshold)
         totals["reference"] += match.num_reference
         totals["candidate"] += match.num_candidate
@@ -55,11 +74,21 @@ def compare(reference, candidate, iou_threshold=0.9):
     return totals
 
 
+def _sem_seg_diff(reference, candidate):
+    """(largest absolute difference, share of pixels with the same argmax) of two [C, H, W] logits."""
+    if reference.shape != candidate.shape:
+        return float("inf"), 0.0
+    diff = float(np.abs(reference - candidate).max(initial=0.0))
+    return diff, float(np.mean(reference.argmax(0) == candidate.argmax(0)))
+
+
 def agreement_ap(reference, candidate):
     """(AP, AP50) of `candidate` with `reference`'s detections as ground truth, or (None, None) if it has none."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    reference = {key: as_detections(image) for key, image in reference.items() if has_detections(image)}
+    candidate = {key: as_detections(candidate[key]) for key in reference}
     images, annotations, results = [], [], []
     for image_id, key in enumerate(sorted(reference), start=1):
         images.append({"id": image_id})

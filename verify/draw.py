@@ -1,9 +1,12 @@
-"""verify.png: detectron2's and the pb's detections drawn side by side on the same image."""
+"""verify.png: detectron2's and the pb's outputs drawn side by side on the same image: detections (an RPN's
+proposals) as boxes, masks and semantic classes tinted."""
 
 import io
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from core.contract import as_detections, has_detections
 
 MIN_SCORE, MAX_SHOWN = 0.5, 30  # beyond a few dozen boxes a picture shows nothing
 
@@ -20,8 +23,11 @@ def side_by_side(image_bgr, panels):
     return buffer.getvalue()
 
 
-def _panel(image_bgr, title, dets):
+def _panel(image_bgr, title, outputs):
     image = Image.fromarray(np.clip(image_bgr[:, :, ::-1], 0, 255).astype(np.uint8))
+    if "sem_seg" in outputs:
+        image = _tint_classes(image, outputs["sem_seg"].argmax(0))
+    dets = as_detections(outputs) if has_detections(outputs) else {"scores": np.zeros(0)}
     shown = [i for i in np.argsort(-dets["scores"], kind="stable")[:MAX_SHOWN] if dets["scores"][i] >= MIN_SCORE]
     for i in shown:
         color = _color(int(dets["classes"][i]))
@@ -32,11 +38,19 @@ def _panel(image_bgr, title, dets):
         draw.text((float(dets["boxes"][i][0]) + 2, float(dets["boxes"][i][1]) + 1),
                   f"{int(dets['classes'][i])}:{dets['scores'][i]:.2f}", fill=color)
     header = Image.new("RGB", (image.width, 18), "white")
-    ImageDraw.Draw(header).text((4, 3), f"{title}: {len(shown)} with score >= {MIN_SCORE}", fill="black")
+    caption = "per-pixel classes tinted" if not has_detections(outputs) else f"{len(shown)} with score >= {MIN_SCORE}"
+    ImageDraw.Draw(header).text((4, 3), f"{title}: {caption}", fill="black")
     panel = Image.new("RGB", (image.width, image.height + header.height), "white")
     panel.paste(header, (0, 0))
     panel.paste(image, (0, header.height))
     return panel
+
+
+def _tint_classes(image, classes):
+    """Blends each pixel's class colour into it."""
+    palette = np.array([_color(c) for c in range(int(classes.max(initial=0)) + 1)], np.float32)
+    pixels = 0.55 * np.asarray(image, np.float32) + 0.45 * palette[classes]
+    return Image.fromarray(pixels.astype(np.uint8))
 
 
 def _tint(image, box, mask, color):

@@ -5,17 +5,19 @@ import json
 
 import core
 from tf_import.tflite import TFLITE
-from verify.agreement import EXACT, STRICT_IOU
+from verify.agreement import EXACT, SEM_SEG_ARGMAX, STRICT_IOU
 from verify.serving import MASK_EQUAL
 
 FIGURES_MARKER = "d2tf-figures"
 TOLERANCE = (f"every detection matched at IoU >= {STRICT_IOU} with its label, boxes within {EXACT['box']:g} px, "
-             f"scores within {EXACT['score']:g}, masks within {EXACT['mask']:g}")
+             f"scores within {EXACT['score']:g}, masks within {EXACT['mask']:g}, semantic logits within "
+             f"{EXACT['sem_seg']:g} or their argmax equal on >= {SEM_SEG_ARGMAX:.2%} of pixels")
 MATCHED = f"matched IoU>=0.9 | matched IoU>={STRICT_IOU}"  # two table columns, filled by _matched()
 
 
 def render(info, mode, figures, evaluation=None):
     source = info["source"]
+    seg = "sem_seg" in info["outputs"]  # one more column: the semantic logits
     lines = [
         f"# d2tf verification {'FAILED' if figures['failures'] else 'passed'}: {info['architecture']['name']}",
         "",
@@ -33,10 +35,10 @@ def render(info, mode, figures, evaluation=None):
         f"and >= {STRICT_IOU}, not by index (near-equal scores may swap places between runtimes).",
         "",
         f"| stage | against | detections | {MATCHED} | max box diff (px) | max score diff "
-        "| max mask diff | check |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| max mask diff | {SEM_SEG * seg}check |",
+        "|---|---|---|---|---|---|---|---|---|" + "---|" * seg,
         *(f"| {runtime_name(s['stage'])} | {s['against']} | {s['candidate']} vs {s['reference']} | {_matched(s)} | "
-          f"{_diffs(s)} | {_check(s)} |" for s in figures["stages"]),
+          f"{_diffs(s)} | {_sem_seg(s)}{_check(s)} |" for s in figures["stages"]),
         "",
         *_tflite_note(figures["stages"]),
         *(["model.fixed.onnx differs from model.onnx by design: tensorpack's RoIAlign samples 2x2 points per bin where",
@@ -50,11 +52,11 @@ def render(info, mode, figures, evaluation=None):
         "The other RoIAlign mode runs as its fixed ONNX in onnxruntime (the pb equals it, see tf_import's tests).",
         "",
         f"| model | RoIAlign | runtime | {MATCHED} | max box diff (px) | max score diff "
-        "| agreement AP | AP50 | check |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| agreement AP | AP50 | {SEM_SEG * seg}check |",
+        "|---|---|---|---|---|---|---|---|---|---|" + "---|" * seg,
         *(f"| {runtime_name(a['model'])} | {a['roialign']} | {a['runtime']} | {_matched(a)} | "
-          f"{_diffs(a, mask=False)} | {_optional(a['ap'], '.4f')} | {_optional(a['ap50'], '.4f')} | {_check(a)} |"
-          for a in figures["agreement"]),
+          f"{_diffs(a, mask=False)} | {_optional(a['ap'], '.4f')} | {_optional(a['ap50'], '.4f')} | "
+          f"{_sem_seg(a)}{_check(a)} |" for a in figures["agreement"]),
         "",
         *_tensorpack_section(figures.get("tensorpack"), info["architecture"]["backbone"], len(figures["images"])),
         *_serving_section(figures["serving"]),
@@ -95,6 +97,8 @@ def _images(figures):
 
 
 def _matched(row):
+    if not row["detections"]:
+        return "none by design | none by design"
     if row["reference"] == row["candidate"] == 0:
         return "no detections | no detections"
     return f"{row['agreement']:.1%} | {row['strict_agreement']:.1%}"
@@ -104,6 +108,14 @@ def _diffs(row, mask=True):
     """The largest differences of matched detections; there are none to measure when nothing matched."""
     specs = [("box", ".4f"), ("score", ".2e")] + ([("mask", ".2e")] if mask else [])
     return " | ".join("n/a" if not row["matched"] else _optional(row[key], spec) for key, spec in specs)
+
+
+SEM_SEG = "sem_seg: max logit diff, argmax equal | "  # a table column, filled by _sem_seg()
+
+
+def _sem_seg(row):
+    """The sem_seg column's cell; none for a model without semantic logits."""
+    return "" if row["sem_seg"] is None else f"{row['sem_seg']:.2e}, {row['sem_seg_argmax']:.4%} | "
 
 
 def _check(row):
@@ -140,7 +152,8 @@ def _tensorpack_section(rows, backbone, num_images):
 def _serving_section(rows):
     title = "## The SavedModel on images as they come"
     if not rows:
-        return [title, "", "Not checked: this conversion wrote no saved_model (--no-saved-model).", ""]
+        return [title, "", "Not checked: this conversion wrote no saved_model (--no-saved-model, or tf_import said why).",
+                ""]
     row = rows[0]
     masks = "n/a" if row["mask_equal"] is None else f"{row['mask_equal']:.4%}"
     return [

@@ -24,6 +24,7 @@ import numpy as np
 
 from core import D2TFError, cli
 from core.cli import parse_size
+from core.contract import as_detections, has_detections
 from core.digest import file_sha256
 from core.files import hidden_work_dir, load_onnx, load_outputs, save_outputs, write_atomic
 from core.metadata import read_info, read_passes, record_passes, roialign_mode
@@ -75,7 +76,7 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     with _work_dir(work_dir, out_dir) as work:
         photos, photos_npz = _photos(info, range(1, len(sizes) + 1), work, served)
         outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir)
-        if not _count(outputs["detectron2"]):
+        if _count(outputs["detectron2"]) == 0:
             picked, detectron2 = _probe(info, sizes, work)
             tried += PROBE_SEEDS * len(sizes)
             if picked:
@@ -135,8 +136,11 @@ def _photos(info, seeds, work, served):
 
 
 def _count(outputs):
-    """Detections over all images."""
-    return sum(len(image["scores"]) for image in outputs.values())
+    """Detections (an RPN's proposals) over all images; None for a model that detects nothing by design (a semantic
+    FPN)."""
+    if not all(has_detections(image) for image in outputs.values()):
+        return None
+    return sum(len(as_detections(image)["scores"]) for image in outputs.values())
 
 
 def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2=None):
@@ -273,7 +277,7 @@ def _failures(figures, detections):
     """Why the verification failed, one line each; [] when it passed."""
     lines = [line for section in ("stages", "agreement", "tensorpack", "serving") for row in figures.get(section, ())
              for line in row["failures"]]
-    if not detections:
+    if detections == 0:
         lines.insert(0, f"detectron2 detected nothing on any of the {figures['tried']} synthetic images tried")
     return lines
 

@@ -31,7 +31,9 @@ def conv(node, inputs, attrs):
     groups = attrs.get("group", 1)
     if w.known().shape[0] % groups:
         raise refuse(node, f"group={groups} does not divide the {w.known().shape[0]} output channels")
-    kernel = np.transpose(w.known(), (2, 3, 1, 0))  # (out, in/groups, kh, kw) -> (kh, kw, in/groups, out)
+    # (out, in/groups, kh, kw) -> (kh, kw, in/groups, out), one Const per group
+    kernels = w.derived(("conv", groups), lambda k: [tf.constant(part) for part in
+                                                     np.split(np.transpose(k, (2, 3, 1, 0)), groups, axis=3)])
     strides, dilations = [1, *attrs.get("strides", [1, 1]), 1], [1, *attrs.get("dilations", [1, 1]), 1]
     data, padding = x.nhwc, _explicit_pads(attrs)
     if for_tflite():  # TFLite's convolutions pad only SAME or VALID, and need the input channels known
@@ -39,11 +41,11 @@ def conv(node, inputs, attrs):
             data = tf.pad(data, padding)
         if data.shape[-1] is None:  # the image, after the graph's own Pad to a multiple of 32
             dims = tf.unstack(tf.shape(data), num=4)
-            data = tf.reshape(data, tf.stack([*dims[:3], kernel.shape[2] * groups]))
+            data = tf.reshape(data, tf.stack([*dims[:3], kernels[0].shape[2] * groups]))
         padding = "VALID"
     slices = tf.split(data, groups, axis=3) if groups > 1 else [data]
-    parts = [tf.nn.conv2d(part, tf.constant(k), strides=strides, padding=padding, dilations=dilations)
-             for part, k in zip(slices, np.split(kernel, groups, axis=3))]
+    parts = [tf.nn.conv2d(part, k, strides=strides, padding=padding, dilations=dilations)
+             for part, k in zip(slices, kernels)]
     y = tf.concat(parts, axis=3) if groups > 1 else parts[0]
     if b is not None:
         y = tf.nn.bias_add(y, b.onnx)
@@ -61,7 +63,7 @@ def conv_transpose(node, inputs, attrs):
     if attrs.get("dilations", [1, 1]) != [1, 1]:
         raise refuse(node, f"dilations={attrs['dilations']}")
     sh, sw = attrs.get("strides", [1, 1])
-    kernel = tf.constant(np.transpose(w.known(), (2, 3, 1, 0)))  # (in, out, kh, kw) -> (kh, kw, out, in)
+    kernel = w.derived("conv_transpose", lambda k: tf.constant(np.transpose(k, (2, 3, 1, 0))))  # -> (kh, kw, out, in)
     kh, kw = kernel.shape[:2]
     shape = tf.shape(x.nhwc)
     out_shape = tf.stack([shape[0], (shape[1] - 1) * sh + kh, (shape[2] - 1) * sw + kw, kernel.shape[2]])

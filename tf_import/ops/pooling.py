@@ -1,4 +1,4 @@
-"""MaxPool and Resize (nearest upsampling), channels-last."""
+"""MaxPool and Resize (nearest and bilinear upsampling), channels-last."""
 
 import numpy as np
 import tensorflow as tf
@@ -24,15 +24,19 @@ def max_pool(node, inputs, attrs):
 
 @handles("Resize")
 def resize(node, inputs, attrs):
-    """Nearest-neighbour upsampling by integer factors (FPN's top-down path): exactly a repeat of each pixel."""
+    """Upsampling by integer factors: nearest-neighbour (FPN's top-down path), exactly a repeat of each pixel; or
+    bilinear with half-pixel centres (the semantic FPN head's)."""
     x, _roi, scales, sizes = (inputs + [None] * 4)[:4]
-    if attrs.get("mode", "nearest") != "nearest" or x.rank != 4:
-        raise refuse(node, f"mode={attrs.get('mode')}; only nearest 2-D resizing is handled")
+    mode = attrs.get("mode", "nearest")
+    if mode not in ("nearest", "linear") or x.rank != 4:
+        raise refuse(node, f"mode={mode}; only nearest and linear 2-D resizing are handled")
     if sizes is not None or scales is None:
         raise refuse(node, "resizing to sizes; only scales are handled")
     factors = scales.known()
     if list(factors[:2]) != [1, 1] or any(f != int(f) or f < 1 for f in factors[2:]):
         raise refuse(node, f"scales {factors.tolist()}; only integer upsampling of H and W")
+    if mode == "linear":
+        return _bilinear(node, x, [int(f) for f in factors[2:]], attrs)
     if attrs.get("coordinate_transformation_mode", "half_pixel") != "asymmetric" or \
             attrs.get("nearest_mode", "round_prefer_floor") != "floor":
         raise refuse(node, "nearest resizing other than asymmetric/floor (the one integer upsampling repeats)")
@@ -40,6 +44,19 @@ def resize(node, inputs, attrs):
     for axis, factor in ((1, int(factors[2])), (2, int(factors[3]))):
         y = tf.repeat(y, factor, axis=axis)
     return Value(y, nhwc=True)
+
+
+def _bilinear(node, x, factors, attrs):
+    """TF's ResizeBilinear with half-pixel centres samples where ONNX's half_pixel linear Resize does, (out + 0.5) /
+    factor - 0.5 clamped to the image, and blends the same two neighbours by the same weights. TF computes the
+    scale as in / out, which is exactly 1 / factor only for powers of two."""
+    if attrs.get("coordinate_transformation_mode", "half_pixel") != "half_pixel":
+        raise refuse(node, "linear resizing other than half_pixel")
+    if any(f & (f - 1) for f in factors):
+        raise refuse(node, f"linear upsampling by {factors}; only powers of two, whose scale TF computes exactly")
+    y = x.nhwc
+    size = tf.shape(y)[1:3] * tf.constant(factors, tf.int32)
+    return Value(tf.compat.v1.image.resize_bilinear(y, size, half_pixel_centers=True), nhwc=True)
 
 
 @handles("Pad")

@@ -45,6 +45,7 @@ class _Served(tf.Module):
         self.weight_variables = [tf.Variable(value, trainable=False, name=f"w{i}")
                                  for i, value in enumerate(weights.values())]
         self._mask = info["architecture"]["mask"]
+        self._outputs = contract.pb_outputs(info["outputs"])
         self._resize = info["resize"]
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
@@ -54,10 +55,9 @@ class _Served(tf.Module):
         feeds = {f"{contract.INPUT}:0": image}
         feeds.update({f"{name}:0": tf.convert_to_tensor(variable)
                       for name, variable in zip(self._weight_names, self.weight_variables)})
-        outputs = contract.pb_outputs(self._mask)
         tensors = tf.compat.v1.import_graph_def(self._graph_def, input_map=feeds, name="model",
-                                                return_elements=[contract.pb_tensor(o) for o in outputs])
-        return dict(zip(outputs, tensors))
+                                                return_elements=[contract.pb_tensor(o) for o in self._outputs])
+        return dict(zip(self._outputs, tensors))
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.float32, name=contract.INPUT)])
     def tensorpack(self, image):

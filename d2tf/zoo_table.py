@@ -84,7 +84,8 @@ def table():
     delivered = sum(r[1] != "refused" for r in rows)
     lines = [BEGIN, f"{delivered} of the zoo's {len(rows)} model configs convert. The suite converts one config per "
              "architecture and asserts that in exact RoIAlign mode it matches detectron2 on every detection at "
-             "IoU >= 0.99 (boxes <= 0.05 px, scores and masks <= 1e-4); a config whose graph-changing keys equal "
+             "IoU >= 0.99 (boxes <= 0.05 px, scores and masks <= 1e-4; an RPN's proposals as detections, semantic logits "
+             "<= 1e-4 or their argmax equal on >= 99.99% of pixels); a config whose graph-changing keys equal "
              "that config's (export/supported.py compares every one) differs only in values the graph carries: "
              "class count, thresholds, detection counts, pixel statistics. The last column is that architecture in "
              "exact RoIAlign mode against detectron2 on the suite's two synthetic images (256x320, 300x452), as `make "

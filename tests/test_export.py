@@ -86,6 +86,63 @@ def test_retinanet_model_info_carries_its_head_and_no_pooler(tmp_path):
     assert info["outputs"] == ["boxes", "scores", "classes"]
 
 
+@pytest.mark.parametrize("zoo_config, name, outputs, num_classes, names, test", [
+    ("COCO-Detection/rpn_R_50_C4_1x.yaml", "R50-C4 RPN", ["proposals", "objectness"], 1, None,
+     {"rpn_pre_nms_topk": 12000, "rpn_post_nms_topk": 2000, "rpn_nms_thresh": 0.7}),
+    ("Misc/semantic_R_50_FPN_1x.yaml", "R50-FPN semantic FPN", ["sem_seg"], 54, 54, {}),
+    ("COCO-PanopticSegmentation/panoptic_fpn_R_101_3x.yaml", "R101-FPN Panoptic FPN",
+     ["boxes", "scores", "classes", "masks", "sem_seg"], 80, 80, None),
+], ids=["rpn", "semantic", "panoptic"])
+def test_model_info_of_each_meta_architecture(zoo_config, name, outputs, num_classes, names, test, tmp_path):
+    """Each meta-architecture's outputs, classes (an RPN's one, a semantic FPN's stuff classes) and test values."""
+    from export.info import model_info
+    from export.supported import check_supported
+
+    weights = tmp_path / "model.pkl"
+    weights.write_bytes(b"digested, not read")
+    cfg = zoo.load_config(zoo_config)  # not `config`: conftest would take it for an architecture to build
+    info = model_info(cfg, check_supported(cfg), zoo_config, weights, (256, 320))
+    assert (info["architecture"]["name"], info["outputs"], info["num_classes"]) == (name, outputs, num_classes)
+    assert (info["class_names"] and len(info["class_names"])) == names
+    if test is not None:
+        assert info["test"] == test
+    else:  # Panoptic FPN: Mask R-CNN's values and its semantic head's class count
+        assert info["pooler"]["mask"]["resolution"] == 14 and info["sem_seg_classes"] == 54
+
+
+@pytest.mark.parametrize("zoo_config", ["COCO-Detection/rpn_R_50_C4_1x.yaml", "Misc/semantic_R_50_FPN_1x.yaml",
+                                        "COCO-PanopticSegmentation/panoptic_fpn_R_50_3x.yaml"],
+                         ids=["rpn", "semantic", "panoptic"])
+def test_export_wrapper_outputs_are_detectron2s_forward(zoo_config):
+    """What export traces (ExportWrapper) is detectron2's own forward on an image at its output size, bit for bit:
+    an RPN's proposals, a semantic FPN's logits (its postprocessing crops the padding and resizes to the same size),
+    Panoptic FPN's logits and instances. Random initial weights; 300x452 is padded on FPN."""
+    import torch
+    from detectron2.modeling import build_model as d2_build_model
+
+    from export.model import ExportWrapper
+
+    torch.manual_seed(0)
+    model = d2_build_model(zoo.load_config(zoo_config)).eval()
+    image = synthetic_image(*IMAGES["synthetic2_300x452"][1], seed=2)
+    wrapper = ExportWrapper(model)
+    with torch.no_grad():
+        got = dict(zip(wrapper.outputs, (lambda v: v if isinstance(v, tuple) else (v,))(
+            wrapper(torch.from_numpy(image)))))
+        forward = model([{"image": torch.from_numpy(image).permute(2, 0, 1)}])[0]
+    if "proposals" in got:
+        assert torch.equal(got["proposals"], forward["proposals"].proposal_boxes.tensor)
+        assert torch.equal(got["objectness"], forward["proposals"].objectness_logits)
+        assert len(got["objectness"]) >= 10
+    if "sem_seg" in got:
+        assert got["sem_seg"].shape == forward["sem_seg"].shape == (54, *image.shape[:2])
+        assert torch.equal(got["sem_seg"], forward["sem_seg"])
+    if "boxes" in got:  # R-CNN's instances, less those whose box is empty, which detectron2's postprocessing drops
+        boxes = got["boxes"]
+        kept = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        assert torch.equal(got["scores"][kept], forward["instances"].scores) and len(forward["instances"]) >= 1
+
+
 @pytest.mark.architecture(EXAMPLE)
 def test_onnx_holds_each_checkpoint_tensor_unfolded_under_its_name(pipeline):
     from core.checkpoint import load_weights

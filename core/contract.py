@@ -4,11 +4,12 @@ Input `image`: float32 [H, W, 3], BGR, 0..255, any H and W (normalisation and pa
 ONNX outputs, by meta-architecture (onnx_outputs):
 - detectors (R-CNN, RetinaNet, Panoptic FPN): boxes [N, 4] (x1, y1, x2, y2 in input pixels), scores [N], classes [N]
   (int64, 0-based, detectron2's ids), masks [N, M, M] (sigmoid probabilities of the predicted class; mask models
-  only);
+  only), keypoints [N, K, 3] (x, y in input pixels, score, as detectron2's heatmaps_to_keypoints gives them;
+  keypoint models only);
 - Panoptic FPN and semantic FPN: sem_seg [C, H, W], the per-class logits at the input's size;
 - RPN: proposals [N, 4] (x1, y1, x2, y2 in input pixels), objectness [N] (logits), best first.
 pb outputs, tensorpack's names where tensorpack has them: output/boxes, output/scores, output/labels (int64, 1-based:
-0 is tensorpack's background), output/masks, output/sem_seg, output/proposals, output/objectness.
+0 is tensorpack's background), output/masks, output/keypoints, output/sem_seg, output/proposals, output/objectness.
 The SavedModel's serving signature takes images as they come and answers in the TF Object Detection API's terms:
 input `input_tensor` uint8 [1, H, W, 3] RGB; outputs num_detections [1], detection_boxes [1, N, 4] (ymin, xmin,
 ymax, xmax, divided by the image's height and width), detection_scores [1, N], detection_classes [1, N] (float,
@@ -27,17 +28,18 @@ FOLDED_SUFFIXES = (".bn_folded", ".bn_folded_bias")
 
 
 # Every output a d2tf graph may have, in graph order: ONNX name -> pb name.
-_PB_NAMES = {"boxes": "boxes", "scores": "scores", "classes": "labels", "masks": "masks", "sem_seg": "sem_seg",
-             "proposals": "proposals", "objectness": "objectness"}
+_PB_NAMES = {"boxes": "boxes", "scores": "scores", "classes": "labels", "masks": "masks", "keypoints": "keypoints",
+             "sem_seg": "sem_seg", "proposals": "proposals", "objectness": "objectness"}
 
 
-def onnx_outputs(meta="GeneralizedRCNN", mask=False):
+def onnx_outputs(meta="GeneralizedRCNN", mask=False, keypoints=False):
     """The ONNX outputs of a model of MODEL.META_ARCHITECTURE `meta`, in order."""
     if meta == "ProposalNetwork":
         return ["proposals", "objectness"]
     if meta == "SemanticSegmentor":
         return ["sem_seg"]
-    return ["boxes", "scores", "classes"] + (["masks"] if mask else []) + (["sem_seg"] if meta == "PanopticFPN" else [])
+    heads = ["masks"] * mask + ["keypoints"] * keypoints + ["sem_seg"] * (meta == "PanopticFPN")
+    return ["boxes", "scores", "classes"] + heads
 
 
 def pb_outputs(onnx_names):

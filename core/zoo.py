@@ -63,13 +63,20 @@ OTHER_META = {  # the meta-architectures other than R-CNN (GeneralizedRCNN), by 
     ("PanopticFPN", "FPN", 101): "COCO-PanopticSegmentation/panoptic_fpn_R_101_3x.yaml",
 }
 RETINANET = {depth: OTHER_META["RetinaNet", "FPN", depth] for depth in (50, 101)}
+KEYPOINTS = {  # keypoint R-CNN, by (depth, NUM_GROUPS, aligned ROIAlign)
+    (50, 1, True): "COCO-Keypoints/keypoint_rcnn_R_50_FPN_3x.yaml",
+    (101, 1, True): "COCO-Keypoints/keypoint_rcnn_R_101_FPN_3x.yaml",
+    (101, 32, True): "COCO-Keypoints/keypoint_rcnn_X_101_32x8d_FPN_3x.yaml",
+    (50, 1, False): "Detectron1-Comparisons/keypoint_rcnn_R_50_FPN_1x.yaml",
+}
 # A DC5 build peaks at about 9 GB (TensorFlow's first run copies the 400 MB box head many times) and the suite builds
 # the next two architectures while one is tested: others between DC5 builds keep two from running together.
 PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, DILATED[50, False], RETINANET[50], *NORMALISED.values(), DILATED[50, True],
                          *UNALIGNED.values(), DILATED[101, False], RETINANET[101], *RESNEXT.values(),
                          DILATED[101, True], OTHER_META["ProposalNetwork", "C4", 50],
                          OTHER_META["ProposalNetwork", "FPN", 50], OTHER_META["SemanticSegmentor", "FPN", 50],
-                         OTHER_META["PanopticFPN", "FPN", 50], OTHER_META["PanopticFPN", "FPN", 101]]
+                         OTHER_META["PanopticFPN", "FPN", 50], OTHER_META["PanopticFPN", "FPN", 101],
+                         *KEYPOINTS.values()]
 # LVIS models share their architecture's graph (the class count, threshold and detection count are carried values),
 # but send every (proposal, class) pair of 1203 classes to NMS: one LVIS model is converted in the suite, standing
 # for the LVIS models of its architecture.

@@ -23,6 +23,7 @@ _OUTPUT_STD = {
     "cls_score": 2.0,
     "bbox_pred": 0.2,
     "predictor": 1.0,  # mask_head.predictor
+    "score_lowres": 1.0,  # keypoint_head's heatmaps: peaks, not a flat map whose argmax any round-off moves
 }
 
 # (std, mean) of the prediction layers that also need a chosen mean, by module name: RetinaNet's classifier scores

@@ -57,6 +57,9 @@ def measured(tested, recorded=None):
         parts.append(f"{figures['matched_iou99']:.0%} matched at IoU >= 0.99; boxes {figures['box_px']:.2g} px, "
                      f"scores {figures['score']:.2g}" + (f", masks {figures['mask']:.2g}" if figures["mask"] is not None
                                                          else ""))
+    if figures.get("keypoint_px") is not None:
+        moved = f" ({figures['keypoints_moved']} moved by argmax ties)" if figures["keypoints_moved"] else ""
+        parts.append(f"keypoints {figures['keypoint_px']:.2g} px{moved}, their scores {figures['keypoint_score']:.2g}")
     if figures.get("sem_seg") is not None:
         parts.append(f"semantic logits {figures['sem_seg']:.2g}, argmax equal on {figures['sem_seg_argmax']:.4%} of "
                      "pixels")
@@ -84,8 +87,9 @@ def table():
     delivered = sum(r[1] != "refused" for r in rows)
     lines = [BEGIN, f"{delivered} of the zoo's {len(rows)} model configs convert. The suite converts one config per "
              "architecture and asserts that in exact RoIAlign mode it matches detectron2 on every detection at "
-             "IoU >= 0.99 (boxes <= 0.05 px, scores and masks <= 1e-4; an RPN's proposals as detections, semantic logits "
-             "<= 1e-4 or their argmax equal on >= 99.99% of pixels); a config whose graph-changing keys equal "
+             "IoU >= 0.99 (boxes <= 0.05 px, scores and masks <= 1e-4, keypoints <= 0.05 px; an RPN's proposals as "
+             "detections; semantic logits <= 1e-4 or their argmax equal on >= 99.99% of pixels); a config whose "
+             "graph-changing keys equal "
              "that config's (export/supported.py compares every one) differs only in values the graph carries: "
              "class count, thresholds, detection counts, pixel statistics. The last column is that architecture in "
              "exact RoIAlign mode against detectron2 on the suite's two synthetic images (256x320, 300x452), as `make "

@@ -18,6 +18,7 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             "backbone": arch.backbone,
             "depth": arch.depth,
             "mask": arch.mask,
+            "keypoints": arch.keypoints,
             "cascade": arch.cascade,
             "class_agnostic": arch.class_agnostic,
             "norm": arch.norm,
@@ -40,7 +41,7 @@ def model_info(cfg, arch, config, weights_path, traced_size):
         },
         "pixel_mean_bgr": list(cfg.MODEL.PIXEL_MEAN),
         "pixel_std_bgr": list(cfg.MODEL.PIXEL_STD),
-        "outputs": contract.onnx_outputs(arch.meta, arch.mask),
+        "outputs": contract.onnx_outputs(arch.meta, arch.mask, arch.keypoints),
         "class_ids": "0-based, background excluded (detectron2)",
         **parts,
         # detectron2's test-time ResizeShortestEdge, for evaluating on real images (verify --evaluate).
@@ -56,7 +57,9 @@ def _rcnn_parts(cfg, arch):
         "pooler": {
             "box": _pooler(cfg.MODEL.ROI_BOX_HEAD),
             **({"mask": _pooler(mask_head)} if arch.mask else {}),
+            **({"keypoint": _pooler(cfg.MODEL.ROI_KEYPOINT_HEAD)} if arch.keypoints else {}),
         },
+        **(_keypoint_parts(cfg) if arch.keypoints else {}),
         "mask_resolution": contract.mask_resolution(arch.backbone, mask_head.POOLER_RESOLUTION) if arch.mask else None,
         "test": {
             "score_thresh": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
@@ -65,6 +68,18 @@ def _rcnn_parts(cfg, arch):
             **_rpn_test(cfg),
         },
     }
+
+
+def _keypoint_parts(cfg):
+    """The keypoint count, and the skeleton verify.png draws: pairs of keypoint indices, from the test dataset's
+    keypoint_connection_rules when detectron2 knows them for this count, else none."""
+    from detectron2.data import MetadataCatalog
+
+    count = cfg.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS
+    metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else None
+    names = list(metadata.get("keypoint_names", ())) if metadata else []
+    rules = metadata.get("keypoint_connection_rules", ()) if len(names) == count else ()
+    return {"num_keypoints": count, "keypoint_skeleton": [[names.index(a), names.index(b)] for a, b, _ in rules]}
 
 
 def _rpn_test(cfg):

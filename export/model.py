@@ -43,7 +43,8 @@ class ExportWrapper(torch.nn.Module):
         super().__init__()
         self.model = model
         roi_heads = getattr(model, "roi_heads", None)
-        self.outputs = onnx_outputs(type(model).__name__, bool(getattr(roi_heads, "mask_on", False)))
+        self.outputs = onnx_outputs(type(model).__name__, bool(getattr(roi_heads, "mask_on", False)),
+                                    bool(getattr(roi_heads, "keypoint_on", False)))
 
     def forward(self, image):
         inputs = [{"image": image.permute(2, 0, 1)}]
@@ -67,6 +68,8 @@ class ExportWrapper(torch.nn.Module):
         outputs = (instances.pred_boxes.tensor, instances.scores, instances.pred_classes)
         if instances.has("pred_masks"):
             outputs += (instances.pred_masks[:, 0],)
+        if instances.has("pred_keypoints"):
+            outputs += (instances.pred_keypoints,)
         return outputs + ((sem_seg,) if sem_seg is not None else ())
 
 

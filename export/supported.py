@@ -15,7 +15,7 @@ _TRAINING_ONLY = {
     "FREEZE_AT", "BOUNDARY_THRESH", "IOU_THRESHOLDS", "IOU_LABELS", "BATCH_SIZE_PER_IMAGE", "POSITIVE_FRACTION",
     "BBOX_REG_LOSS_TYPE", "BBOX_REG_LOSS_WEIGHT", "SMOOTH_L1_BETA", "LOSS_WEIGHT", "PROPOSAL_APPEND_GT",
     "TRAIN_ON_PRED_BOXES", "IOUS", "PRE_NMS_TOPK_TRAIN", "POST_NMS_TOPK_TRAIN", "IGNORE_VALUE",
-    "INSTANCE_LOSS_WEIGHT",
+    "INSTANCE_LOSS_WEIGHT", "MIN_KEYPOINTS_PER_IMAGE", "NORMALIZE_LOSS_BY_VISIBLE_KEYPOINTS",
 }
 # Keys whose value is carried into the model info and the tensorpack flags rather than fixed by the reference.
 _CARRIED = {
@@ -23,13 +23,13 @@ _CARRIED = {
     "MODEL.ROI_HEADS.NUM_CLASSES", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.ROI_HEADS.NMS_THRESH_TEST",
     "MODEL.RPN.PRE_NMS_TOPK_TEST", "MODEL.RPN.POST_NMS_TOPK_TEST", "MODEL.RETINANET.NUM_CLASSES",
     "MODEL.RETINANET.SCORE_THRESH_TEST", "MODEL.RETINANET.NMS_THRESH_TEST", "MODEL.RETINANET.TOPK_CANDIDATES_TEST",
-    "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
+    "MODEL.SEM_SEG_HEAD.NUM_CLASSES", "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS",
 }
 # Subtrees that do not exist in the graph, by meta-architecture. Panoptic FPN's PANOPTIC_FPN.COMBINE is its
 # postprocessing, which the graph leaves to the user (its sem_seg and instances are outputs).
 _RCNN = ("MODEL.ROI_HEADS", "MODEL.ROI_BOX_HEAD", "MODEL.ROI_BOX_CASCADE_HEAD", "MODEL.ROI_MASK_HEAD")
 _UNUSED_SUBTREES = {
-    "GeneralizedRCNN": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET"),
+    "GeneralizedRCNN": ("MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET"),
     "RetinaNet": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.PROPOSAL_GENERATOR",
                   "MODEL.RPN", *_RCNN),
     "ProposalNetwork": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET",
@@ -69,11 +69,12 @@ class Architecture:
     groups: int = 1  # ResNeXt's grouped 3x3 convolutions (NUM_GROUPS), each WIDTH_PER_GROUP channels wide in res2
     width_per_group: int = 64
     meta: str = "GeneralizedRCNN"  # MODEL.META_ARCHITECTURE, one of _BACKBONES
+    keypoints: bool = False  # MODEL.KEYPOINT_ON: R-CNN's keypoint head
 
     @property
     def name(self):
-        kind = _KINDS.get(self.meta, ("Cascade " if self.cascade else "") + ("Mask" if self.mask else "Faster")
-                          + " R-CNN")
+        head = "Keypoint" if self.keypoints else "Mask" if self.mask else "Faster"
+        kind = _KINDS.get(self.meta, ("Cascade " if self.cascade else "") + head + " R-CNN")
         resnet = f"R{self.depth}" if self.groups == 1 else f"X{self.depth}-{self.groups}x{self.width_per_group}d"
         variants = [self.norm] if self.norm != "FrozenBN" else []
         variants += ["class-agnostic"] if self.class_agnostic else []
@@ -86,6 +87,8 @@ class Architecture:
         # combination.
         if self.meta != "GeneralizedRCNN":
             return zoo.OTHER_META[self.meta, self.backbone, self.depth]
+        if self.keypoints:
+            return zoo.KEYPOINTS[self.depth, self.groups, self.aligned]
         if self.class_agnostic:
             return zoo.CLASS_AGNOSTIC
         if self.norm != "FrozenBN":
@@ -121,7 +124,6 @@ def check_supported(cfg):
     if backbone == "C4" and cfg.MODEL.RESNETS.RES5_DILATION == 2:
         backbone = "DC5"
     depth = require("MODEL.RESNETS.DEPTH", {50, 101})
-    require("MODEL.KEYPOINT_ON", {False})
     require("INPUT.FORMAT", {"BGR"})
     norm = require("MODEL.RESNETS.NORM", _NORMS)
     if meta in ("RetinaNet", "ProposalNetwork", "SemanticSegmentor"):
@@ -133,11 +135,16 @@ def check_supported(cfg):
         agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
         resnets = cfg.MODEL.RESNETS
         arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
-                            pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP, meta)
+                            pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP, meta,
+                            bool(cfg.MODEL.KEYPOINT_ON))
     if arch.meta != "GeneralizedRCNN" and (arch.meta, arch.backbone, arch.depth) not in zoo.OTHER_META:
         known = sorted(f"R{d}-{b}" for m, b, d in zoo.OTHER_META if m == arch.meta)
         problems.append(f"a {arch.backbone} ResNet of depth {depth} (the zoo's {meta} models, which d2tf converts, "
                         f"are {', '.join(known)})")
+    if arch.keypoints and (depth, arch.groups, arch.aligned) not in zoo.KEYPOINTS:
+        known = ", ".join(zoo.short_name(c) for c in zoo.KEYPOINTS.values())
+        problems.append(f"MODEL.KEYPOINT_ON=True with this backbone and pooler (the zoo's keypoint R-CNNs, which d2tf "
+                        f"converts, are {known})")
     if problems:
         raise _unsupported(cfg, problems)
 
@@ -177,6 +184,8 @@ def _graph_keys(cfg, arch):
     skip = set(_UNUSED_SUBTREES[arch.meta])
     if not arch.mask and arch.meta in ("GeneralizedRCNN", "PanopticFPN"):
         skip.add("MODEL.ROI_MASK_HEAD")
+    if not arch.keypoints:
+        skip.add("MODEL.ROI_KEYPOINT_HEAD")
     if not arch.cascade:
         skip.add("MODEL.ROI_BOX_CASCADE_HEAD")
     if arch.backbone != "FPN":

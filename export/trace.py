@@ -9,7 +9,7 @@ import torch
 
 from core.contract import INPUT
 from core.metadata import write_info
-from export import per_class_nms, retinanet_inference
+from export import keypoint_inference, per_class_nms, retinanet_inference
 from export.model import ExportWrapper
 
 OPSET = 16
@@ -18,7 +18,7 @@ OPSET = 16
 def trace_to_onnx(model, image):
     """ONNX ModelProto of `model` traced on `image` ([H, W, 3] float32), with H, W and N left dynamic."""
     from detectron2.modeling.meta_arch import dense_detector, retinanet
-    from detectron2.modeling.roi_heads import fast_rcnn
+    from detectron2.modeling.roi_heads import fast_rcnn, keypoint_head
 
     wrapper = ExportWrapper(model)
     outputs = wrapper.outputs
@@ -32,7 +32,8 @@ def trace_to_onnx(model, image):
             _patched(fast_rcnn, "fast_rcnn_inference_single_image", per_class_nms.fast_rcnn_inference_single_image), \
             _patched(dense_detector.DenseDetector, "_decode_per_level_predictions",
                      retinanet_inference.decode_per_level_predictions), \
-            _patched(retinanet.RetinaNet, "inference_single_image", retinanet_inference.inference_single_image):
+            _patched(retinanet.RetinaNet, "inference_single_image", retinanet_inference.inference_single_image), \
+            _patched(keypoint_head, "heatmaps_to_keypoints", keypoint_inference.heatmaps_to_keypoints):
         warnings.simplefilter("ignore")  # the tracer warns about every Python int it freezes; tests check results
         torch.onnx.export(
             wrapper,

@@ -79,6 +79,10 @@ TENSORPACK_CLIENT = _tensorpack_client()
 # config's but for the predictor's width, so this build serves every test of the architecture too.
 CUSTOM = "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"
 VARIANTS = {CUSTOM: ["MODEL.ROI_HEADS.NUM_CLASSES", 3, "INPUT.MIN_SIZE_TEST", 600, "INPUT.MAX_SIZE_TEST", 1000]}
+# Keypoint R-CNN detects one class: from RPN_TOPK proposals its NMS leaves 7-15 persons per image, from 1000 the
+# DETECTIONS the suite keeps.
+VARIANTS.update({config: ["MODEL.RPN.PRE_NMS_TOPK_TEST", 1000, "MODEL.RPN.POST_NMS_TOPK_TEST", 1000]
+                 for config in zoo.KEYPOINTS.values()})
 
 
 class Workspace:
@@ -215,14 +219,14 @@ def workspace(tmp_path_factory, request):
 
 
 def small_config(config, directory):
-    """A self-contained yaml of `config` with the suite's test resize, its VARIANTS overrides and the suite's small
-    proposal and detection counts."""
+    """A self-contained yaml of `config` with the suite's test resize and small proposal and detection counts, then
+    its VARIANTS overrides."""
     cfg = zoo.load_config(config).clone()
     cfg.defrost()
     cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = RESIZE
-    cfg.merge_from_list(VARIANTS.get(config, []))
     cfg.MODEL.RPN.PRE_NMS_TOPK_TEST = cfg.MODEL.RPN.POST_NMS_TOPK_TEST = RPN_TOPK
     cfg.TEST.DETECTIONS_PER_IMAGE = DETECTIONS
+    cfg.merge_from_list(VARIANTS.get(config, []))
     path = directory / f"{zoo.short_name(config)}.yaml"
     path.write_text(cfg.dump())
     return path
@@ -234,8 +238,9 @@ def roialign_of(config):
     Faster one in tensorpack mode puts a pb of each mode through every backbone, and each model's other mode is still
     measured by verify in onnxruntime; one TensorFlow translation per architecture instead of two. RetinaNet has no
     RoIAlign, nor do the RPN and the semantic FPN, so verify gates their tensorpack-mode pb as exact; Panoptic FPN is a
-    Mask R-CNN."""
-    return "exact" if "mask_rcnn" in zoo.short_name(config) or "panoptic" in config else "tensorpack"
+    Mask R-CNN; keypoint R-CNN converts in exact mode, so that its keypoints are gated."""
+    return "exact" if any(head in zoo.short_name(config) for head in ("mask_rcnn", "panoptic", "keypoint")) else \
+        "tensorpack"
 
 
 class Build:

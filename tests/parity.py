@@ -5,6 +5,7 @@ import numpy as np
 
 from core.contract import as_detections, has_detections
 from core.matching import match_detections
+from verify.agreement import EXACT, KEYPOINT_TIES, compare
 
 
 def assert_same_outputs(ref, cand, box_tol, score_tol, mask_tol=None, sem_seg_tol=1e-4, min_detections=10):
@@ -19,6 +20,10 @@ def assert_same_outputs(ref, cand, box_tol, score_tol, mask_tol=None, sem_seg_to
         ref, cand = as_detections(ref), as_detections(cand)
         assert len(ref["scores"]) >= min_detections, "a test without detections compares nothing"
         assert_same_detections(ref, cand, box_tol, score_tol, mask_tol)
+    if "keypoints" in ref:  # matched instances on the same heatmap grid (verify.agreement)
+        row = compare({"image": ref}, {"image": cand})
+        assert row["keypoint"] <= EXACT["keypoint"] and row["keypoint_score"] <= score_tol, row
+        assert row["keypoints_moved"] <= KEYPOINT_TIES * row["keypoints_compared"], row
 
 
 def assert_same_detections(ref, cand, box_tol, score_tol, mask_tol=None, iou=0.9):

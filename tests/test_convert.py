@@ -15,6 +15,7 @@ from core.files import HIDDEN, remove_abandoned
 from d2tf.convert import TENSORPACK_FILES, TFLITE, conversion_files
 from d2tf.zoo_table import record_agreement
 from tests.conftest import ROOT, run_python, yaml_with
+from verify.agreement import inexact
 from verify.report import figures_of
 
 EXAMPLE = zoo.DEFAULT_EXAMPLE
@@ -56,13 +57,15 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
             "tensorpack's RoIAlign is close, not equal")
     else:  # no RoIAlign (RetinaNet, RPN, semantic FPN), or ROIAlign v1, which samples 2x2 per bin: no tensorpack
         # RoIAlign to switch to, so both modes are detectron2's
-        assert not tensorpack["failures"] and tensorpack["exact"]
+        assert inexact(tensorpack) == [], tensorpack
     served = _served(p, figures, (p.out / "report.md").read_text())
     if os.environ.get("D2TF_RECORD_AGREEMENT"):  # make zoo-table: the README table's figures
         record_agreement(os.environ["D2TF_RECORD_AGREEMENT"], zoo.short_name(config), {
             "runtime": exact["runtime"], "matched_iou99": exact["strict_agreement"] if detects else None,
             "box_px": exact["box"], "score": exact["score"], "mask": exact["mask"], "sem_seg": exact["sem_seg"],
-            "sem_seg_argmax": exact["sem_seg_argmax"]})
+            "sem_seg_argmax": exact["sem_seg_argmax"], "keypoint_px": exact["keypoint"],
+            "keypoint_score": exact["keypoint_score"], "keypoints_moved": exact["keypoints_moved"],
+            "keypoints_regridded": exact["keypoints_regridded"]})
     measure("agreement with detectron2 (report.md, synthetic 256x320 and 300x452)",
             architecture=zoo.short_name(config), pb=p.roialign, exact_matched_iou99=f"{exact['strict_agreement']:.0%}",
             exact_ap=exact["ap"], exact_max_box_px=exact["box"],

@@ -170,8 +170,13 @@ CONVOLUTION = [
            refused="input 'W' (tensor 'w') is only known at run time"),
     one_op("conv_transpose_stride2", "ConvTranspose", {"x": floats(1, 3, 4, 5)},
            {"w": floats(3, 2, 2, 2), "b": floats(2)}, strides=[2, 2]),
-    one_op("conv_transpose_pads_refused", "ConvTranspose", {"x": floats(1, 3, 4, 5)}, {"w": floats(3, 2, 3, 3)},
-           pads=[1, 1, 1, 1], refused="padding or output_shape"),
+    # the keypoint head's: kernel 4, stride 2, pads 1 doubles the map
+    one_op("conv_transpose_pads", "ConvTranspose", {"x": floats(1, 3, 4, 5)}, {"w": floats(3, 2, 4, 4)},
+           strides=[2, 2], pads=[1, 1, 1, 1]),
+    one_op("conv_transpose_uneven_pads", "ConvTranspose", {"x": floats(1, 3, 4, 5)}, {"w": floats(3, 2, 3, 3)},
+           pads=[0, 1, 2, 0]),
+    one_op("conv_transpose_output_padding_refused", "ConvTranspose", {"x": floats(1, 3, 4, 5)},
+           {"w": floats(3, 2, 3, 3)}, strides=[2, 2], output_padding=[1, 1], refused="output_padding or output_shape"),
     one_op("batch_norm_nchw", "BatchNormalization", {"x": floats(2, 4, 3, 5)}, BN, epsilon=1e-3),
     one_op("batch_norm_2d", "BatchNormalization", {"x": floats(3, 4)}, BN),
     conv_then("batch_norm_nhwc", [node("BatchNormalization", ["c", *BN]), node("Relu", ["y"], ["r"])],
@@ -438,6 +443,76 @@ CONSTANT = [
                                                          numpy_helper.from_array(ints([1]), "i"), [3])),
 ]
 
+# ---- control flow: Loop bodies (hand-made subgraphs), Identity ----
+FLOAT, INT64, BOOL = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64, onnx.TensorProto.BOOL
+NEXT = node("Identity", ["going"], ["going_out"])  # a body's condition: unchanged
+
+
+def loop_body(nodes, carried, outputs, going=()):
+    """A Loop's body: inputs i (the iteration), going (the condition, of shape `going`) and `carried`; `outputs`
+    (the condition first). Each maps names to (ONNX element type, shape or None: unknown)."""
+    def declared(values):
+        return [helper.make_tensor_value_info(name, *typed) for name, typed in values.items()]
+
+    return helper.make_graph(nodes, "body", declared({"i": (INT64, []), "going": (BOOL, going), **carried}),
+                             declared(outputs))
+
+
+ROW = [node("Cast", ["i"], ["f"], to=FLOAT), node("Constant", [], ["axes"], value_ints=[0, 1]),
+       node("Unsqueeze", ["f", "axes"], ["row"])]  # [[i]]: the body's Constant axes must stay known
+GROWN = loop_body([*ROW, node("Concat", ["rows", "row"], ["rows_out"], axis=0), NEXT],
+                  {"rows": (FLOAT, None)}, {"going_out": (BOOL, []), "rows_out": (FLOAT, None)})
+ACCUMULATED = loop_body([node("Add", ["acc", "c"], ["sum"]), node("Squeeze", ["sum", "axes"], ["squeezed"]),
+                         node("Mul", ["squeezed", "k"], ["scaled"]), node("Unsqueeze", ["scaled", "axes"], ["acc_out"]),
+                         NEXT], {"acc": (FLOAT, None)}, {"going_out": (BOOL, []), "acc_out": (FLOAT, None)})
+COUNTED = loop_body([node("Add", ["total", "i"], ["total_out"]), node("Less", ["i", "stop"], ["going_out"])],
+                    {"total": (INT64, [])}, {"going_out": (BOOL, []), "total_out": (INT64, [])})
+# M, the condition and the body's condition as one-element tensors, which onnxruntime takes for scalars
+COUNTED_IN_ONES = loop_body([node("Add", ["total", "i"], ["total_out"]), node("Less", ["i", "stop"], ["less"]),
+                             node("Constant", [], ["one"], value_ints=[1]),
+                             node("Reshape", ["less", "one"], ["going_out"])],
+                            {"total": (INT64, [])}, {"going_out": (BOOL, [1]), "total_out": (INT64, [])}, [1])
+SCANNED = loop_body([node("Gather", ["x", "i"], ["picked"]), node("Mul", ["picked", "rows"], ["scaled"]),
+                     node("Add", ["rows", "picked"], ["rows_out"]), NEXT], {"rows": (FLOAT, None)},
+                    {"going_out": (BOOL, []), "rows_out": (FLOAT, None), "scaled": (FLOAT, [3])})
+STACKED = {"m": ints(4), "x": floats(4, 3), "rows": floats(3)}
+CONTROL_FLOW = [
+    one_op("identity", "Identity", {"x": X}),
+    conv_then("identity_nhwc", [node("Identity", ["c"], ["i"]), node("Flatten", ["i"])]),
+    Case("loop_carried_shape_grows", [node("Loop", ["m", "", "rows"], body=GROWN)],
+         {"m": ints(5), "rows": floats(1, 1)}),
+    # The body reads a value held channels-last and known ones (axes must stay known), read again after the loop.
+    conv_then("loop_reads_enclosing_values", [
+        node("Loop", ["m", "", "acc"], ["y"], body=ACCUMULATED), node("Add", ["y", "k"], ["a"]),
+        node("Sub", ["a", "c"], ["out"]),
+    ], inputs={"m": ints(3), "acc": floats(1, 4, 6, 7)}, consts={"k": np.float32(0.5), "axes": ints([0])}),
+    Case("loop_no_iterations", [node("Loop", ["m", "", "rows"], body=GROWN)], {"m": ints(0), "rows": floats(1, 1)}),
+    Case("loop_scan_outputs", [node("Loop", ["m", "", "rows"], ["rows_out", "scans"], body=SCANNED)], STACKED),
+    Case("loop_scan_outputs_no_iterations", [node("Loop", ["m", "", "rows"], ["rows_out", "scans"], body=SCANNED)],
+         {**STACKED, "m": ints(0)}),
+    Case("loop_condition_stops_early", [node("Loop", ["m", "go", "total"], body=COUNTED)],
+         {"m": ints(10), "go": np.array(True), "total": ints(100)}, {"stop": ints(3)}),
+    Case("loop_without_trip_count", [node("Loop", ["", "go", "total"], body=COUNTED)],
+         {"go": np.array(True), "total": ints(100)}, {"stop": ints(6)}),
+    Case("loop_conditions_in_one_element_tensors", [node("Loop", ["m", "go", "total"], body=COUNTED_IN_ONES)],
+         {"m": ints([10]), "go": np.array([True]), "total": ints(100)}, {"stop": ints(3)}),
+    Case("loop_condition_false_at_first", [node("Loop", ["m", "go", "total"], body=COUNTED)],
+         {"m": ints(10), "go": np.array(False), "total": ints(100)}, {"stop": ints(3)}),
+    Case("loop_carried_rank_change_refused", [node("Loop", ["m", "", "rows"], body=loop_body(
+        [node("Constant", [], ["axes"], value_ints=[0]), node("Unsqueeze", ["rows", "axes"], ["rows_out"]), NEXT],
+        {"rows": (FLOAT, None)}, {"going_out": (BOOL, []), "rows_out": (FLOAT, None)}))],
+         {"m": ints(2), "rows": floats(3)}, refused="loop-carried value 'rows_out' changes rank from 1 to 2"),
+    *[Case(f"loop_scan_shape_{what}_refused", [node("Loop", ["m", "", "rows"], ["rows_out", "scans"], body=loop_body(
+        SCANNED.node, {"rows": (FLOAT, None)},
+        {"going_out": (BOOL, []), "rows_out": (FLOAT, None), "scaled": (FLOAT, shape)}))], STACKED,
+           refused="scan output 'scaled' without a declared type and static shape")
+      for what, shape in (("unknown", None), ("symbolic", ["n"]))],
+    Case("loop_body_unknown_op_refused", [node("Loop", ["m", "", "x"], body=loop_body(
+        [node("Hardmax", ["x_in"], ["x_out"]), NEXT], {"x_in": (FLOAT, None)},
+        {"going_out": (BOOL, []), "x_out": (FLOAT, None)}))], {"m": ints(2), "x": X},
+         refused="no handler for op type Hardmax"),
+]
+
 # ---- the Translator itself ----
 TRANSLATOR = [
     one_op("opset10_refused", "Relu", {"x": X}, opset=10, refused="imports ONNX opset 10 (ai.onnx); d2tf translates "
@@ -451,13 +526,14 @@ TRANSLATOR = [
 ]
 
 CASES = ELEMENTWISE + LAYOUT + CONVOLUTION + POOLING + REDUCE + INDEXING + NON_MAX_SUPPRESSION + ROI_ALIGN + SHAPE \
-    + CONSTANT + TRANSLATOR
+    + CONSTANT + CONTROL_FLOW + TRANSLATOR
 
 
-# The handlers with a form of their own for TFLite (tf_import.ops.for_tflite), and those whose TF form TFLite's
-# converter got wrong: their cases run converted to TFLite too.
-TFLITE_OPS = {"Conv", "Div", "Reshape", "Split", "Slice", "RoiAlign", "NonMaxSuppression", "ScatterND"}
-NOT_IN_TFLITE = {"nhwc_constants"}  # casts to float64, which TFLite's kernels do not take
+# The handlers with a form of their own for TFLite (tf_import.ops.for_tflite), those whose TF form TFLite's
+# converter got wrong, and Loop (TFLite's WHILE): their cases run converted to TFLite too.
+TFLITE_OPS = {"Conv", "Div", "Reshape", "Split", "Slice", "RoiAlign", "NonMaxSuppression", "ScatterND", "Loop"}
+# nhwc_constants casts to float64, which TFLite's kernels do not take; the Loop handler refuses scan outputs for TFLite
+NOT_IN_TFLITE = {"nhwc_constants", "loop_scan_outputs", "loop_scan_outputs_no_iterations"}
 TFLITE_CASES = [case for case in CASES if not case.refused and {n.op_type for n in case.nodes} & TFLITE_OPS
                 and case.name not in NOT_IN_TFLITE]
 

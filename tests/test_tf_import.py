@@ -45,6 +45,9 @@ def _check_interface(got, info, height, width):
         assert got["proposals"].dtype == got["objectness"].dtype == np.float32
         assert got["proposals"].shape == (len(got["objectness"]), 4)
         assert (np.diff(got["objectness"]) <= 0).all(), "best first"
+    if "keypoints" in got:
+        assert got["keypoints"].dtype == np.float32
+        assert got["keypoints"].shape == (len(got["scores"]), info["num_keypoints"], 3)
     if "classes" not in got:
         return
     assert got["classes"].dtype == np.int64 and (got["classes"] >= 0).all(), "pb labels are 1-based"

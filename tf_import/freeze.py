@@ -12,10 +12,12 @@ _CONTROL_FLOW = {"If", "StatelessIf"} | _LOOP
 
 
 def _allowed_loops(model):
-    """Exact (adaptive) RoiAlign loops over boxes (tf_import/ops/roi_align.py); nothing else may."""
+    """Exact (adaptive) RoiAlign loops over boxes (tf_import/ops/roi_align.py) and the model's own ONNX Loops
+    (tf_import/ops/control_flow.py); nothing else may."""
     adaptive = any(n.op_type == "RoiAlign" and all(a.i == 0 for a in n.attribute if a.name == "sampling_ratio")
                    for n in model.graph.node)
-    return _LOOP if adaptive else set()
+    looped = any(n.op_type == "Loop" for n in model.graph.node)
+    return _LOOP if adaptive or looped else set()
 
 
 def interface_function(model, tflite=False):
@@ -96,7 +98,7 @@ def merge_repeated_nodes(graph_def, keep=()):
 def strip_default_attrs(graph_def):
     """Drops every node attribute that equals its op's default. Attributes added in newer TF (MatMul's
     grad_a/grad_b) are then absent, and an older TF that does not know them loads the pb without complaint."""
-    bodies = [f.node_def for f in graph_def.library.function]  # loop bodies of the exact RoIAlign
+    bodies = [f.node_def for f in graph_def.library.function]  # loop bodies (exact RoIAlign, Loop)
     for node in [*graph_def.node, *(n for body in bodies for n in body)]:
         op_def = op_def_registry.get(node.op)
         defaults = {a.name: a.default_value for a in op_def.attr if a.HasField("default_value")} if op_def else {}

@@ -37,6 +37,8 @@ def check_expressible(info):
     if arch["meta"] in _OTHER_META:
         raise NotExpressible(f"{_OTHER_META[arch['meta']]} (MODEL.META_ARCHITECTURE={arch['meta']}); tensorpack's "
                              "FasterRCNN is an R-CNN: an RPN, ROI heads, and boxes and masks out")
+    if arch.get("keypoints"):
+        raise NotExpressible("a keypoint head (MODEL.KEYPOINT_ON); tensorpack's FasterRCNN has none")
     if arch["class_agnostic"]:
         raise NotExpressible("class-agnostic box regression and masks (MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG, "
                              "MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK); tensorpack's model regresses boxes per class "

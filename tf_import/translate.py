@@ -1,5 +1,8 @@
-"""Walking an ONNX graph in order and building the TensorFlow ops of each node through its handler."""
+"""Walking an ONNX graph (and a Loop's body, in its scope) in order and building the TensorFlow ops of each node through
+its handler."""
 
+import contextvars
+import functools
 import re
 
 import onnx
@@ -14,6 +17,10 @@ from tf_import.value import NotKnown, Value
 # take as attributes what the handlers read as inputs, and Resize has no roi input; 18 turns ReduceMax/Mean and
 # Pad attributes into inputs and adds Split's num_outputs; no handled op changes from 16 to 17.
 OPSETS = range(11, 18)
+
+# translate_body for the node being handled, in its graph's scope (Translator._body). A context variable
+# as ops.TFLITE is: the one handler with a body (Loop) asks for it, and the others keep (node, inputs, attrs).
+_BODY = contextvars.ContextVar("body")
 
 
 class UnsupportedOp(D2TFError):
@@ -37,14 +44,15 @@ class Translator:
         self.tflite = tflite
         self.opset = default_opset(model)
         self.handlers = load_all()
-        domains = {n.domain for n in self.graph.node} - {"", "ai.onnx"}
+        nodes = list(_nodes(self.graph))
+        domains = {n.domain for n in nodes} - {"", "ai.onnx"}
         if domains:
             raise D2TFError(f"ops from domain(s) {sorted(domains)}: only the standard ONNX domain is supported")
-        missing = [n for n in self.graph.node if n.op_type not in self.handlers]
+        missing = [n for n in nodes if n.op_type not in self.handlers]
         if missing:
             raise refuse(missing[0], f"no handler for op type {missing[0].op_type} "
                          f"({len(missing)} unhandled node(s): {sorted({n.op_type for n in missing})})")
-        for node in self.graph.node:
+        for node in nodes:
             if self.opset < SINCE.get(node.op_type, 0):
                 raise refuse(node, f"opset {self.opset}'s {node.op_type} differs from the opset-"
                              f"{SINCE[node.op_type]} form its handler implements")
@@ -57,19 +65,41 @@ class Translator:
             TFLITE.reset(token)
 
     def _translate(self, inputs):
-        env = {name: Value(tensor) for name, tensor in inputs.items()}
-        for init in self.graph.initializer:
-            env[init.name] = Value.constant(numpy_helper.to_array(init))
-        for node in self.graph.node:
-            args = [env[name] if name else None for name in node.input]
-            attrs = {a.name: _attribute(a) for a in node.attribute}
-            with tf.name_scope(_scope_name(node)):
-                outputs = self._handle(node, args, attrs)
-            if not isinstance(outputs, (list, tuple)):
-                outputs = [outputs]
-            for name, out in zip(node.output, outputs):
-                env[name] = out if isinstance(out, Value) else Value(out)
+        env = self._walk(self.graph, {name: Value(tensor) for name, tensor in inputs.items()})
         return {out.name: env[out.name].onnx for out in self.graph.output}
+
+    def _walk(self, graph, scope):
+        """`scope` (name -> Value: the graph's inputs, and for a body the enclosing graphs' values) with the values
+        of `graph`'s initializers and nodes added."""
+        env = dict(scope)
+        for init in graph.initializer:
+            env[init.name] = Value.constant(numpy_helper.to_array(init))
+        token = _BODY.set(functools.partial(self._body, env))
+        try:
+            for node in graph.node:
+                args = [env[name] if name else None for name in node.input]
+                attrs = {a.name: _attribute(a) for a in node.attribute}
+                with tf.name_scope(_scope_name(node)):
+                    outputs = self._handle(node, args, attrs)
+                if not isinstance(outputs, (list, tuple)):
+                    outputs = [outputs]
+                for name, out in zip(node.output, outputs):
+                    env[name] = out if isinstance(out, Value) else Value(out)
+        finally:
+            _BODY.reset(token)
+        return env
+
+    def _body(self, env, body):
+        """translate_body's function for a body of a node in the graph whose values are `env`."""
+        # What the body reads of the enclosing graphs, taken now, in their TF graph: a value held channels-last is
+        # transposed once here rather than once per iteration.
+        outer = {name: _enclosed(env[name]) for name in _enclosing_reads(body)}
+
+        def outputs(inputs):  # called once, when TF traces the loop's body
+            values = self._walk(body, {**outer, **dict(zip([i.name for i in body.input], inputs))})
+            return [values[out.name] for out in body.output]
+
+        return outputs
 
     def _handle(self, node, args, attrs):
         try:
@@ -84,6 +114,39 @@ class Translator:
         name = formal[min(index, len(formal) - 1)].name  # the last formal input is the variadic one
         return (f"the {unknown.what} of input {name!r} (tensor {node.input[index]!r}) is only known at run time, "
                 f"and the handler needs it when translating")
+
+
+def translate_body(body):
+    """For the handler of a node with a body (a GraphProto attribute): a function from the Values of the body's
+    inputs to those of its outputs, to call inside the TF control flow that runs it. The body reads the enclosing
+    graphs' values by name, as ONNX subgraphs do."""
+    return _BODY.get()(body)
+
+
+def _nodes(graph):
+    """The graph's nodes and, after each, those of its bodies (a Loop's)."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _nodes(attr.g)
+
+
+def _enclosing_reads(body):
+    """The names a body (and the bodies in it) reads from the graphs around it."""
+    defined = {v.name for v in [*body.input, *body.initializer]} | {name for n in body.node for name in n.output}
+    read = {out.name for out in body.output} | {name for n in body.node for name in n.input if name}
+    for node in body.node:
+        read.update(name for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH
+                    for name in _enclosing_reads(attr.g))
+    return read - defined
+
+
+def _enclosed(value):
+    """A Value of its own by which a body reads `value`, in ONNX's layout, a known value still known: a Const or
+    transpose that a handler makes of it lazily belongs to the body's TF graph, and must not be cached where the
+    enclosing graph would read it after the loop (TF refuses a tensor of another graph)."""
+    return Value.constant(value.const) if value.const is not None else Value(value.onnx)
 
 
 def default_opset(model):

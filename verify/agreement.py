@@ -14,9 +14,14 @@ from core.matching import match_detections
 # "Exact": two runtimes of the same computation, float round-off apart. Every detection matched at IoU >= STRICT_IOU,
 # and the matched detections' largest differences within EXACT (the tolerances the stage tests assert).
 STRICT_IOU = 0.99
-EXACT = {"box": 0.05, "score": 1e-4, "mask": 1e-4, "sem_seg": 1e-4}  # px, absolute, absolute, absolute logits
+# px, absolute, absolute, absolute logits, px (keypoint x and y), absolute
+EXACT = {"box": 0.05, "score": 1e-4, "mask": 1e-4, "sem_seg": 1e-4, "keypoint": 0.05, "keypoint_score": 1e-4}
 # Semantic logits beyond EXACT["sem_seg"] still pass when the per-pixel argmax is equal on this share of pixels.
 SEM_SEG_ARGMAX = 0.9999
+# A keypoint is its heatmap's argmax: where two pixels are nearly tied, float round-off upstream (features, not the
+# resize) may pick the other, a pixel or more away, at an equal score. At most this share of keypoints may move so,
+# each with its score within EXACT["keypoint_score"] (a wrong resize or decoding moves most of them).
+KEYPOINT_TIES = 0.01
 
 
 def measure(reference, candidate):
@@ -40,7 +45,10 @@ def inexact(row):
     if not row["strict_matched"] == row["reference"] == row["candidate"]:
         problems.append(f"{row['strict_matched']} of {max(row['candidate'], row['reference'])} detections matched "
                         f"at IoU >= {STRICT_IOU} ({row['candidate']} vs {row['reference']}), not all")
-    for key, unit in (("box", " px"), ("score", ""), ("mask", "")):
+    if row["keypoints_moved"] and row["keypoints_moved"] > KEYPOINT_TIES * row["keypoints_compared"]:
+        problems.append(f"{row['keypoints_moved']} of {row['keypoints_compared']} keypoints moved more than "
+                        f"{EXACT['keypoint']:g} px, above the {KEYPOINT_TIES:.0%} that argmax ties may move")
+    for key, unit in (("box", " px"), ("score", ""), ("mask", ""), ("keypoint", " px"), ("keypoint_score", "")):
         if row[key] is not None and row[key] > EXACT[key]:
             problems.append(f"max {key} diff {row[key]:.3g}{unit} > {EXACT[key]:g}{unit}")
     return problems
@@ -50,7 +58,8 @@ def compare(reference, candidate, iou_threshold=0.9):
     """Differences over images ({key: outputs} each, classes 0-based), detections matched by label and IoU;
     sem_seg: the largest logit difference and the least share of pixels whose argmax is equal."""
     totals = dict(detections=False, reference=0, candidate=0, matched=0, box=0.0, score=0.0, mask=None, sem_seg=None,
-                  sem_seg_argmax=None)
+                  sem_seg_argmax=None, keypoint=None, keypoint_score=None, keypoints_moved=None, keypoints_compared=None,
+                  keypoints_regridded=None)
     for key, ref in reference.items():
         cand = candidate[key]
         if "sem_seg" in ref:
@@ -70,8 +79,34 @@ def compare(reference, candidate, iou_threshold=0.9):
         if "masks" in ref and "masks" in cand:
             diff = np.abs(ref["masks"][match.pairs[:, 0]] - cand["masks"][match.pairs[:, 1]]).max(initial=0.0)
             totals["mask"] = max(totals["mask"] or 0.0, float(diff))
+        if "keypoints" in ref and "keypoints" in cand:
+            _add_keypoint_diffs(totals, ref, cand, match.pairs)
     totals["agreement"] = totals["matched"] / max(totals["reference"], totals["candidate"], 1)
     return totals
+
+
+def _add_keypoint_diffs(totals, ref, cand, pairs):
+    """Matched instances' keypoints, into `totals`: the largest score difference, the number compared and of those
+    that moved to another pixel (argmax ties, KEYPOINT_TIES), and the largest x/y difference of the others.
+    detectron2 resizes an instance's heatmaps to ceil(box width) x ceil(box height): where round-off moves a box side
+    across an integer the two runtimes read different grids, so that instance is counted (keypoints_regridded), not
+    compared."""
+    same_grid = np.all(_grid(ref["boxes"][pairs[:, 0]]) == _grid(cand["boxes"][pairs[:, 1]]), axis=1)
+    pairs = pairs[same_grid]
+    diff = np.abs(ref["keypoints"][pairs[:, 0]] - cand["keypoints"][pairs[:, 1]])
+    distance = diff[..., :2].max(-1)
+    moved = distance > EXACT["keypoint"]
+    totals["keypoint"] = max(totals["keypoint"] or 0.0, float(distance[~moved].max(initial=0.0)))
+    totals["keypoint_score"] = max(totals["keypoint_score"] or 0.0, float(diff[..., 2].max(initial=0.0)))
+    for key, count in (("keypoints_moved", moved.sum()), ("keypoints_compared", moved.size),
+                       ("keypoints_regridded", (~same_grid).sum())):
+        totals[key] = (totals[key] or 0) + int(count)
+
+
+def _grid(boxes):
+    """[N, 2] of the heatmap grid detectron2 resizes each box's keypoints to: ceil of its sides, at least 1."""
+    sides = np.asarray(boxes, np.float32)[:, 2:] - np.asarray(boxes, np.float32)[:, :2]
+    return np.ceil(np.maximum(sides, np.float32(1)))
 
 
 def _sem_seg_diff(reference, candidate):

@@ -11,9 +11,10 @@ from core.contract import as_detections, has_detections
 MIN_SCORE, MAX_SHOWN = 0.5, 30  # beyond a few dozen boxes a picture shows nothing
 
 
-def side_by_side(image_bgr, panels):
-    """PNG bytes: one copy of the image per (title, detections) panel, detections drawn on it."""
-    drawn = [_panel(image_bgr, title, dets) for title, dets in panels]
+def side_by_side(image_bgr, panels, skeleton=()):
+    """PNG bytes: one copy of the image per (title, outputs) panel, the outputs drawn on it; keypoints joined by
+    `skeleton` (pairs of keypoint indices)."""
+    drawn = [_panel(image_bgr, title, dets, skeleton) for title, dets in panels]
     width, height = sum(p.width for p in drawn), max(p.height for p in drawn)
     canvas = Image.new("RGB", (width, height), "white")
     for i, panel in enumerate(drawn):
@@ -23,7 +24,7 @@ def side_by_side(image_bgr, panels):
     return buffer.getvalue()
 
 
-def _panel(image_bgr, title, outputs):
+def _panel(image_bgr, title, outputs, skeleton):
     image = Image.fromarray(np.clip(image_bgr[:, :, ::-1], 0, 255).astype(np.uint8))
     if "sem_seg" in outputs:
         image = _tint_classes(image, outputs["sem_seg"].argmax(0))
@@ -35,6 +36,8 @@ def _panel(image_bgr, title, outputs):
             image = _tint(image, dets["boxes"][i], dets["masks"][i], color)
         draw = ImageDraw.Draw(image)
         draw.rectangle([float(v) for v in dets["boxes"][i]], outline=color, width=2)
+        if "keypoints" in dets:
+            _keypoints(draw, dets["keypoints"][i], skeleton, color)
         draw.text((float(dets["boxes"][i][0]) + 2, float(dets["boxes"][i][1]) + 1),
                   f"{int(dets['classes'][i])}:{dets['scores'][i]:.2f}", fill=color)
     header = Image.new("RGB", (image.width, 18), "white")
@@ -44,6 +47,14 @@ def _panel(image_bgr, title, outputs):
     panel.paste(header, (0, 0))
     panel.paste(image, (0, header.height))
     return panel
+
+
+def _keypoints(draw, keypoints, skeleton, color):
+    """One instance's keypoints ([K, 3]: x, y, score) as dots, joined by the skeleton's lines."""
+    for a, b in skeleton:
+        draw.line([tuple(map(float, keypoints[a, :2])), tuple(map(float, keypoints[b, :2]))], fill=color, width=1)
+    for x, y, _ in keypoints:
+        draw.ellipse([float(x) - 2, float(y) - 2, float(x) + 2, float(y) + 2], fill="white", outline=color)
 
 
 def _tint_classes(image, classes):

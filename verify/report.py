@@ -5,19 +5,23 @@ import json
 
 import core
 from tf_import.tflite import TFLITE
-from verify.agreement import EXACT, SEM_SEG_ARGMAX, STRICT_IOU
+from verify.agreement import EXACT, KEYPOINT_TIES, SEM_SEG_ARGMAX, STRICT_IOU
 from verify.serving import MASK_EQUAL
 
 FIGURES_MARKER = "d2tf-figures"
 TOLERANCE = (f"every detection matched at IoU >= {STRICT_IOU} with its label, boxes within {EXACT['box']:g} px, "
-             f"scores within {EXACT['score']:g}, masks within {EXACT['mask']:g}, semantic logits within "
+             f"scores within {EXACT['score']:g}, masks within {EXACT['mask']:g}, keypoints within "
+             f"{EXACT['keypoint']:g} px (but up to {KEYPOINT_TIES:.0%} moved by argmax ties) and their scores within "
+             f"{EXACT['keypoint_score']:g} (instances whose box rounds to another heatmap grid aside), semantic logits "
+             "within "
              f"{EXACT['sem_seg']:g} or their argmax equal on >= {SEM_SEG_ARGMAX:.2%} of pixels")
 MATCHED = f"matched IoU>=0.9 | matched IoU>={STRICT_IOU}"  # two table columns, filled by _matched()
 
 
 def render(info, mode, figures, evaluation=None):
     source = info["source"]
-    seg = "sem_seg" in info["outputs"]  # one more column: the semantic logits
+    extras = _extra_columns(info)
+    headers, rules = "".join(f"{header} | " for header, _ in extras), "---|" * len(extras)
     lines = [
         f"# d2tf verification {'FAILED' if figures['failures'] else 'passed'}: {info['architecture']['name']}",
         "",
@@ -35,10 +39,10 @@ def render(info, mode, figures, evaluation=None):
         f"and >= {STRICT_IOU}, not by index (near-equal scores may swap places between runtimes).",
         "",
         f"| stage | against | detections | {MATCHED} | max box diff (px) | max score diff "
-        f"| max mask diff | {SEM_SEG * seg}check |",
-        "|---|---|---|---|---|---|---|---|---|" + "---|" * seg,
+        f"| max mask diff | {headers}check |",
+        "|---|---|---|---|---|---|---|---|---|" + rules,
         *(f"| {runtime_name(s['stage'])} | {s['against']} | {s['candidate']} vs {s['reference']} | {_matched(s)} | "
-          f"{_diffs(s)} | {_sem_seg(s)}{_check(s)} |" for s in figures["stages"]),
+          f"{_diffs(s)} | {_cells(extras, s)}{_check(s)} |" for s in figures["stages"]),
         "",
         *_tflite_note(figures["stages"]),
         *(["model.fixed.onnx differs from model.onnx by design: tensorpack's RoIAlign samples 2x2 points per bin where",
@@ -52,11 +56,11 @@ def render(info, mode, figures, evaluation=None):
         "The other RoIAlign mode runs as its fixed ONNX in onnxruntime (the pb equals it, see tf_import's tests).",
         "",
         f"| model | RoIAlign | runtime | {MATCHED} | max box diff (px) | max score diff "
-        f"| agreement AP | AP50 | {SEM_SEG * seg}check |",
-        "|---|---|---|---|---|---|---|---|---|---|" + "---|" * seg,
+        f"| agreement AP | AP50 | {headers}check |",
+        "|---|---|---|---|---|---|---|---|---|---|" + rules,
         *(f"| {runtime_name(a['model'])} | {a['roialign']} | {a['runtime']} | {_matched(a)} | "
           f"{_diffs(a, mask=False)} | {_optional(a['ap'], '.4f')} | {_optional(a['ap50'], '.4f')} | "
-          f"{_sem_seg(a)}{_check(a)} |" for a in figures["agreement"]),
+          f"{_cells(extras, a)}{_check(a)} |" for a in figures["agreement"]),
         "",
         *_tensorpack_section(figures.get("tensorpack"), info["architecture"]["backbone"], len(figures["images"])),
         *_serving_section(figures["serving"]),
@@ -110,12 +114,30 @@ def _diffs(row, mask=True):
     return " | ".join("n/a" if not row["matched"] else _optional(row[key], spec) for key, spec in specs)
 
 
-SEM_SEG = "sem_seg: max logit diff, argmax equal | "  # a table column, filled by _sem_seg()
+def _extra_columns(info):
+    """(header, cell of a row) of the tables' columns for the model's outputs beyond boxes, scores and masks."""
+    columns = []
+    if "keypoints" in info["outputs"]:
+        columns.append(("keypoints: max x/y diff (px), max score diff, moved by argmax ties, instances regridded",
+                        _keypoints))
+    if "sem_seg" in info["outputs"]:
+        columns.append(("sem_seg: max logit diff, argmax equal", _sem_seg))
+    return columns
+
+
+def _cells(extras, row):
+    return "".join(f"{cell(row)} | " for _, cell in extras)
+
+
+def _keypoints(row):
+    if row["keypoint"] is None:
+        return "n/a"
+    return (f"{row['keypoint']:.4f}, {row['keypoint_score']:.2e}, {row['keypoints_moved']} of "
+            f"{row['keypoints_compared']}, {row['keypoints_regridded']}")
 
 
 def _sem_seg(row):
-    """The sem_seg column's cell; none for a model without semantic logits."""
-    return "" if row["sem_seg"] is None else f"{row['sem_seg']:.2e}, {row['sem_seg_argmax']:.4%} | "
+    return "n/a" if row["sem_seg"] is None else f"{row['sem_seg']:.2e}, {row['sem_seg_argmax']:.4%}"
 
 
 def _check(row):
@@ -152,8 +174,8 @@ def _tensorpack_section(rows, backbone, num_images):
 def _serving_section(rows):
     title = "## The SavedModel on images as they come"
     if not rows:
-        return [title, "", "Not checked: this conversion wrote no saved_model (--no-saved-model, or tf_import said why).",
-                ""]
+        return [title, "", "Not checked: this conversion wrote no saved_model (--no-saved-model, or tf_import said "
+                "why).", ""]
     row = rows[0]
     masks = "n/a" if row["mask_equal"] is None else f"{row['mask_equal']:.4%}"
     return [

@@ -92,7 +92,8 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, serving_row, pooled)
     first = next(iter(images))
     png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
-                                       (f"model.pb ({mode})", outputs["model.pb"][first])])
+                                       (f"model.pb ({mode})", outputs["model.pb"][first])],
+                       info.get("keypoint_skeleton", ()))
     text = report.render(info, mode, figures, evaluation)
     write_atomic(os.path.join(out_dir, "verify.png"), png)
     write_atomic(os.path.join(out_dir, "report.md"), text.encode())

@@ -27,13 +27,19 @@ def run(model):
 
 
 def fold_constants(model):
-    """Replaces every node whose inputs are all known constants by Constant nodes holding its outputs.
-    Returns the number of nodes folded."""
-    graph = model.graph
-    known = G.constant_values(graph)
-    opsets = list(model.opset_import)
+    """Replaces every node whose inputs are all known constants by Constant nodes holding its outputs, in Loop
+    bodies too (TorchScript writes each scalar of a scripted loop as Unsqueeze(Constant), and TensorFlow's handlers
+    need axes and starts as constants). Returns the number of nodes folded."""
+    return _fold_graph(model.graph, list(model.opset_import), {})
+
+
+def _fold_graph(graph, opsets, outer):
+    """fold_constants on `graph`, which may read the enclosing graphs' constants `outer` ({name: ndarray})."""
+    known = {**outer, **G.constant_values(graph)}
     nodes, folded = [], 0
     for node in graph.node:
+        if node.op_type == "Loop":
+            folded += _fold_graph(next(a.g for a in node.attribute if a.name == "body"), opsets, known)
         inputs = [name for name in node.input if name]
         if node.op_type in _NOT_FOLDABLE or not all(name in known for name in inputs):
             nodes.append(node)

@@ -4,7 +4,8 @@ The trace computes many sizes at run time (Shape -> Gather -> Unsqueeze -> Conca
 image height/width and the number of boxes vary. With ONNX shape inference, a Shape (or a Gather of a Shape) whose
 dims are all static becomes a constant; constant folding then carries that through the arithmetic, so H, W and the
 box count are the only symbols left. An If whose condition became constant is replaced by the branch it takes.
-Afterwards no If/Loop/Scan may remain: TensorFlow graphs from d2tf carry no control flow.
+Afterwards no If or Scan may remain. A Loop may: keypoint R-CNN resizes each box's heatmaps to that box's size, one
+box after another (export/keypoint_inference.py), and TensorFlow runs it as a while loop.
 """
 
 import numpy as np
@@ -14,7 +15,7 @@ from core import D2TFError
 from graphfix import graph as G
 from graphfix.passes.cleanup import fold_constants
 
-_CONTROL_FLOW = {"If", "Loop", "Scan"}
+_CONTROL_FLOW = {"If", "Scan"}
 
 
 def run(model):

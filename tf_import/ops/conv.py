@@ -58,8 +58,8 @@ def conv_transpose(node, inputs, attrs):
     if attrs.get("group", 1) != 1:
         raise refuse(node, f"group={attrs['group']}")
     x, w, b = (inputs + [None])[:3]
-    if any(attrs.get("pads", [0])) or any(attrs.get("output_padding", [0])) or "output_shape" in attrs:
-        raise refuse(node, "padding or output_shape on a transposed convolution")
+    if any(attrs.get("output_padding", [0])) or "output_shape" in attrs:
+        raise refuse(node, "output_padding or output_shape on a transposed convolution")
     if attrs.get("dilations", [1, 1]) != [1, 1]:
         raise refuse(node, f"dilations={attrs['dilations']}")
     sh, sw = attrs.get("strides", [1, 1])
@@ -68,6 +68,9 @@ def conv_transpose(node, inputs, attrs):
     shape = tf.shape(x.nhwc)
     out_shape = tf.stack([shape[0], (shape[1] - 1) * sh + kh, (shape[2] - 1) * sw + kw, kernel.shape[2]])
     y = tf.nn.conv2d_transpose(x.nhwc, kernel, out_shape, strides=[1, sh, sw, 1], padding="VALID")
+    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+    if any((top, left, bottom, right)):  # ONNX's pads take rows and columns off the full output (keypoint heads)
+        y = y[:, top:tf.shape(y)[1] - bottom, left:tf.shape(y)[2] - right, :]
     if b is not None:
         y = tf.nn.bias_add(y, b.onnx)
     return Value(y, nhwc=True)

@@ -19,9 +19,9 @@ SHAPES = {"synthetic1_256x320": [256, 320], "synthetic2_300x452": [300, 452]}
 INFO = {"architecture": {"name": "R50-FPN Mask R-CNN", "backbone": "FPN"}, "pooler": {"box": {"type": "ROIAlignV2"}},
         "resize": {"min_size_test": 64, "max_size_test": 100}, "outputs": ["boxes", "scores", "classes", "masks"]}
 TOLERANCE = ("every detection matched at IoU >= 0.99 with its label, boxes within 0.05 px, scores within 0.0001, "
-             "masks within 0.0001, keypoints within 0.05 px (but up to 1% moved by argmax ties) and their scores within "
-             "0.0001 (instances whose box rounds to another heatmap grid aside), semantic logits within 0.0001 or their "
-             "argmax equal on >= 99.99% of pixels")
+             "masks within 0.0001, keypoints within 0.05 px (but up to 1% moved by argmax ties) and their scores "
+             "within 0.0001 (instances whose box rounds to another heatmap grid aside), semantic logits within 0.0001 "
+             "or their argmax equal on >= 99.99% of pixels")
 
 
 def _detections(n=3):

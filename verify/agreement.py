@@ -58,8 +58,8 @@ def compare(reference, candidate, iou_threshold=0.9):
     """Differences over images ({key: outputs} each, classes 0-based), detections matched by label and IoU;
     sem_seg: the largest logit difference and the least share of pixels whose argmax is equal."""
     totals = dict(detections=False, reference=0, candidate=0, matched=0, box=0.0, score=0.0, mask=None, sem_seg=None,
-                  sem_seg_argmax=None, keypoint=None, keypoint_score=None, keypoints_moved=None, keypoints_compared=None,
-                  keypoints_regridded=None)
+                  sem_seg_argmax=None, keypoint=None, keypoint_score=None, keypoints_moved=None,
+                  keypoints_compared=None, keypoints_regridded=None)
     for key, ref in reference.items():
         cand = candidate[key]
         if "sem_seg" in ref:

@@ -49,14 +49,16 @@ class ExportWrapper(torch.nn.Module):
     def forward(self, image):
         inputs = [{"image": image.permute(2, 0, 1)}]
         model = self.model
-        images = _preprocessed(model, inputs)
         height, width = image.shape[:2]
         if "proposals" in self.outputs:  # ProposalNetwork
+            images = _preprocessed(model, inputs)
             proposals = model.proposal_generator(images, model.backbone(images.tensor), None)[0][0]
             return proposals.proposal_boxes.tensor, proposals.objectness_logits
         if "boxes" not in self.outputs:  # SemanticSegmentor: the logits of the padded image, cropped to the image
+            images = _preprocessed(model, inputs)
             return model.sem_seg_head(model.backbone(images.tensor), None)[0][0, :, :height, :width]
         if hasattr(model, "head_in_features"):  # a one-stage DenseDetector (RetinaNet): its forward's first half
+            images = model.preprocess_image(inputs)
             features = model.backbone(images.tensor)
             features = [features[name] for name in model.head_in_features]
             instances, sem_seg = model.forward_inference(images, features, model.head(features))[0], None

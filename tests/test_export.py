@@ -42,8 +42,8 @@ def test_model_info_travels_in_the_onnx_and_model_json_is_its_copy(pipeline):
     info = read_info(proto, "model.onnx")
     assert info == p.info, "model.json is a readable copy of the metadata"
     assert info["architecture"] == {
-        "name": "R50-FPN Mask R-CNN", "backbone": "FPN", "depth": 50, "mask": True, "cascade": False,
-        "class_agnostic": False, "norm": "FrozenBN", "aligned": True, "groups": 1,
+        "name": "R50-FPN Mask R-CNN", "backbone": "FPN", "depth": 50, "mask": True, "keypoints": False,
+        "cascade": False, "class_agnostic": False, "norm": "FrozenBN", "aligned": True, "groups": 1,
         "width_per_group": 64, "stride_in_1x1": True, "meta": "GeneralizedRCNN",
         "reference_config": EXAMPLE,
     }

@@ -63,6 +63,10 @@ def _size_mib(path):
     return os.path.getsize(path) / 2**20
 
 
+# The file of each runtime that tf_import may not write (a model whose outputs are more than detections).
+_READS = {"saved_model": "saved_model", "tflite": "model.tflite"}
+
+
 def bench(config, size, runs, out):
     """(stage row, {runtime: latency row}) of one architecture."""
     work = os.path.join(out, zoo.short_name(config))
@@ -75,11 +79,14 @@ def bench(config, size, runs, out):
     stages["graphfix s"], _ = run("-m", "graphfix", os.path.join(work, "model.onnx"))
     stages["tf_import s"], _ = run("-m", "tf_import", os.path.join(work, "model.fixed.onnx"), "--out", work)
     for name in ("model.onnx", "model.pb", "saved_model", "model.tflite"):
-        stages[f"{name} MiB"] = _size_mib(os.path.join(work, name))
+        path = os.path.join(work, name)
+        stages[f"{name} MiB"] = _size_mib(path) if os.path.exists(path) else "not written"
     image_npy = os.path.join(work, "image.npy")
     np.save(image_npy, synthetic_image(*size, seed=5))
     latencies = {}
     for runtime in RUNTIMES:
+        if not os.path.exists(os.path.join(work, _READS.get(runtime, "model.onnx"))):
+            continue  # tf_import wrote no SavedModel or TFLite model for it, and said why
         print(f"[bench]   {runtime} ...", file=sys.stderr, flush=True)
         latencies[runtime] = latency(runtime, work, image_npy, runs)
     return stages, latencies

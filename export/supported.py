@@ -25,29 +25,28 @@ _CARRIED = {
     "MODEL.RETINANET.SCORE_THRESH_TEST", "MODEL.RETINANET.NMS_THRESH_TEST", "MODEL.RETINANET.TOPK_CANDIDATES_TEST",
     "MODEL.SEM_SEG_HEAD.NUM_CLASSES", "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS",
 }
-# Subtrees that do not exist in the graph, by meta-architecture. Panoptic FPN's PANOPTIC_FPN.COMBINE is its
-# postprocessing, which the graph leaves to the user (its sem_seg and instances are outputs).
+# Subtrees that do not exist in the graph, by meta-architecture (the mask, keypoint and cascade heads: by the
+# Architecture, _graph_keys). Panoptic FPN's PANOPTIC_FPN.COMBINE is its postprocessing, which the graph leaves to the
+# user (its sem_seg and instances are outputs).
 _RCNN = ("MODEL.ROI_HEADS", "MODEL.ROI_BOX_HEAD", "MODEL.ROI_BOX_CASCADE_HEAD", "MODEL.ROI_MASK_HEAD")
 _UNUSED_SUBTREES = {
     "GeneralizedRCNN": ("MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET"),
-    "RetinaNet": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.PROPOSAL_GENERATOR",
-                  "MODEL.RPN", *_RCNN),
-    "ProposalNetwork": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET",
-                        *_RCNN),
-    "SemanticSegmentor": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET",
-                          "MODEL.PROPOSAL_GENERATOR", "MODEL.RPN", *_RCNN),
-    "PanopticFPN": ("MODEL.ROI_KEYPOINT_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET"),
+    "RetinaNet": ("MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.PROPOSAL_GENERATOR", "MODEL.RPN", *_RCNN),
+    "ProposalNetwork": ("MODEL.SEM_SEG_HEAD", "MODEL.PANOPTIC_FPN", "MODEL.RETINANET", *_RCNN),
+    "SemanticSegmentor": ("MODEL.PANOPTIC_FPN", "MODEL.RETINANET", "MODEL.PROPOSAL_GENERATOR", "MODEL.RPN", *_RCNN),
+    "PanopticFPN": ("MODEL.PANOPTIC_FPN", "MODEL.RETINANET"),
 }
 
 # Backbone builders by meta-architecture: (config name, Architecture.backbone). RetinaNet's FPN has P3-P7, P6 and P7
 # made from res5.
-_RESNET = {"build_resnet_backbone": "C4", "build_resnet_fpn_backbone": "FPN"}
+_FPN = {"build_resnet_fpn_backbone": "FPN"}
+_RESNET = {"build_resnet_backbone": "C4", **_FPN}
 _BACKBONES = {
     "GeneralizedRCNN": _RESNET,
     "RetinaNet": {"build_retinanet_resnet_fpn_backbone": "FPN"},
     "ProposalNetwork": _RESNET,
-    "SemanticSegmentor": {"build_resnet_fpn_backbone": "FPN"},
-    "PanopticFPN": {"build_resnet_fpn_backbone": "FPN"},
+    "SemanticSegmentor": _FPN,
+    "PanopticFPN": _FPN,
 }
 # The name of each meta-architecture's model, after its backbone's (R-CNN's says which heads).
 _KINDS = {"RetinaNet": "RetinaNet", "ProposalNetwork": "RPN", "SemanticSegmentor": "semantic FPN",
@@ -182,7 +181,7 @@ def _unsupported(cfg, problems):
 def _graph_keys(cfg, arch):
     """(dotted key, value) of every leaf of cfg.MODEL that shapes the inference graph of `arch`."""
     skip = set(_UNUSED_SUBTREES[arch.meta])
-    if not arch.mask and arch.meta in ("GeneralizedRCNN", "PanopticFPN"):
+    if not arch.mask:
         skip.add("MODEL.ROI_MASK_HEAD")
     if not arch.keypoints:
         skip.add("MODEL.ROI_KEYPOINT_HEAD")

@@ -28,7 +28,8 @@ def _panel(image_bgr, title, outputs, skeleton):
     image = Image.fromarray(np.clip(image_bgr[:, :, ::-1], 0, 255).astype(np.uint8))
     if "sem_seg" in outputs:
         image = _tint_classes(image, outputs["sem_seg"].argmax(0))
-    dets = as_detections(outputs) if has_detections(outputs) else {"scores": np.zeros(0)}
+    detects = has_detections(outputs)
+    dets = as_detections(outputs) if detects else {"scores": np.zeros(0)}
     shown = [i for i in np.argsort(-dets["scores"], kind="stable")[:MAX_SHOWN] if dets["scores"][i] >= MIN_SCORE]
     for i in shown:
         color = _color(int(dets["classes"][i]))
@@ -41,7 +42,7 @@ def _panel(image_bgr, title, outputs, skeleton):
         draw.text((float(dets["boxes"][i][0]) + 2, float(dets["boxes"][i][1]) + 1),
                   f"{int(dets['classes'][i])}:{dets['scores'][i]:.2f}", fill=color)
     header = Image.new("RGB", (image.width, 18), "white")
-    caption = "per-pixel classes tinted" if not has_detections(outputs) else f"{len(shown)} with score >= {MIN_SCORE}"
+    caption = f"{len(shown)} with score >= {MIN_SCORE}" if detects else "per-pixel classes tinted"
     ImageDraw.Draw(header).text((4, 3), f"{title}: {caption}", fill="black")
     panel = Image.new("RGB", (image.width, image.height + header.height), "white")
     panel.paste(header, (0, 0))

@@ -13,8 +13,7 @@ TOLERANCE = (f"every detection matched at IoU >= {STRICT_IOU} with its label, bo
              f"scores within {EXACT['score']:g}, masks within {EXACT['mask']:g}, keypoints within "
              f"{EXACT['keypoint']:g} px (but up to {KEYPOINT_TIES:.0%} moved by argmax ties) and their scores within "
              f"{EXACT['keypoint_score']:g} (instances whose box rounds to another heatmap grid aside), semantic logits "
-             "within "
-             f"{EXACT['sem_seg']:g} or their argmax equal on >= {SEM_SEG_ARGMAX:.2%} of pixels")
+             f"within {EXACT['sem_seg']:g} or their argmax equal on >= {SEM_SEG_ARGMAX:.2%} of pixels")
 MATCHED = f"matched IoU>=0.9 | matched IoU>={STRICT_IOU}"  # two table columns, filled by _matched()
 
 

@@ -1,4 +1,4 @@
-"""tensorpack's variables, restated from the contract (shared/reference/tensorpack-format.md sections 1-2)
+"""tensorpack's variables, restated from the contract (docs/tensorpack.md section 1)
 independently of tf_import/tensorpack_checkpoint.py, the code under test."""
 
 import re

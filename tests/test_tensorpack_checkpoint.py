@@ -1,5 +1,5 @@
 """The tensorpack npz (tf_import.tensorpack_checkpoint), checked against the contract
-(shared/reference/tensorpack-format.md sections 1-2), restated here independently of the code under test."""
+(docs/tensorpack.md section 1), restated here independently of the code under test."""
 
 import numpy as np
 import pytest

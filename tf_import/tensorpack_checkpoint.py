@@ -2,8 +2,8 @@
 
 Every ONNX initializer is a detectron2 checkpoint tensor under its own name (export keeps FrozenBN unfolded), so
 each is renamed and laid out as tensorpack's FasterRCNN example creates its variables
-(shared/reference/tensorpack-format.md sections 1-2). Each is consumed exactly once; a name no rule claims, or a
-tensorpack variable nothing fills, is an error naming it. Needs numpy and onnx only.
+(docs/tensorpack.md section 1). Each is consumed exactly once; a name no rule claims, or a tensorpack variable
+nothing fills, is an error naming it. Needs numpy and onnx only.
 """
 
 import io

@@ -1,8 +1,8 @@
 """What tensorpack's examples/FasterRCNN needs beside model.npz to compute what detectron2 computes: its config flags
 (flags.txt) and tensorpack_config.py, a small module that applies them together with the class names (the class
 count reaches tensorpack only through a registered dataset's `class_names`: finalize_configs overwrites
-DATA.NUM_CATEGORY from them). Found by running tensorpack's own model on our npz (shared/reference/tensorpack-format.md
-section 6). Needs nothing but the model info.
+DATA.NUM_CATEGORY from them). Found by running tensorpack's own model on our npz (docs/tensorpack.md section 2).
+Needs nothing but the model info.
 """
 
 from core import D2TFError

@@ -3,7 +3,7 @@
 detectron2's ROIAlignV2 exports as RoiAlign(coordinate_transformation_mode=half_pixel, sampling_ratio=0): an
 adaptive ceil(roi_size / output_size) grid of samples per bin. tensorpack (crop_and_resize to twice the output
 size, then 2x2 average pooling) is the same operator with exactly 2x2 samples per bin, i.e. sampling_ratio=2
-(measured equal in onnxruntime within 1e-5, see shared/reference/tensorpack-format.md section 4).
+(measured equal in onnxruntime within 1e-5, see docs/tensorpack.md section 4).
 - mode "tensorpack" (default): sampling_ratio becomes 2, so the graph computes what tensorpack computes.
 - mode "exact": the adaptive grid (sampling_ratio 0, the only one export accepts); the pb reproduces detectron2.
 Nothing else in the graph depends on the mode, so the pass also switches an already fixed graph to the other mode.

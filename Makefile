@@ -51,8 +51,8 @@ bench: setup
 	$(PY) bench/run.py $(if $(ARCHS),--archs "$(ARCHS)")
 
 # Re-measures every suite architecture (the whole pipeline test, under 30 min) into d2tf/zoo_agreement.json, then
-# rewrites the README's zoo table with those figures.
+# rewrites docs/zoo.md's table with those figures.
 zoo-table: setup
 	D2TF_RECORD_AGREEMENT=$(CURDIR)/d2tf/zoo_agreement.json $(PY) -m pytest tests/test_convert.py \
 		-k test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2
-	$(PY) -m d2tf.zoo_table --write README.md
+	$(PY) -m d2tf.zoo_table --write docs/zoo.md

@@ -1,7 +1,7 @@
-"""`python -m d2tf.zoo_table [--write README.md]`: one row per yaml config of detectron2's model zoo (its
+"""`python -m d2tf.zoo_table [--write docs/zoo.md]`: one row per yaml config of detectron2's model zoo (its
 quick_schedules test configs aside): what d2tf delivers for it, or why it refuses it, which architecture of the
 test suite stands for it, and how closely that architecture's pb agreed with detectron2 when the suite last recorded
-it (zoo_agreement.json, written by `make zoo-table`). The README's table is this output; tests/test_zoo_table.py
+it (zoo_agreement.json, written by `make zoo-table`). docs/zoo.md's table is this output; tests/test_zoo_table.py
 keeps the two equal."""
 
 import glob
@@ -12,7 +12,7 @@ import re
 from core import D2TFError, cli, zoo
 from core.files import write_atomic
 
-BEGIN, END = "<!-- zoo-table: python -m d2tf.zoo_table --write README.md -->", "<!-- /zoo-table -->"
+BEGIN, END = "<!-- zoo-table: python -m d2tf.zoo_table --write docs/zoo.md -->", "<!-- /zoo-table -->"
 # {suite architecture's short name: its exact-mode figures against detectron2}, from the suite (record_agreement).
 AGREEMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo_agreement.json")
 
@@ -109,24 +109,25 @@ def _short(message):
     return problems[0] + (f" (and {len(problems) - 1} more keys)" if len(problems) > 1 else "")
 
 
-def write(readme):
-    """Replaces the table between the markers in `readme`."""
+def write(document):
+    """Replaces the table between the markers in `document` (docs/zoo.md)."""
     try:
-        with open(readme) as f:
+        with open(document) as f:
             text = f.read()
     except OSError as e:
-        raise D2TFError(f"cannot read {readme}: {e.strerror}") from None
+        raise D2TFError(f"cannot read {document}: {e.strerror}") from None
     if BEGIN not in text or END not in text:
-        raise D2TFError(f"{readme} has no zoo-table markers ({BEGIN} ... {END})")
+        raise D2TFError(f"{document} has no zoo-table markers ({BEGIN} ... {END})")
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    write_atomic(readme, (text[:start] + table() + text[end:]).encode())
+    write_atomic(document, (text[:start] + table() + text[end:]).encode())
 
 
 def main(argv=None):
     parser = cli.ArgumentParser(prog="python -m d2tf.zoo_table", description="Print the table of detectron2's "
-                                "model-zoo configs: what d2tf delivers for each, or why it refuses it (the README's "
+                                "model-zoo configs: what d2tf delivers for each, or why it refuses it (docs/zoo.md's "
                                 "table; tests/test_zoo_table.py keeps the two equal).")
-    parser.add_argument("--write", metavar="README", help="replace the table between the zoo-table markers there")
+    parser.add_argument("--write", metavar="DOC", help="replace the table between the zoo-table markers in DOC "
+                        "(docs/zoo.md)")
     args = parser.parse_args(argv)
     if args.write:
         write(args.write)

@@ -59,7 +59,7 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
         # RoIAlign to switch to, so both modes are detectron2's
         assert inexact(tensorpack) == [], tensorpack
     served = _served(p, figures, (p.out / "report.md").read_text())
-    if os.environ.get("D2TF_RECORD_AGREEMENT"):  # make zoo-table: the README table's figures
+    if os.environ.get("D2TF_RECORD_AGREEMENT"):  # make zoo-table: docs/zoo.md's table's figures
         record_agreement(os.environ["D2TF_RECORD_AGREEMENT"], zoo.short_name(config), {
             "runtime": exact["runtime"], "matched_iou99": exact["strict_agreement"] if detects else None,
             "box_px": exact["box"], "score": exact["score"], "mask": exact["mask"], "sem_seg": exact["sem_seg"],

@@ -1,4 +1,4 @@
-"""The README's table of detectron2's model-zoo configs (d2tf/zoo_table.py) is what the code decides today."""
+"""docs/zoo.md's table of detectron2's model-zoo configs (d2tf/zoo_table.py) is what the code decides today."""
 
 import pytest
 
@@ -8,11 +8,11 @@ from tests.conftest import ROOT, run_python
 from verify.agreement import EXACT
 
 
-def test_readme_zoo_table_is_current():
-    with open(f"{ROOT}/README.md") as f:
-        readme = f.read()
-    assert readme[readme.index(BEGIN):readme.index(END) + len(END)] == table(), (
-        "the README's zoo table is stale: python -m d2tf.zoo_table --write README.md")
+def test_docs_zoo_table_is_current():
+    with open(f"{ROOT}/docs/zoo.md") as f:
+        document = f.read()
+    assert document[document.index(BEGIN):document.index(END) + len(END)] == table(), (
+        "docs/zoo.md's zoo table is stale: python -m d2tf.zoo_table --write docs/zoo.md")
 
 
 def test_every_zoo_model_config_has_a_row():
@@ -55,12 +55,12 @@ def test_a_model_tensorpack_cannot_express_delivers_the_pb_and_says_why_no_npz()
 
 
 def test_write_leaves_a_file_without_markers_as_it_was(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("no table here\n")
-    result = run_python("-m", "d2tf.zoo_table", "--write", readme)
+    document = tmp_path / "zoo.md"
+    document.write_text("no table here\n")
+    result = run_python("-m", "d2tf.zoo_table", "--write", document)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        f"error: {readme} has no zoo-table markers ({BEGIN} ... {END})"]
-    assert readme.read_text() == "no table here\n"
+        f"error: {document} has no zoo-table markers ({BEGIN} ... {END})"]
+    assert document.read_text() == "no table here\n"
     missing = tmp_path / "missing.md"
     result = run_python("-m", "d2tf.zoo_table", "--write", missing)
     assert result.stderr.strip().splitlines() == [f"error: cannot read {missing}: No such file or directory"]

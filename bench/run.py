@@ -5,8 +5,8 @@ and steady latency on one image.
 
 Each stage runs as the user runs it (`python -m ...` in its own process, tensorpack RoIAlign mode). Each runtime
 runs in a process of its own (bench/latency.py): detectron2, onnxruntime on model.onnx, the pb (by default and with
-the fast-start config the README shows), the SavedModel and the TFLite model; the steady latency is the median of
-the runs after the first. Writes <out>/bench.md and prints it.
+the fast-start config docs/benchmarks.md shows), the SavedModel and the TFLite model; the steady latency is the
+median of the runs after the first. Writes <out>/bench.md and prints it.
 """
 
 import json

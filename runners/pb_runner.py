@@ -34,7 +34,7 @@ _SLOW_TO_START = ("layout_optimizer", "arithmetic_optimization", "dependency_opt
 def fast_start_config():
     """A tf.compat.v1.ConfigProto under which the pb's first Session.run costs about 1.6x a steady one instead of
     2.6x (R50-FPN Mask at 800x1216: 7.0 s against 11.1 s, steady 4.3 s either way): grappler runs one round of
-    constant folding and the remapper only. The README shows it for users; `make bench` measures it."""
+    constant folding and the remapper only. docs/benchmarks.md shows it for users; `make bench` measures it."""
     import tensorflow as tf
     from tensorflow.core.protobuf import rewriter_config_pb2
 

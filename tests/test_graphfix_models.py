@@ -55,7 +55,8 @@ def test_tensorpack_roialign_difference_is_measured(config, pipeline, measure):
         if not roi_aligns or not p.info["architecture"]["aligned"]:  # ROIAlign v1 keeps its 2x2 sampling
             assert match.agreement == 1.0 and match.max_box_diff == match.max_score_diff == 0
             continue
-        # sampling ratio 2 vs adaptive moves final AP by < 0.5 (seed README): most detections must survive it.
+        # sampling ratio 2 vs adaptive moves final AP by < 0.5 (tensorpack's convert_d2 README): most detections
+        # must survive it.
         assert match.agreement >= 0.7
         assert match.max_box_diff > 0 or match.max_score_diff > 0, "the modes differ, or the pass did nothing"
 

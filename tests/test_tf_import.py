@@ -73,8 +73,8 @@ def test_pb_matches_onnxruntime(config, pipeline, measure):
 
 @pytest.mark.architecture(EXAMPLE)
 def test_fast_start_config_computes_what_the_default_session_does(pipeline, tmp_path):
-    """runners.pb_runner.fast_start_config (the README's session config for a short first run) leaves out grappler
-    rewrites, not computation: the pb's detections under it are the default session's."""
+    """runners.pb_runner.fast_start_config (docs/benchmarks.md's session config for a short first run) leaves out
+    grappler rewrites, not computation: the pb's detections under it are the default session's."""
     p = pipeline(EXAMPLE)
     images = dict(np.load(p.work / "images.npz"))
     fast, default = run_pb(p.out / "model.pb", images, tmp_path, "--fast-start"), p.outputs("model.pb")

@@ -2,7 +2,7 @@
 
     python -m tf_import <dir>/model.fixed.onnx --out <dir>
 
-TensorFlow side only: never import torch or detectron2 in this process (they crash together, see README).
+TensorFlow side only: never import torch or detectron2 in this process (they crash together, see docs/install.md).
 """
 
 import os

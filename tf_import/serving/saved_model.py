@@ -3,8 +3,8 @@
 `serving_default` takes an image as it comes, `input_tensor` uint8 [1, H, W, 3] RGB of any size, and does inside
 the graph what detectron2's DefaultPredictor and detector_postprocess do around the model: the config's test resize
 (serving/resize.py), the model, boxes back to the image and masks pasted at its size (serving/postprocess.py). Its
-outputs follow the TF Object Detection API's names and layouts (core.contract); the README says where they
-differ. `tensorpack` is the pb's own interface (core.contract).
+outputs follow the TF Object Detection API's names and layouts (core.contract); docs/outputs.md says where
+they differ. `tensorpack` is the pb's own interface (core.contract).
 
 The weights are variables, not the pb's constants: TensorFlow optimises a graph on its first run, and with the
 weights inside the graph it copies them with every pass (the DC5 pb's first run took 60 s where the next took 1.4 s).

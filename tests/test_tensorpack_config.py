@@ -1,8 +1,8 @@
 """The flags and tensorpack_config.py (tf_import.tensorpack_config), and tensorpack's own model
-(../shared/clients/tensorpack-FasterRCNN, unmodified) running the npz with them: it must compute what our
-tensorpack-mode graph computes: the pb of builds converted in tensorpack mode, verify's switched copy of the fixed
-graph (onnxruntime) for the others. The conversion's verify ran it (`--tensorpack`); these tests compare kept
-outputs."""
+(examples/FasterRCNN, unmodified; where the tests find it: docs/tensorpack.md) running the npz with them: it must
+compute what our tensorpack-mode graph computes: the pb of builds converted in tensorpack mode, verify's switched
+copy of the fixed graph (onnxruntime) for the others. The conversion's verify ran it (`--tensorpack`); these tests
+compare kept outputs."""
 
 import json
 import os

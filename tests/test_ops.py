@@ -327,6 +327,7 @@ NO_ROIS = {"rois": np.zeros((0, 4), np.float32), "batch": EMPTY_INDICES}
 ALIGN = {"output_height": 3, "output_width": 2, "spatial_scale": 0.5, "coordinate_transformation_mode": "half_pixel"}
 FEATURES = {"x": floats(2, 3, 10, 12)}
 CHANNELS = {"x": (None, 3, None, None)}  # known in a real graph: sampling_ratio=0 needs them
+CHUNKED_BOXES = np.concatenate([BOXES * (1 + i / 4) for i in range(12)])[:45] * 1.5
 ROI_ALIGN = [
     *[one_op(f"roi_align_ratio{ratio}{suffix}", "RoiAlign", {**FEATURES, **rois}, sampling_ratio=ratio,
              fixed=CHANNELS, **ALIGN)
@@ -338,6 +339,17 @@ ROI_ALIGN = [
     # Unaligned (ROIAlign v1): no half-pixel shift, boxes at least one feature pixel wide (the last one is not).
     *[one_op(f"roi_align_unaligned_ratio{ratio}", "RoiAlign", {**FEATURES, **ROIS}, sampling_ratio=ratio,
              fixed=CHANNELS, **{**ALIGN, "coordinate_transformation_mode": "output_half_pixel"})
+      for ratio in (2, 0)],
+    # For TFLite, RoiAlign and the per-box nodes after it run a chunk of boxes at a time (tf_import/roi_chunks.py):
+    # 64 channels sampled 64x64 make a chunk 20 boxes, so these 45 run in three, the last one short. Positive
+    # weights: no cancellation, so float32's round-off stays within the cases' tolerance.
+    *[Case(f"roi_align_head_in_chunks_ratio{ratio}", [
+        node("RoiAlign", ["x", "rois", "batch"], ["r"], sampling_ratio=ratio, output_height=32, output_width=32,
+             spatial_scale=0.5), node("Conv", ["r", "w"], ["c"]), node("Relu", ["c"], ["a"]),
+        node("ReduceMean", ["a"], ["m"], axes=[2, 3], keepdims=0), node("Gemm", ["m", "fc", "fcb"], ["g"]),
+        node("Transpose", ["g"], perm=[1, 0])],
+        {"x": floats(2, 64, 20, 24), "rois": CHUNKED_BOXES, "batch": ints(np.arange(len(CHUNKED_BOXES)) ** 2 // 7 % 2)},
+        {"w": positive(8, 64, 1, 1), "fc": positive(8, 5), "fcb": floats(5)}, fixed={"x": (None, 64, None, None)})
       for ratio in (2, 0)],
     one_op("roi_align_max_refused", "RoiAlign", {**FEATURES, **ROIS}, mode="max", **ALIGN,
            refused="RoiAlign max with coordinate_transformation_mode=half_pixel"),

@@ -10,6 +10,7 @@ import tensorflow as tf
 from onnx import numpy_helper
 
 from core import D2TFError
+from tf_import import roi_chunks, subgraphs
 from tf_import.ops import SINCE, TFLITE, load_all
 from tf_import.value import NotKnown, Value
 
@@ -44,7 +45,9 @@ class Translator:
         self.tflite = tflite
         self.opset = default_opset(model)
         self.handlers = load_all()
-        nodes = list(_nodes(self.graph))
+        # TFLite holds every tensor sized by the box count until the next run: run the per-box nodes in chunks
+        self.chunked = {r.entry.output[0]: r for r in roi_chunks.regions(model)} if tflite else {}
+        nodes = list(subgraphs.nodes(self.graph))
         domains = {n.domain for n in nodes} - {"", "ai.onnx"}
         if domains:
             raise D2TFError(f"ops from domain(s) {sorted(domains)}: only the standard ONNX domain is supported")
@@ -74,9 +77,15 @@ class Translator:
         env = dict(scope)
         for init in graph.initializer:
             env[init.name] = Value.constant(numpy_helper.to_array(init))
+        regions = self.chunked if graph is self.graph else {}
+        in_chunks = {node.output[0] for region in regions.values() for node in region.members}
         token = _BODY.set(functools.partial(self._body, env))
         try:
             for node in graph.node:
+                if node.output[0] in regions:
+                    env.update(self._in_chunks(regions[node.output[0]], env))
+                if node.output[0] in in_chunks:
+                    continue
                 args = [env[name] if name else None for name in node.input]
                 attrs = {a.name: _attribute(a) for a in node.attribute}
                 with tf.name_scope(_scope_name(node)):
@@ -93,13 +102,38 @@ class Translator:
         """translate_body's function for a body of a node in the graph whose values are `env`."""
         # What the body reads of the enclosing graphs, taken now, in their TF graph: a value held channels-last is
         # transposed once here rather than once per iteration.
-        outer = {name: _enclosed(env[name]) for name in _enclosing_reads(body)}
+        outer = {name: _enclosed(env[name]) for name in subgraphs.enclosing_reads(body)}
 
         def outputs(inputs):  # called once, when TF traces the loop's body
             values = self._walk(body, {**outer, **dict(zip([i.name for i in body.input], inputs))})
             return [values[out.name] for out in body.output]
 
         return outputs
+
+    def _in_chunks(self, region, env):
+        """{name: Value} of a roi_chunks.Region's outputs: its body run on `region.rows` boxes at a time in a while
+        loop (the last chunk on the rest: no padded box is computed), the results concatenated along the box
+        axis."""
+        roi_align = region.entry
+        boxes, batch = (env[name].onnx for name in roi_align.input[1:3])
+        outer = {name: _enclosed(env[name]) for name in region.reads}
+        outer[roi_align.input[0]] = Value(env[roi_align.input[0]].nhwc, nhwc=True)  # transposed once, not per chunk
+        count = tf.shape(boxes)[0]
+
+        def chunk(start, *done):
+            stop = tf.minimum(start + region.rows, count)
+            rows = {roi_align.input[1]: Value(boxes[start:stop]), roi_align.input[2]: Value(batch[start:stop])}
+            values = self._walk(region.body, {**outer, **rows})
+            return (stop, *(tf.concat([before, values[name].onnx], 0)
+                            for before, (name, _, _) in zip(done, region.outputs)))
+
+        with tf.name_scope(_scope_name(roi_align) + "_chunks"):
+            final = tf.while_loop(
+                lambda start, *_: start < count, chunk,
+                [tf.constant(0), *(tf.zeros([0, *shape], dtype) for _, dtype, shape in region.outputs)],
+                shape_invariants=[tf.TensorShape([]), *(tf.TensorShape([None, *shape])
+                                                        for _, _, shape in region.outputs)])
+        return {name: Value(value) for (name, _, _), value in zip(region.outputs, final[1:])}
 
     def _handle(self, node, args, attrs):
         try:
@@ -121,25 +155,6 @@ def translate_body(body):
     inputs to those of its outputs, to call inside the TF control flow that runs it. The body reads the enclosing
     graphs' values by name, as ONNX subgraphs do."""
     return _BODY.get()(body)
-
-
-def _nodes(graph):
-    """The graph's nodes and, after each, those of its bodies (a Loop's)."""
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _nodes(attr.g)
-
-
-def _enclosing_reads(body):
-    """The names a body (and the bodies in it) reads from the graphs around it."""
-    defined = {v.name for v in [*body.input, *body.initializer]} | {name for n in body.node for name in n.output}
-    read = {out.name for out in body.output} | {name for n in body.node for name in n.input if name}
-    for node in body.node:
-        read.update(name for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH
-                    for name in _enclosing_reads(attr.g))
-    return read - defined
 
 
 def _enclosed(value):

@@ -6,16 +6,17 @@ and steady latency on one image.
 Each stage runs as the user runs it (`python -m ...` in its own process, tensorpack RoIAlign mode). Each runtime
 runs in a process of its own (bench/latency.py): detectron2, onnxruntime on model.onnx, the pb (by default and with
 the fast-start config docs/benchmarks.md shows), the SavedModel and the TFLite model; the steady latency is the
-median of the runs after the first. Writes <out>/bench.md and prints it.
+median of the runs after the first. Each stage's and runtime's peak resident memory is its process's (the
+kernel's count). Writes <out>/bench.md and prints it.
 """
 
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy as np
 from bench.latency import RUNTIMES
 from core import D2TFError, cli, zoo
 from core.cli import parse_size
+from core.process import stopped_by_signal, wait_with_peak
 from core.synthetic import synthetic_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,27 +36,38 @@ class Failed(D2TFError):
 
 
 def run(*args):
-    """Seconds `python args...` took; raises Failed with its error if it failed."""
+    """(seconds, peak resident memory in GiB, stdout) of `python args...`; raises Failed with its error if it
+    failed."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=ENV)
-    if result.returncode == -signal.SIGKILL:  # the kernel's OOM killer, on this machine
-        raise Failed(f"{' '.join(map(str, args))} was killed (out of memory?)")
-    if result.returncode:
-        raise Failed(f"{' '.join(map(str, args))} failed:\n{result.stderr[-2000:]}")
-    return time.perf_counter() - start, result.stdout
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: read after the child ends, never blocks it
+        proc = subprocess.Popen([sys.executable, *map(str, args)], stdout=subprocess.PIPE, stderr=errors, text=True,
+                                cwd=ROOT, env=ENV)
+        with proc.stdout:
+            stdout = proc.stdout.read()
+        peak = wait_with_peak(proc) / 2**30
+        errors.seek(0)
+        stderr = errors.read()
+    command = " ".join(map(str, args))
+    if proc.returncode < 0:
+        raise Failed(stopped_by_signal(command, -proc.returncode))
+    if proc.returncode:
+        raise Failed(f"{command} failed:\n{stderr[-2000:]}")
+    return time.perf_counter() - start, peak, stdout
 
 
 def latency(runtime, work, image_npy, runs):
-    """{"load", "first", "steady"} seconds of `runtime` (bench/latency.py) in a process of its own; a runtime that
-    fails is reported as such and the benchmark goes on."""
+    """{"load", "first", "steady", "peak GiB"} of `runtime` (bench/latency.py) in a process of its own, in seconds
+    but the peak; a runtime that fails is reported as such and the benchmark goes on."""
     try:
-        _, stdout = run(os.path.join(ROOT, "bench", "latency.py"), runtime, work, image_npy, runs)
+        _, peak, stdout = run(os.path.join(ROOT, "bench", "latency.py"), runtime, work, image_npy, runs)
     except Failed as e:
         cli.log(f"[bench]   {runtime}: {str(e).splitlines()[0]}")
-        return {"load": "failed", "first": "failed", "steady": "failed", "first / steady": str(e).splitlines()[0]}
+        return {"load": "failed", "first": "failed", "steady": "failed", "first / steady": str(e).splitlines()[0],
+                "peak GiB": "failed"}
     measured = json.loads(stdout.strip().splitlines()[-1])
     first, steady = measured["runs"][0], statistics.median(measured["runs"][1:])
-    return {"load": measured["load"], "first": first, "steady": steady, "first / steady": first / steady}
+    return {"load": measured["load"], "first": first, "steady": steady, "first / steady": first / steady,
+            "peak GiB": peak}
 
 
 def _size_mib(path):
@@ -75,9 +88,10 @@ def bench(config, size, runs, out):
     if not os.path.exists(weights):
         run("-m", "d2tf.calibrate", "--config", config, "--out", weights)
     stages = {"architecture": zoo.short_name(config)}
-    stages["export s"], _ = run("-m", "export", "--config", config, "--weights", weights, "--out", work)
-    stages["graphfix s"], _ = run("-m", "graphfix", os.path.join(work, "model.onnx"))
-    stages["tf_import s"], _ = run("-m", "tf_import", os.path.join(work, "model.fixed.onnx"), "--out", work)
+    for stage, args in (("export", ["--config", config, "--weights", weights, "--out", work]),
+                        ("graphfix", [os.path.join(work, "model.onnx")]),
+                        ("tf_import", [os.path.join(work, "model.fixed.onnx"), "--out", work])):
+        stages[f"{stage} s"], stages[f"{stage} peak GiB"], _ = run("-m", stage, *args)
     for name in ("model.onnx", "model.pb", "saved_model", "model.tflite"):
         path = os.path.join(work, name)
         stages[f"{name} MiB"] = _size_mib(path) if os.path.exists(path) else "not written"
@@ -132,7 +146,8 @@ def main(argv=None):
             stage_rows.append(stages)
             latency_rows += [{"architecture": stages["architecture"], "runtime": runtime, "load s": row["load"],
                               "first run s": row["first"], "steady s": row["steady"],
-                              "first / steady": row["first / steady"]} for runtime, row in latencies.items()]
+                              "first / steady": row["first / steady"], "peak GiB": row["peak GiB"]}
+                             for runtime, row in latencies.items()]
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {_processor()}, "
              f"{os.cpu_count()} cores, at {'x'.join(map(str, args.size))}; tensorpack RoIAlign mode; steady: the "
              f"median of {args.runs - 1} runs after the first.", "", *_table(stage_rows), "", *_table(latency_rows)]

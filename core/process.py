@@ -2,6 +2,7 @@
 and verify start export/PyTorch work and tf_import/TensorFlow work as separate processes."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -25,8 +26,8 @@ MALLOC = {"MALLOC_TOP_PAD_": str(1 << 30)}
 
 
 def run_module(module, *args, label=None):
-    """`python -m module args...`, its progress shown indented; a failure raises one line naming the stage and
-    the child's own error line."""
+    """`python -m module args...`, its progress shown indented; a failure raises one line naming the stage and the
+    child's own error line, or the signal that ended it."""
     label = label or module
     env = {**MALLOC, **os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": _pythonpath()}
     proc = subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=subprocess.DEVNULL,
@@ -49,9 +50,35 @@ def run_module(module, *args, label=None):
         if proc.poll() is None:  # interrupted: the child must not go on writing
             proc.kill()
             proc.wait()
+    if proc.returncode < 0:
+        raise D2TFError(stopped_by_signal(label, -proc.returncode))
     if proc.returncode != 0:
         reason = last_error or last_line or f"exit status {proc.returncode}"
         raise D2TFError(f"{label} failed: {reason}")
+
+
+def wait_with_peak(proc):
+    """Waits for the Popen `proc`; returns its peak resident memory in bytes (the kernel's count, ru_maxrss). The
+    kernel counts the child from its start, before it ran Python: at least the parent's own size at the time."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss * 1024  # KiB on Linux
+
+
+def stopped_by_signal(label, number):
+    """One line for a child that a signal ended: which, the likely cause and what to do."""
+    try:
+        name = f"{signal.Signals(number).name} (signal {number})"
+    except ValueError:
+        name = f"signal {number}"
+    if number == signal.SIGKILL:
+        return (f"{label} was killed by {name}, most likely by the kernel's out-of-memory killer (`dmesg` names the "
+                "process): the machine ran out of memory. Stop other programs or conversions and run again; `make "
+                "bench` shows each stage's and runtime's peak memory")
+    if number in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
+        return (f"{label} crashed with {name}. TensorFlow and PyTorch crash so when an allocation fails under a "
+                "memory limit (`ulimit -v`, a container's): raise the limit, or stop other programs, and run again")
+    return f"{label} was stopped by {name}, sent from outside d2tf"
 
 
 def kill_running():

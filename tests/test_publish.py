@@ -7,6 +7,7 @@ import pathlib
 import shlex
 import stat
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -15,7 +16,7 @@ import pytest
 
 from core import D2TFError, zoo
 from core.files import HIDDEN, write_atomic
-from core.process import run_module
+from core.process import run_module, wait_with_peak
 from d2tf import convert as convert_module
 from d2tf.convert import FAILED, FILES, TENSORPACK_FILES, TFLITE, conversion_files, convert
 from tests.conftest import ROOT, run_python
@@ -265,6 +266,29 @@ def test_a_childs_error_line_is_printed_once(tmp_path, monkeypatch, capsys):
     with pytest.raises(D2TFError, match="^child failed: bad input$"):
         run_module("failing_child", label="child")
     assert capsys.readouterr().err == "    loading\n"
+
+
+@pytest.mark.parametrize("number, says", [
+    (9, "^model.tflite \\(TFLite\\) was killed by SIGKILL \\(signal 9\\), most likely by the kernel's out-of-memory "
+        "killer .*the machine ran out of memory. Stop other programs"),
+    (11, "^model.tflite \\(TFLite\\) crashed with SIGSEGV \\(signal 11\\). .*memory limit"),
+    (15, "^model.tflite \\(TFLite\\) was stopped by SIGTERM \\(signal 15\\), sent from outside d2tf$"),
+])
+def test_a_child_a_signal_ended_is_named_in_one_line_with_its_likely_cause(tmp_path, monkeypatch, number, says):
+    (tmp_path / "doomed_child.py").write_text(f"import os\nos.kill(os.getpid(), {number})\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with pytest.raises(D2TFError, match=says) as raised:
+        run_module("doomed_child", label="model.tflite (TFLite)")
+    assert "\n" not in str(raised.value)
+
+
+def test_wait_with_peak_returns_the_childs_peak_memory(tmp_path):
+    def peak(code):
+        return wait_with_peak(subprocess.Popen([sys.executable, "-c", code]))
+
+    big, small = peak("block = b'x' * (300 << 20)"), peak("pass")  # written, so resident
+    assert big > 300 << 20
+    assert small < 200 << 20  # an interpreter, counted from before it started: this process's size
 
 
 def test_tensorflows_start_up_lines_stay_out_of_the_progress(tmp_path, monkeypatch, capsys):

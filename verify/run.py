@@ -40,12 +40,13 @@ from runners.processes import (
     tflite_on_images,
 )
 from tf_import.tflite import TFLITE
-from verify import report, serving
+from verify import memory, report, serving
 from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, measure
 from verify.draw import side_by_side
 
 DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple of 32 (FPN pads inside the graph)
 PROBE_SEEDS = 4  # further synthetic images per size detectron2 tries when it detects nothing on the requested ones
+MEMORY_SHARE = 0.9  # of the memory available when verify starts, what its runtimes' estimates may add up to
 
 
 class VerificationFailed(D2TFError):
@@ -148,35 +149,41 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
     """{runtime: {image key: outputs}} on `images`: detectron2 (unless its outputs are given), the pb, the TFLite
     model (if OUT has one) and tensorpack's model in their own processes while onnxruntime runs both ONNX files
     and the other mode's copy here; and serving.RUNTIMES on the photos in `photos_npz` (if any): the SavedModel in
-    a process of its own, detectron2's whole inference in detectron2's."""
+    a process of its own, detectron2's whole inference in detectron2's. Runtimes run side by side as far as their
+    estimated peaks fit in the memory available (verify/memory.py)."""
     images_npz = os.path.join(work, "images.npz")
     np.savez(images_npz, **images)
+    budget, needs = memory.Budget(int(memory.available() * MEMORY_SHARE)), _needs(fixed, info, images, photos_npz)
     # detectron2 and the pb run in their own processes while onnxruntime runs here: on a 2-core machine this took
     # 22 s against 34 s one after another (R50-FPN, two small images).
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+
+        def start(name, runtime, *args):
+            children[name] = pool.submit(_within, budget, needs[name], name, runtime, *args)
+
         try:
             children = {}
             photos_out = os.path.join(work, "detectron2.photos.npz")
             if detectron2 is None:
-                children["detectron2"] = pool.submit(detectron2_on_images, info, images_npz,
-                                                     os.path.join(work, "detectron2.npz"),
-                                                     (photos_npz, photos_out) if photos_npz else None)
+                start("detectron2", detectron2_on_images, info, images_npz, os.path.join(work, "detectron2.npz"),
+                      (photos_npz, photos_out) if photos_npz else None)
             elif photos_npz:  # the probe ran detectron2 on the images; its whole inference on the photos runs alone
-                children["detectron2.photos"] = pool.submit(detectron2_on_photos, info, photos_npz, photos_out)
+                start("detectron2.photos", detectron2_on_photos, info, photos_npz, photos_out)
             if photos_npz:
-                children["saved_model"] = pool.submit(saved_model_on_images, os.path.join(out_dir, "saved_model"),
-                                                      photos_npz, os.path.join(work, "saved_model.npz"))
-            children["model.pb"] = pool.submit(pb_on_images, os.path.join(out_dir, "model.pb"), images_npz,
-                                               os.path.join(work, "model.pb.npz"))
+                start("saved_model", saved_model_on_images, os.path.join(out_dir, "saved_model"), photos_npz,
+                      os.path.join(work, "saved_model.npz"))
+            start("model.pb", pb_on_images, os.path.join(out_dir, "model.pb"), images_npz,
+                  os.path.join(work, "model.pb.npz"))
             if os.path.isfile(os.path.join(out_dir, TFLITE)):
-                children[TFLITE] = pool.submit(tflite_on_images, os.path.join(out_dir, TFLITE), images_npz,
-                                               os.path.join(work, f"{TFLITE}.npz"))
+                start(TFLITE, tflite_on_images, os.path.join(out_dir, TFLITE), images_npz,
+                      os.path.join(work, f"{TFLITE}.npz"))
             if tensorpack_dir:
-                children["tensorpack"] = pool.submit(tensorpack_on_images, tensorpack_dir, out_dir, images_npz,
-                                                     os.path.join(work, "tensorpack.npz"))
-            outputs = {name: _onnxruntime(os.path.join(out_dir, name), images, work)
-                       for name in ("model.onnx", "model.fixed.onnx")}
-            outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
+                start("tensorpack", tensorpack_on_images, tensorpack_dir, out_dir, images_npz,
+                      os.path.join(work, "tensorpack.npz"))
+            with budget.hold(needs["onnxruntime"]):
+                outputs = {name: _onnxruntime(os.path.join(out_dir, name), images, work)
+                           for name in ("model.onnx", "model.fixed.onnx")}
+                outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
             outputs.update({name: child.result() for name, child in children.items()})
             if photos_npz and "detectron2.photos" not in outputs:  # written by detectron2's process beside the images
                 outputs["detectron2.photos"] = load_outputs(photos_out)
@@ -187,6 +194,34 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
         save_outputs(os.path.join(work, "detectron2.npz"), detectron2)
         outputs["detectron2"] = detectron2
     return outputs
+
+
+def _needs(fixed, info, images, photos_npz):
+    """{runtime: estimated peak bytes} (verify/memory.py) for `images`, and the photos for the SavedModel and
+    detectron2's whole inference."""
+    weights = memory.weight_bytes(fixed)
+    pooled = memory.pooled_bytes(fixed, info.get("test", {}).get("rpn_post_nms_topk", 0))
+    pixels = max(image.shape[0] * image.shape[1] for image in images.values())
+    if photos_npz:
+        with np.load(photos_npz) as photos:
+            photo_pixels = max(photos[key].shape[0] * photos[key].shape[1] for key in photos.files)
+    else:
+        photo_pixels = 0
+    needs = {runtime: memory.estimate(runtime, weights, pixels, pooled) for runtime in memory.FACTORS}
+    needs["saved_model"] = memory.estimate("saved_model", weights, photo_pixels, pooled)
+    needs["detectron2"] = needs["detectron2.photos"] = memory.estimate("detectron2", weights,
+                                                                        max(pixels, photo_pixels), pooled)
+    return needs
+
+
+def _within(budget, need, name, runtime, *args):
+    """runtime(*args) once its estimated peak `need` fits in the `budget`, saying so if it must wait."""
+    def waiting():
+        cli.log(f"[d2tf] {name} waits for memory: it may take {need / memory.GIB:.1f} GiB, and the runtimes "
+                f"running may take {budget.held / memory.GIB:.1f} of the {budget.total / memory.GIB:.1f} GiB available")
+
+    with budget.hold(need, waiting):
+        return runtime(*args)
 
 
 def _probe(info, sizes, work):

@@ -8,13 +8,15 @@ import subprocess
 import sys
 import time
 
+import onnx
 import pytest
 
 from core import contract, zoo
 from core.files import HIDDEN, remove_abandoned
 from d2tf.convert import TENSORPACK_FILES, TFLITE, conversion_files
 from d2tf.zoo_table import record_agreement
-from tests.conftest import ROOT, run_python, yaml_with
+from tests.conftest import C4_AT_ZOO_PROPOSALS, ROOT, run_python, yaml_with
+from tf_import import roi_chunks
 from verify.agreement import inexact
 from verify.report import figures_of
 
@@ -74,6 +76,17 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
             saved_model_matched_iou99=f"{served['strict_agreement']:.0%}" if served else "not written",
             saved_model_max_box_px=served and served["box"],
             saved_model_mask_pixels_equal=served and served["mask_equal"])
+
+
+@pytest.mark.architecture(C4_AT_ZOO_PROPOSALS)
+def test_a_c4_model_at_the_zoos_1000_proposals_converts_with_tflite_running_res5_in_chunks(pipeline):
+    p = pipeline(C4_AT_ZOO_PROPOSALS)
+    assert (p.info["test"]["rpn_pre_nms_topk"], p.info["test"]["rpn_post_nms_topk"]) == (6000, 1000) and p.tflite
+    (region,) = roi_chunks.regions(onnx.load(p.out / "model.fixed.onnx", load_external_data=False))
+    assert any("/res5/" in node.name for node in region.members) and region.rows < 100, (
+        "res5 runs in TFLite a chunk of at most 100 of the 1000 proposals at a time")
+    (tflite,) = [row for row in figures_of((p.out / "report.md").read_text())["stages"] if row["stage"] in TFLITE]
+    assert tflite["exact"] and not tflite["failures"] and tflite["reference"] >= 10, tflite
 
 
 def _served(p, figures, report):

@@ -35,7 +35,11 @@ def render(info, mode, figures, evaluation=None):
         "## Stage by stage",
         "",
         "Each stage against the one before it, on the same images. Detections are matched by label at IoU >= 0.9",
-        f"and >= {STRICT_IOU}, not by index (near-equal scores may swap places between runtimes).",
+        f"and >= {STRICT_IOU}, not by index (near-equal scores may swap places between runtimes). \"At the edge\":",
+        "detections one runtime kept and the other did not, where float round-off decides: one of two same-class",
+        "detections of near-equal scores that suppress each other in NMS, or a score near the threshold or near the",
+        "lowest of an image at the detections-per-image cap (verify/agreement.py, KeptSet). They are counted, not",
+        "compared; any other unmatched detection fails an exact check.",
         "",
         f"| stage | against | detections | {MATCHED} | max box diff (px) | max score diff "
         f"| max mask diff | {headers}check |",
@@ -104,7 +108,8 @@ def _matched(row):
         return "none by design | none by design"
     if row["reference"] == row["candidate"] == 0:
         return "no detections | no detections"
-    return f"{row['agreement']:.1%} | {row['strict_agreement']:.1%}"
+    edge = f" ({row['at_the_edge']} at the edge)" if row.get("at_the_edge") else ""
+    return f"{row['agreement']:.1%} | {row['strict_agreement']:.1%}{edge}"
 
 
 def _diffs(row, mask=True):

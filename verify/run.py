@@ -41,7 +41,7 @@ from runners.processes import (
 )
 from tf_import.tflite import TFLITE
 from verify import memory, report, serving
-from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, measure
+from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, kept_set, measure
 from verify.draw import side_by_side
 
 DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple of 32 (FPN pads inside the graph)
@@ -67,6 +67,7 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
     pooled = bool(info["pooler"])  # without RoIAlign (RetinaNet) either mode's graph is detectron2's, gated as exact
+    kept = kept_set(info)  # what explains a detection kept by one runtime only (verify.agreement.KeptSet)
     _check_weights(info["source"])
     if tensorpack_dir:
         tensorpack_dir = _tensorpack_client(tensorpack_dir, out_dir, info)
@@ -89,8 +90,9 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     shapes = {key: list(image.shape[:2]) for key, image in images.items()}
     serving_row = dict(photos={key: list(photo.shape[:2]) for key, photo in photos.items()},
-                       **serving.row(on_photos, exact=mode == "exact" or not pooled)) if served else None
-    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, serving_row, pooled)
+                       **serving.row(on_photos, exact=mode == "exact" or not pooled, kept=kept)) if served else None
+    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, serving_row, pooled,
+                       kept)
     first = next(iter(images))
     png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
                                        (f"model.pb ({mode})", outputs["model.pb"][first])],
@@ -265,7 +267,7 @@ def tensorpack_computes_the_graph(backbone, height, width):
     return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
 
 
-def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=True):
+def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=True, kept=None):
     """Each stage against the one before it, agreement with detectron2 and, when it ran, tensorpack's model, on the
     images `shapes` ({key: [height, width]}) picked from `tried`, and the SavedModel's row (`serving_row`, on its
     photos); the rows that must be exact carry their failures, and `failures` lists them all. In tensorpack mode
@@ -277,20 +279,21 @@ def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=
     stages.append(("model.pb", "model.fixed.onnx", True))
     if TFLITE in outputs:
         stages.append((TFLITE, "model.pb", True))
-    figures = {"stages": [dict(stage=s, against=a, **_row(outputs, s, a, exact)) for s, a, exact in stages],
+    figures = {"stages": [dict(stage=s, against=a, **_row(outputs, s, a, exact, kept=kept)) for s, a, exact in stages],
                "agreement": []}
     for name, roialign, runtime in (("model.pb", mode, "TensorFlow"), (f"other:{other}", other, "onnxruntime")):
         row = dict(model=name, roialign=roialign, runtime=runtime,
-                   **_row(outputs, name, "detectron2", roialign == "exact" or not pooled))
+                   **_row(outputs, name, "detectron2", roialign == "exact" or not pooled, kept=kept))
         row["ap"], row["ap50"] = agreement_ap(outputs["detectron2"], outputs[name])
         figures["agreement"].append(row)
     if "tensorpack" in outputs:
         graph = "model.pb" if mode == "tensorpack" else f"other:{other}"
         same = [key for key, (h, w) in shapes.items() if tensorpack_computes_the_graph(backbone, h, w)]
         figures["tensorpack"] = [
-            dict(against="detectron2", images=len(shapes), **_row(outputs, "tensorpack", "detectron2", False)),
+            dict(against="detectron2", images=len(shapes), **_row(outputs, "tensorpack", "detectron2", False,
+                                                                  kept=kept)),
             dict(against=graph, images=len(same or shapes),
-                 **_row(outputs, "tensorpack", graph, bool(same), same or None)),
+                 **_row(outputs, "tensorpack", graph, bool(same), same or None, kept)),
         ]
     figures.update(images=shapes, tried=tried, tolerance=dict(iou=STRICT_IOU, **EXACT),
                    serving=[serving_row] if serving_row else [])
@@ -298,11 +301,11 @@ def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=
     return figures
 
 
-def _row(outputs, candidate, against, exact, keys=None):
+def _row(outputs, candidate, against, exact, keys=None, kept=None):
     """measure() of runtime `candidate` against runtime `against` on the images `keys` (default: all); if it must be
     `exact`, what is not, as one line naming both."""
     reference = outputs[against] if keys is None else {key: outputs[against][key] for key in keys}
-    row = measure(reference, outputs[candidate])
+    row = measure(reference, outputs[candidate], kept)
     problems = inexact(row) if exact else []
     label = f"{report.runtime_name(candidate)} against {report.runtime_name(against)}"
     row.update(exact=exact, failures=[f"{label}: {'; '.join(problems)}"] if problems else [])

@@ -23,13 +23,14 @@ def photos(info, seeds):
             for seed, (h, w) in zip(seeds, sizes)}
 
 
-def row(outputs, exact):
-    """measure() of the SavedModel against detectron2 on boxes and scores, and `mask_equal`: the least share of
-    equal pixels over matched instances (None without masks); with `exact`, what keeps it from being exact."""
+def row(outputs, exact, kept=None):
+    """measure() of the SavedModel against detectron2 on boxes and scores (`kept`: the model's KeptSet), and
+    `mask_equal`: the least share of equal pixels over matched instances (None without masks); with `exact`, what
+    keeps it from being exact."""
     reference, candidate = (outputs[runtime] for runtime in RUNTIMES)
     unmasked = [{key: {k: v for k, v in image.items() if k != "masks"} for key, image in side.items()}
                 for side in (reference, candidate)]
-    figures = measure(*unmasked)
+    figures = measure(*unmasked, kept)
     figures["mask_equal"] = _mask_equal(reference, candidate)
     problems = inexact(figures) if exact else []
     if exact and figures["mask_equal"] is not None and figures["mask_equal"] < MASK_EQUAL:

@@ -1,0 +1,88 @@
+"""verify/agreement.py's KeptSet: which detections kept by one runtime only are explained by round-off at the edge
+of the kept set (an NMS near-tie, the detections-per-image cap, the score threshold), on hand-built detection sets.
+Everything else unmatched must fail an exact check."""
+
+import numpy as np
+
+from verify.agreement import KeptSet, at_the_edge, inexact, kept_set, measure
+
+KEPT = KeptSet(score_thresh=0.05, nms_thresh=0.5, cap=4)
+# Two same-class boxes overlapping at IoU 0.6 (20x10 boxes shifted by 5 px): NMS at 0.5 keeps one of them.
+A, B = [0, 0, 20, 10], [5, 0, 25, 10]
+FAR = [[100, 100, 120, 110], [200, 100, 220, 110], [300, 100, 320, 110]]
+
+
+def image(boxes, scores, classes):
+    return {"boxes": np.float32(boxes).reshape(-1, 4), "scores": np.float32(scores), "classes": np.int64(classes)}
+
+
+def row(reference, candidate, kept=KEPT):
+    return measure({"image": reference}, {"image": candidate}, kept)
+
+
+def test_one_of_an_nms_near_tie_kept_by_each_side_is_at_the_edge():
+    reference, candidate = image([A], [0.9], [1]), image([B], [0.90005], [1])
+    figures = row(reference, candidate)
+    assert (figures["strict_matched"], figures["at_the_edge"]) == (0, 2) and inexact(figures) == []
+
+
+def test_what_is_no_near_tie_fails():
+    for why, candidate in [
+        ("scores 1e-3 apart: NMS's order is no tie", image([B], [0.901], [1])),
+        ("another class: NMS does not compare them", image([B], [0.9], [2])),
+        ("IoU 0.33 < 0.5: NMS keeps both", image([[10, 0, 30, 10]], [0.9], [1])),
+    ]:
+        figures = row(image([A], [0.9], [1]), candidate)
+        assert figures["at_the_edge"] == 0, why
+        assert inexact(figures) == ["0 of 1 detections matched at IoU >= 0.99 (1 vs 1), not all"], why
+
+
+def test_a_near_tie_pairs_each_detection_once():
+    # two reference detections tie with the one candidate detection: one pair, the other reference one unexplained
+    reference, candidate = image([A, [0, 1, 20, 11]], [0.9, 0.9], [1, 1]), image([B], [0.9], [1])
+    figures = row(reference, candidate)
+    assert figures["at_the_edge"] == 2
+    assert inexact(figures) == ["0 of 2 detections matched at IoU >= 0.99 (1 vs 2, 2 of the others at the edge of "
+                                "the kept set), not all"]
+
+
+def test_the_last_detections_at_the_cap_may_differ():
+    # both at the cap of 4: the fourth detections are different ones of near-equal scores (0.3 and 0.30008)
+    reference = image([*FAR, A], [0.9, 0.8, 0.7, 0.3], [1, 1, 1, 1])
+    candidate = image([*FAR, [400, 0, 420, 10]], [0.9, 0.8, 0.7, 0.30008], [1, 1, 1, 2])
+    figures = row(reference, candidate)
+    assert (figures["strict_matched"], figures["at_the_edge"]) == (3, 2) and inexact(figures) == []
+    # below the cap, nothing was cut: the same difference fails
+    figures = row(reference, candidate, KeptSet(0.05, 0.5, cap=5))
+    assert figures["at_the_edge"] == 0 and inexact(figures) != []
+    # at the cap, but not the last score: 0.3 against a lowest of 0.29
+    lower = image([*FAR, A, [500, 0, 520, 10]], [0.9, 0.8, 0.7, 0.3, 0.29], [1, 1, 1, 1, 1])
+    figures = row(lower, image([*FAR, [500, 0, 520, 10]], [0.9, 0.8, 0.7, 0.29], [1, 1, 1, 1]), KeptSet(cap=5))
+    assert (figures["strict_matched"], figures["at_the_edge"]) == (4, 0)
+
+
+def test_a_score_at_the_threshold_may_be_missing_on_one_side():
+    reference = image([FAR[0], A], [0.9, 0.05004], [1, 1])
+    figures = row(reference, image([FAR[0]], [0.9], [1]))
+    assert (figures["strict_matched"], figures["at_the_edge"]) == (1, 1) and inexact(figures) == []
+    reference["scores"][1] = 0.0502
+    assert inexact(row(reference, image([FAR[0]], [0.9], [1]))) == [
+        "1 of 2 detections matched at IoU >= 0.99 (1 vs 2), not all"]
+
+
+def test_without_a_kept_set_every_detection_must_match():
+    figures = row(image([A], [0.9], [1]), image([B], [0.9], [1]), kept=None)
+    assert figures["at_the_edge"] == 0 and inexact(figures) != []
+
+
+def test_at_the_edge_counts_only_what_the_pairs_leave_unmatched():
+    reference = image([A, FAR[0]], [0.9, 0.05], [1, 1])
+    assert at_the_edge(reference, reference, np.int64([[0, 0], [1, 1]]), KEPT) == 0
+    assert at_the_edge(reference, reference, np.int64([[0, 0]]), KEPT) == 2  # FAR[0] at the threshold on both sides
+
+
+def test_the_kept_set_of_a_model_info():
+    rcnn = {"test": {"score_thresh": 0.05, "nms_thresh": 0.5, "detections_per_image": 100, "rpn_post_nms_topk": 1000}}
+    assert kept_set(rcnn) == KeptSet(0.05, 0.5, 100)
+    assert kept_set({"test": {"rpn_post_nms_topk": 1000, "rpn_nms_thresh": 0.7}}) is None  # an RPN
+    assert kept_set({"test": {}}) is None  # a semantic FPN

@@ -1,9 +1,10 @@
 """Shared fixtures. Each architecture is built once: a calibrated checkpoint and its conversion (`python -m
-d2tf.convert --tensorpack` with the client in ../shared/clients), whose verify keeps every runtime's outputs on the
-same two images: detectron2, both ONNX files and the other RoIAlign mode's fixed graph in onnxruntime, the pb, and
-tensorpack's own model. The stage tests compare those kept outputs pair by pair, so no test runs a model again.
-Builds are subprocesses, and the next architecture's build runs while the current one's tests do: on two cores that
-overlaps one build's single-threaded stretches (imports, tracing, graph optimisation) with the other's.
+d2tf.convert --tensorpack`, with tensorpack's examples/FasterRCNN where found: TENSORPACK_CLIENT), whose verify keeps
+every runtime's outputs on the same two images: detectron2, both ONNX files and the other RoIAlign mode's fixed graph
+in onnxruntime, the pb, and tensorpack's own model. The stage tests compare those kept outputs pair by pair, so no
+test runs a model again. Builds are subprocesses, and the next architecture's build runs while the current one's
+tests do: on two cores that overlaps one build's single-threaded stretches (imports, tracing, graph optimisation)
+with the other's.
 
 `ARCHS=name,...` (short names, e.g. `make test ARCHS=mask_rcnn_R_50_FPN_3x`) limits the suite to those
 architectures plus the tests that use none; `ARCHS=none` runs only the latter.
@@ -63,15 +64,24 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INT
 
 
 def _tensorpack_client():
-    """tensorpack's examples/FasterRCNN, unmodified, beside the project (../shared/clients/README.md):
-    $D2TF_TENSORPACK_CLIENT, else ../shared/clients/tensorpack-FasterRCNN from this checkout or from /work/main."""
+    """tensorpack's examples/FasterRCNN, unmodified (docs/testing.md): $D2TF_TENSORPACK_CLIENT, else
+    ../shared/clients/tensorpack-FasterRCNN beside this checkout; None if neither holds it."""
     candidates = [os.environ.get("D2TF_TENSORPACK_CLIENT"),
-                  os.path.join(os.path.dirname(ROOT), "shared", "clients", "tensorpack-FasterRCNN"),
-                  "/work/shared/clients/tensorpack-FasterRCNN"]
-    return next((c for c in candidates if c and os.path.isfile(os.path.join(c, "config.py"))), candidates[1])
+                  os.path.join(os.path.dirname(ROOT), "shared", "clients", "tensorpack-FasterRCNN")]
+    return next((c for c in candidates if c and os.path.isfile(os.path.join(c, "config.py"))), None)
 
 
 TENSORPACK_CLIENT = _tensorpack_client()
+NO_TENSORPACK = ("tensorpack's examples/FasterRCNN not found: clone https://github.com/tensorpack/tensorpack at commit "
+                 "1547a54e8546494614ca31c984a1bfd1d0e24b77 and set D2TF_TENSORPACK_CLIENT=<clone>/examples/FasterRCNN, "
+                 "or put that folder at ../shared/clients/tensorpack-FasterRCNN beside this checkout")
+
+
+def needs_tensorpack():
+    """For a test that runs tensorpack's own model: skips it, saying how to get the model, when its client is not
+    found; where CI is set (CI has it beside the checkout), fails it instead."""
+    if TENSORPACK_CLIENT is None:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(NO_TENSORPACK)
 
 # Config overrides of a test architecture beyond the suite's counts. CUSTOM is R50-FPN Faster R-CNN with a class count
 # and a test resize of no zoo model, which reach tensorpack by other ways than its flags (the class count through a
@@ -265,7 +275,8 @@ class Build:
         build.result = build.run("-m", "d2tf.convert", "--config", build.yaml, "--weights", build.weights,
                                  "--out", build.out, "--roialign", build.roialign,
                                  "--trace-size", "x".join(map(str, TRACE_SIZE)), "--verify-sizes", sizes,
-                                 "--verify-work-dir", build.work, "--tensorpack", TENSORPACK_CLIENT,
+                                 "--verify-work-dir", build.work,
+                                 *(["--tensorpack", TENSORPACK_CLIENT] if TENSORPACK_CLIENT else []),
                                  *([] if build.saved_model else ["--no-saved-model"]),
                                  *([] if build.tflite else ["--no-tflite"]))
         build.info = json.loads((build.out / "model.json").read_text())

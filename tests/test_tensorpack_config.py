@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core import zoo
-from tests.conftest import CUSTOM, IMAGES, ROOT, TENSORPACK_CLIENT, run_python
+from tests.conftest import CUSTOM, IMAGES, ROOT, TENSORPACK_CLIENT, needs_tensorpack, run_python
 from tests.parity import assert_same_detections
 from tf_import import tensorpack_config as tpc
 from tf_import.cli import tensorpack_files
@@ -24,6 +24,7 @@ IOU, BOX_TOL, SCORE_TOL, MASK_TOL = 0.99, 0.05, 1e-4, 1e-4
 
 @pytest.mark.parametrize("config", zoo.NPZ_CONFIGS, ids=zoo.short_name)
 def test_tensorpacks_own_model_equals_the_tensorpack_mode_graph(config, pipeline, measure):
+    needs_tensorpack()
     p = pipeline(config)
     reference, candidate = p.outputs(p.graph("tensorpack")), p.outputs("tensorpack")
     backbone = p.info["architecture"]["backbone"]
@@ -50,6 +51,7 @@ def test_class_count_reaches_tensorpack_through_the_registered_class_names(pipel
     """K=3: tensorpack's finalize_configs takes the class count from the dataset's class_names, so
     tensorpack_config.py registers K+1 names; with them tensorpack's model built 4-way outputs that took the npz
     (the model comparison above passed for this build too)."""
+    needs_tensorpack()
     p = pipeline(CUSTOM)
     settings = {"__file__": str(p.out / "tensorpack_config.py")}
     exec((p.out / "tensorpack_config.py").read_text(), settings)
@@ -67,6 +69,7 @@ def test_tensorpacks_resize_equals_detectron2s_test_resize(pipeline):
     hits the cap (tensorpack's FPN rounds MAX_SIZE up to 1024 for its anchors; tensorpack_config.py restores it)."""
     from detectron2.data.transforms import ResizeShortestEdge
 
+    needs_tensorpack()
     p = pipeline(CUSTOM)
     sizes = [(480, 640), (300, 1000), (1200, 500), (333, 777), (2000, 1000)]
     result = run_python(os.path.join(ROOT, "tests", "tensorpack_resize.py"), TENSORPACK_CLIENT, p.out,

@@ -13,7 +13,7 @@ import pytest
 
 from core import contract, zoo
 from core.files import HIDDEN, remove_abandoned
-from d2tf.convert import TENSORPACK_FILES, TFLITE, conversion_files
+from d2tf.publish import TENSORPACK_FILES, TFLITE, conversion_files
 from d2tf.zoo_table import record_agreement
 from tests.conftest import C4_AT_ZOO_PROPOSALS, ROOT, run_python, yaml_with
 from tf_import import roi_chunks

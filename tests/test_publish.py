@@ -18,7 +18,8 @@ from core import D2TFError, zoo
 from core.files import HIDDEN, write_atomic
 from core.process import run_module, wait_with_peak
 from d2tf import convert as convert_module
-from d2tf.convert import FAILED, FILES, TENSORPACK_FILES, TFLITE, conversion_files, convert
+from d2tf.convert import convert
+from d2tf.publish import FAILED, FILES, TENSORPACK_FILES, TFLITE, conversion_files
 from tests.conftest import ROOT, run_python
 from verify.run import VerificationFailed, _work_dir
 

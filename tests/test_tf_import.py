@@ -124,8 +124,39 @@ def test_zero_detections_give_empty_outputs(pipeline, high_threshold, tmp_path):
 def test_tflite_outputs_are_padded_with_their_count(tmp_path):
     """model.tflite's outputs have the model's detections-per-image rows and num_detections says how many are
     detections (TF's Python interpreter cannot return an empty tensor); the runner cuts them back, to none on an
-    image without detections. The graph: every pixel value above 0.5 is a detection."""
-    flat = [helper.make_node("Constant", [], ["minus_one"],
+    image without detections."""
+    path = _write_model(tmp_path, "threshold.onnx", _model(_threshold_nodes()))
+    report = json.loads(_ok(os.path.join(ROOT, "tests", "tflite_interface.py"), path, 3).stdout)
+    none, two = report["none"], report["two"]
+    assert none["raw"]["num_detections"] == [0] and none["raw"]["boxes"] == [[0.0] * 4] * 3
+    assert none["cut"] == {"boxes": [], "scores": [], "labels": []}
+    assert two["raw"]["num_detections"] == [2] and two["raw"]["scores"] == [2.0, 7.0, 0.0]
+    assert two["raw"]["labels"] == [3, 8, 0], "1-based, padded with 0"
+    assert two["cut"] == {"boxes": [[2.0] * 4, [7.0] * 4], "scores": [2.0, 7.0], "labels": [3, 8]}
+
+
+def test_files_of_kinds_a_run_does_not_write_are_left_as_they_were_and_named(tmp_path):
+    """`--no-saved-model --no-tflite` into a directory holding a user's saved_model/, model.tflite and model.npz:
+    tf_import writes its pb and leaves them, saying so in one line."""
+    out = tmp_path / "out"
+    (out / "saved_model").mkdir(parents=True)
+    for name in ("saved_model/saved_model.pb", "model.tflite", "model.npz"):
+        (out / name).write_text(f"the user's {name}")
+    model = _model(_threshold_nodes())
+    write_info(model, {"architecture": {"name": "threshold", "meta": "RetinaNet"},  # RetinaNet: no npz, said so
+                       "outputs": contract.onnx_outputs()})
+    onnx.save(model, tmp_path / "threshold.onnx")
+    result = _ok("-m", "tf_import", tmp_path / "threshold.onnx", "--out", out, "--no-saved-model", "--no-tflite")
+    assert (out / "model.pb").stat().st_size > 0
+    for name in ("saved_model/saved_model.pb", "model.tflite", "model.npz"):
+        assert (out / name).read_text() == f"the user's {name}", name
+    assert f"[d2tf] left saved_model, model.tflite, model.npz in {out} as they were: this run wrote none, so they " \
+           "are not this model's" in result.stderr
+
+
+def _threshold_nodes():
+    """A detector of sorts: every pixel value above 0.5 is a detection scored and labelled by its value."""
+    return [helper.make_node("Constant", [], ["minus_one"],
                              value=helper.make_tensor("m", TensorProto.INT64, [1], [-1])),
             helper.make_node("Reshape", ["image", "minus_one"], ["flat"]),
             helper.make_node("Constant", [], ["half"], value=helper.make_tensor("h", TensorProto.FLOAT, [], [0.5])),
@@ -138,14 +169,6 @@ def test_tflite_outputs_are_padded_with_their_count(tmp_path):
             helper.make_node("Unsqueeze", ["scores", "one"], ["column"]),
             helper.make_node("Concat", ["column"] * 4, ["boxes"], axis=1),
             helper.make_node("Cast", ["scores"], ["classes"], to=TensorProto.INT64)]
-    path = _write_model(tmp_path, "threshold.onnx", _model(flat))
-    report = json.loads(_ok(os.path.join(ROOT, "tests", "tflite_interface.py"), path, 3).stdout)
-    none, two = report["none"], report["two"]
-    assert none["raw"]["num_detections"] == [0] and none["raw"]["boxes"] == [[0.0] * 4] * 3
-    assert none["cut"] == {"boxes": [], "scores": [], "labels": []}
-    assert two["raw"]["num_detections"] == [2] and two["raw"]["scores"] == [2.0, 7.0, 0.0]
-    assert two["raw"]["labels"] == [3, 8, 0], "1-based, padded with 0"
-    assert two["cut"] == {"boxes": [[2.0] * 4, [7.0] * 4], "scores": [2.0, 7.0], "labels": [3, 8]}
 
 
 def _write_model(tmp_path, name, model):

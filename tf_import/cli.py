@@ -5,13 +5,14 @@ tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, al
 (the flags with the class names, to import)."""
 
 import os
-import shutil
 
 from core import cli, contract
 from core.files import load_onnx, write_atomic
 from core.metadata import read_info
 from tf_import import tensorpack_config as tpc
 from tf_import.tflite import TFLITE
+
+SAVED_MODEL = "saved_model"  # its directory in OUT
 
 
 def main(argv=None):
@@ -25,10 +26,10 @@ def main(argv=None):
     )
     parser.add_argument("model", nargs="?", help="graphfix's model.fixed.onnx")
     parser.add_argument("--out", help="output directory (default: the model's directory)")
-    parser.add_argument("--no-saved-model", action="store_true", help="write no saved_model (and remove an earlier "
-                        "one from OUT)")
-    parser.add_argument("--no-tflite", action="store_true", help="write no model.tflite (and remove an earlier one "
-                        "from OUT)")
+    parser.add_argument("--no-saved-model", action="store_true", help="write no saved_model (one already in OUT is "
+                        "left as it is, and named)")
+    parser.add_argument("--no-tflite", action="store_true", help="write no model.tflite (one already in OUT is left "
+                        "as it is, and named)")
     parser.add_argument("--list-ops", action="store_true", help="list the ONNX ops with a handler and exit")
     args = parser.parse_args(argv)
     if args.list_ops:
@@ -65,23 +66,23 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True):
     if with_tflite:
         files.update(tflite_file(model, info["test"]["detections_per_image"]))
     os.makedirs(out_dir, exist_ok=True)
-    for name in tpc.FILES + (TFLITE,):
-        path = os.path.join(out_dir, name)
-        if name in files:
-            write_atomic(path, files[name])
-        elif os.path.exists(path):  # an earlier conversion's, which this model's pb would contradict
-            os.remove(path)
+    for name, content in files.items():
+        write_atomic(os.path.join(out_dir, name), content)
     path = os.path.join(out_dir, "model.pb")
     write_atomic(path, graph_def.SerializeToString(deterministic=True))
-    served = os.path.join(out_dir, "saved_model")
     if with_saved_model:
         with cli.step("writing the SavedModel"):
-            saved_model.write(graph_def, info, served)
-    else:  # an earlier conversion's, which this model's pb would contradict
-        shutil.rmtree(served, ignore_errors=True)
+            saved_model.write(graph_def, info, os.path.join(out_dir, SAVED_MODEL))
     cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes)"
-            + (", saved_model" if with_saved_model else "") + (f", {TFLITE}" if TFLITE in files else "")
+            + (f", {SAVED_MODEL}" if with_saved_model else "") + (f", {TFLITE}" if TFLITE in files else "")
             + (", model.npz, flags.txt and tensorpack_config.py" if line else ""))
+    # Files of the kinds this run did not write are someone's: an earlier run's, or the user's own. Never removed.
+    left = [name for name in (SAVED_MODEL, TFLITE, *tpc.FILES)
+            if name not in files and not (name == SAVED_MODEL and with_saved_model)
+            and os.path.lexists(os.path.join(out_dir, name))]
+    if left:
+        cli.log(f"[d2tf] left {', '.join(left)} in {out_dir} as they were: this run wrote none, so they are not "
+                "this model's")
     if line:
         print(line, flush=True)  # stdout: the flags line alone, for scripts
     return line

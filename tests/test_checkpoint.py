@@ -60,6 +60,59 @@ def test_malicious_pkl_is_refused_and_never_runs(tmp_path):
     assert not target.exists()
 
 
+class _Call:
+    """Unpickling this calls `function(*args)`: pickle names the function by its module and name (a global)."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+def _payloads(marker):
+    """(family, object whose unpickling would run `function`, the global pickle names it by), each of which would
+    create `marker` or call what can. A zoo pickle names only numpy's array builders and _codecs.encode."""
+    import builtins
+    import functools
+    import operator
+    import subprocess
+
+    write = f"open({str(marker)!r}, 'w')"
+    return [
+        ("builtins.eval", _Call(builtins.eval, write)),
+        ("builtins.exec", _Call(builtins.exec, write)),
+        ("builtins.getattr", _Call(builtins.getattr, builtins, "eval")),  # a getattr chain's first link
+        ("builtins.__import__", _Call(builtins.__import__, "os")),
+        ("builtins.open", _Call(builtins.open, str(marker), "w")),
+        ("builtins.compile", _Call(builtins.compile, write, "f", "eval")),
+        ("os.system", _Call(os.system, f"touch {marker}")),
+        ("subprocess.Popen", _Call(subprocess.Popen, ["touch", str(marker)])),
+        ("functools.partial", _Call(functools.partial, os.system, f"touch {marker}")),
+        ("operator.attrgetter", _Call(operator.attrgetter, "system")),
+        ("numpy.load", _Call(np.load, str(marker), None, True)),  # allow_pickle: another unpickler
+        ("numpy.fromfile", _Call(np.fromfile, "/dev/zero")),
+        ("pickle.loads", _Call(pickle.loads, b"")),  # a nested, unrestricted unpickler
+    ]
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_every_payload_family_in_every_protocol_is_refused_and_runs_nothing(tmp_path, protocol):
+    marker = tmp_path / "pwned"
+    for family, payload in _payloads(marker):
+        path = tmp_path / f"{family}.pkl"
+        try:
+            data = pickle.dumps(_zoo_dict({"w": np.ones(2, np.float32), "x": payload}), protocol=protocol)
+        except (pickle.PicklingError, TypeError, AttributeError):  # builtins as an argument, in protocols 0-1
+            data = pickle.dumps(_zoo_dict({"x": _Call(payload.function, "touch")}), protocol=protocol)
+        path.write_bytes(data)
+        with pytest.raises(D2TFError, match=r"refused to load: it references \S+, which a model-zoo checkpoint") as e:
+            load_weights(path)
+        referenced = str(e.value).split("it references ")[1].split(",")[0]
+        assert referenced.rsplit(".", 1)[1] in family, (family, referenced)
+        assert not marker.exists(), family
+
+
 @pytest.mark.parametrize("name", ["evil.pth", "evil.pkl"])
 def test_malicious_torch_file_is_refused_by_global_and_never_runs(tmp_path, name):
     import torch

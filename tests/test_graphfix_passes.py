@@ -114,6 +114,19 @@ def test_roialign_leaves_unaligned_roialign_as_exported(mode):
     assert roialign.run(_copy(original), roialign=mode) == original
 
 
+def test_roialign_switches_every_roialign_node():
+    """FPN pools each level with a RoiAlign of its own, and the mask head with four more: every one switches."""
+    model = _roialign_model()
+    for level in range(1, 4):
+        node = onnx.NodeProto()
+        node.CopyFrom(model.graph.node[0])
+        node.name, node.output[0] = f"pool{level}", f"y{level}"
+        model.graph.node.append(node)
+    for mode, ratio in (("tensorpack", 2), ("exact", 0)):
+        roialign.run(model, roialign=mode)
+        assert [[a.i for a in n.attribute if a.name == "sampling_ratio"] for n in model.graph.node] == [[ratio]] * 4
+
+
 def test_roialign_refuses_unknown_modes():
     with pytest.raises(D2TFError, match="coordinate_transformation_mode=asymmetric"):
         roialign.run(_roialign_model(mode="asymmetric"))

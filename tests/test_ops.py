@@ -332,6 +332,12 @@ ROI_ALIGN = [
     *[one_op(f"roi_align_ratio{ratio}{suffix}", "RoiAlign", {**FEATURES, **rois}, sampling_ratio=ratio,
              fixed=CHANNELS, **ALIGN)
       for ratio in (2, 0) for suffix, rois in (("", ROIS), ("_no_boxes", NO_ROIS))],
+    # A box of no area (a degenerate proposal): the adaptive grid has no sample in it and gives 0 (onnxruntime),
+    # tensorpack's 2x2 samples all read its one point.
+    *[one_op(f"roi_align_empty_box_ratio{ratio}", "RoiAlign",
+             {**FEATURES, "rois": np.float32([[8, 6, 8, 6], [2, 2, 12, 10], [5, 5, 5, 9]]), "batch": ints([1, 0, 1])},
+             sampling_ratio=ratio, fixed=CHANNELS, **ALIGN)
+      for ratio in (2, 0)],
     conv_then("roi_align_nhwc", [node("RoiAlign", ["c", "rois", "batch"], sampling_ratio=0, **ALIGN)],
               inputs={"rois": BOXES, "batch": ints([0, 0, 0, 0])}),
     one_op("roi_align_ratio0_channels_unknown_refused", "RoiAlign", {**FEATURES, **ROIS}, sampling_ratio=0,

@@ -158,6 +158,11 @@ def test_no_npz_when_detectron2_does_not_resize():
     ("aligned", False, "ROIAlign without the half-pixel shift"),
     ("groups", 32, "ResNeXt's grouped convolutions"),
     ("meta", "RetinaNet", "RetinaNet, a one-stage detector"),
+    ("meta", "ProposalNetwork", "an RPN alone, proposals out"),
+    ("meta", "SemanticSegmentor", "a semantic FPN, per-pixel class logits out"),
+    ("meta", "PanopticFPN", "Panoptic FPN, semantic logits out beside the instances"),
+    ("keypoints", True, "a keypoint head"),
+    ("backbone", "DC5", "a dilated res5 whose one feature map feeds the RPN and conv-fc heads"),
 ])
 def test_no_npz_for_architectures_tensorpack_cannot_configure(key, value, reason):
     """Each of these computes what no tensorpack flag makes its model compute: no tensorpack files, the reason."""

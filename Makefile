@@ -1,5 +1,6 @@
 # d2tf: detectron2 -> ONNX -> TensorFlow/tensorpack. Every target installs .venv first (idempotent).
 PY := .venv/bin/python
+comma := ,
 export PYTHONPATH := $(CURDIR)
 
 MODEL ?= COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml
@@ -16,7 +17,7 @@ TFLITE_ARG := $(if $(NO_TFLITE),--no-tflite)
 STAGE ?= graphfix
 PORT ?= 8080
 
-.PHONY: setup convert verify inspect test bench zoo-table
+.PHONY: setup convert verify inspect test mutation bench zoo-table
 .DEFAULT_GOAL := convert
 
 setup:
@@ -45,6 +46,11 @@ inspect: setup
 # runs only the tests that convert no architecture.
 test: setup
 	$(if $(ARCHS),ARCHS=$(ARCHS)) $(PY) -m pytest
+
+# Plants each bug of tools/mutation.py's table in a copy of the checkout and runs the fast tests that must catch it;
+# fails naming any that survive (a few minutes; NAMES=part,... runs only those whose name contains a part).
+mutation: setup
+	$(PY) tools/mutation.py $(subst $(comma), ,$(NAMES))
 
 # Speed and size per architecture and stage (slow: minutes per architecture). ARCHS=a,b limits it.
 bench: setup

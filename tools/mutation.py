@@ -1,0 +1,118 @@
+"""`make mutation`: plants each named bug below in a copy of the checkout and runs the fast tests that must catch it
+(no architecture is built). A mutation the tests let through is a survivor: printed, and the exit status is 1.
+
+    python tools/mutation.py [NAME_PART ...]   # only the mutations whose name contains one of these
+
+Each row is (name, file, the text replaced, its replacement, the tests to run: pytest arguments). The text must occur
+in the file exactly once, so a row that no longer applies fails loudly instead of passing silently. Add a row for
+each judging or guarding piece of code you add, and watch it fail the tests before you rely on them."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+MATCHING, KEPT, MEMORY = "tests/test_matching.py", "tests/test_kept_set.py", "tests/test_verify_memory.py"
+CHUNKS, OPS = "tests/test_roi_chunks.py", "tests/test_ops.py"
+MUTATIONS = [
+    ("matching: labels ignored", "core/matching.py",
+     "    iou = np.where(same, iou, -1.0)\n", "", [MATCHING]),
+    ("matching: references in index order, not by score", "core/matching.py",
+     'np.argsort(-np.asarray(ref["scores"]), kind="stable")', 'range(len(ref["scores"]))', [MATCHING]),
+    ("matching: the IoU threshold exclusive", "core/matching.py",
+     "iou[i, j] >= iou_threshold", "iou[i, j] > iou_threshold", [MATCHING]),
+    ("matching: a taken candidate offered again", "core/matching.py",
+     "np.argmax(np.where(taken, -1.0, iou[i]))", "np.argmax(iou[i])", [MATCHING]),
+    ("matching: disjoint boxes overlap", "core/matching.py",
+     "np.clip(rb - lt, 0, None)", "np.abs(rb - lt)", [MATCHING]),
+    ("unpickler: builtins allowed", "core/checkpoint.py",
+     "        if (module, name) not in _SAFE_GLOBALS:",
+     '        if module != "builtins" and (module, name) not in _SAFE_GLOBALS:',
+     ["tests/test_checkpoint.py", "-k", "payload_family"]),
+    ("gate: unmatched detections ignored", "verify/agreement.py",
+     '    if unmatched > row.get("at_the_edge", 0):', "    if False:", [KEPT]),
+    ("gate: NMS near-ties across classes", "verify/agreement.py",
+     ' & (ref["classes"][:, None] == cand["classes"][None, :])', "", [KEPT]),
+    ("gate: NMS near-ties without overlap", "verify/agreement.py",
+     "(overlap > nms_thresh)", "(overlap >= 0)", [KEPT]),
+    ("gate: a near-tie paired twice", "verify/agreement.py", "        free[paired[1]] = False\n", "", [KEPT]),
+    ("gate: the cap's edge below the cap", "verify/agreement.py",
+     ' and len(side["scores"]) == kept.cap:', ":", [KEPT]),
+    ("gate: the threshold's edge too wide", "verify/agreement.py",
+     'edge |= np.abs(scores - kept.score_thresh) <= EXACT["score"]',
+     "edge |= np.abs(scores - kept.score_thresh) <= 1", [KEPT]),
+    ("memory: a runtime larger than the budget waits forever", "verify/memory.py",
+     "return self.held == 0 or self.held + amount <= self.total", "return self.held + amount <= self.total",
+     [MEMORY]),
+    ("memory: runtimes never wait", "verify/memory.py",
+     "return self.held == 0 or self.held + amount <= self.total", "return True", [MEMORY]),
+    ("memory: held memory never released", "verify/memory.py", "self.held -= amount", "self.held -= 0", [MEMORY]),
+    ("roialign pass: only the first node switched", "graphfix/passes/roialign.py",
+     '            node.attribute.append(onnx.helper.make_attribute("sampling_ratio", ratio))\n',
+     '            node.attribute.append(onnx.helper.make_attribute("sampling_ratio", ratio))\n        break\n',
+     ["tests/test_graphfix_passes.py", "-k", "roialign"]),
+    ("npz: DC5 not refused", "tf_import/tensorpack_config.py",
+     '    if arch["backbone"] == "DC5":', "    if False:",
+     ["tests/test_tensorpack_config.py", "-k", "cannot_configure"]),
+    ("chunks: a reduction over the boxes kept", "tf_import/roi_chunks.py",
+     "all(a % in_rank != 0 for a in axes)", "True", [CHUNKS]),
+    ("chunks: a constant with a box axis of its own kept", "tf_import/roi_chunks.py",
+     "constants[name].ndim < rank or constants[name].shape[0] == 1", "True", [CHUNKS]),
+    ("chunks: a value read by a loop body not an output", "tf_import/roi_chunks.py",
+     "names |= enclosing_reads(attr.g)", "pass", [CHUNKS]),
+    ("chunks: a transposed Gemm kept", "tf_import/roi_chunks.py", ' and not attrs.get("transA", 0)', "", [CHUNKS]),
+    ("chunks: values computed outside read inside", "tf_import/roi_chunks.py",
+     "if any(name not in constants for name in others):", "if False:", [CHUNKS]),
+    ("chunks: a chunk's batch indices misaligned", "tf_import/translate.py",
+     "roi_align.input[2]: Value(batch[start:stop])", "roi_align.input[2]: Value(batch[0:stop - start])",
+     [OPS, "-k", "chunks"]),
+    ("roialign: empty boxes not zeroed", "tf_import/ops/roi_align.py",
+     " * tf.cast(tf.reduce_all(grid > 0), tf.float32)", "", [OPS, "-k", "empty_box"]),
+]
+
+
+def survives(row, work):
+    """Whether the tests of `row` pass with its mutation applied in `work` (a copy of the checkout)."""
+    name, path, old, new, tests = row
+    target = os.path.join(work, path)
+    with open(os.path.join(ROOT, path)) as f:
+        text = f.read()
+    if text.count(old) != 1:
+        raise SystemExit(f"mutation {name!r}: its text occurs {text.count(old)} times in {path}, not once: update it")
+    with open(target, "w") as f:
+        f.write(text.replace(old, new))
+    try:
+        env = dict(os.environ, PYTHONPATH=work, ARCHS="none")
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+                                cwd=work, env=env, capture_output=True, text=True)
+        return result.returncode == 0
+    finally:
+        with open(target, "w") as f:
+            f.write(text)
+
+
+def main(argv):
+    rows = [row for row in MUTATIONS if not argv or any(part in row[0] for part in argv)]
+    survivors = []
+    with tempfile.TemporaryDirectory(prefix="d2tf-mutation-") as work:
+        tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        for path in tracked.splitlines():
+            os.makedirs(os.path.dirname(os.path.join(work, path)) or work, exist_ok=True)
+            shutil.copy2(os.path.join(ROOT, path), os.path.join(work, path))
+        for row in rows:
+            start = time.perf_counter()
+            alive = survives(row, work)
+            print(f"{'SURVIVED' if alive else 'caught  '} {row[0]} ({time.perf_counter() - start:.0f} s)", flush=True)
+            if alive:
+                survivors.append(row[0])
+    print(f"{len(rows) - len(survivors)} of {len(rows)} mutations caught" +
+          (f"; survivors: {', '.join(survivors)}" if survivors else ""))
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

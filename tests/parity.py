@@ -5,7 +5,7 @@ import numpy as np
 
 from core.contract import as_detections, has_detections
 from core.matching import match_detections
-from verify.agreement import EXACT, KEYPOINT_TIES, compare
+from verify.agreement import EXACT, KEYPOINT_TIES, STRICT_IOU, compare
 
 
 def assert_same_outputs(ref, cand, box_tol, score_tol, mask_tol=None, sem_seg_tol=1e-4, min_detections=10):
@@ -26,8 +26,9 @@ def assert_same_outputs(ref, cand, box_tol, score_tol, mask_tol=None, sem_seg_to
         assert row["keypoints_moved"] <= KEYPOINT_TIES * row["keypoints_compared"], row
 
 
-def assert_same_detections(ref, cand, box_tol, score_tol, mask_tol=None, iou=0.9):
-    """Same count; every detection matched (same class, IoU >= iou) within the tolerances. The one allowed
+def assert_same_detections(ref, cand, box_tol, score_tol, mask_tol=None, iou=STRICT_IOU):
+    """Same count; every detection matched (same class, IoU >= iou: by default verify's 0.99 for exact comparisons)
+    within the tolerances. The one allowed
     exception: detections tied with the last kept score (within score_tol) may swap at the top-k cut-off."""
     assert len(ref["scores"]) == len(cand["scores"]), "detection counts differ"
     match = match_detections(ref, cand, iou)

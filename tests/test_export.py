@@ -110,10 +110,11 @@ def test_model_info_of_each_meta_architecture(zoo_config, name, outputs, num_cla
         assert info["pooler"]["mask"]["resolution"] == 14 and info["sem_seg_classes"] == 54
 
 
-@pytest.mark.parametrize("zoo_config", ["COCO-Detection/rpn_R_50_C4_1x.yaml", "Misc/semantic_R_50_FPN_1x.yaml",
-                                        "COCO-PanopticSegmentation/panoptic_fpn_R_50_3x.yaml"],
-                         ids=["rpn", "semantic", "panoptic"])
-def test_export_wrapper_outputs_are_detectron2s_forward(zoo_config):
+@pytest.mark.parametrize("zoo_config, compared", [("COCO-Detection/rpn_R_50_C4_1x.yaml", {"proposals"}),
+                                                  ("Misc/semantic_R_50_FPN_1x.yaml", {"sem_seg"}),
+                                                  ("COCO-PanopticSegmentation/panoptic_fpn_R_50_3x.yaml",
+                                                   {"boxes", "sem_seg"})], ids=["rpn", "semantic", "panoptic"])
+def test_export_wrapper_outputs_are_detectron2s_forward(zoo_config, compared):
     """What export traces (ExportWrapper) is detectron2's own forward on an image at its output size, bit for bit:
     an RPN's proposals, a semantic FPN's logits (its postprocessing crops the padding and resizes to the same size),
     Panoptic FPN's logits and instances. Random initial weights; 300x452 is padded on FPN."""
@@ -130,6 +131,7 @@ def test_export_wrapper_outputs_are_detectron2s_forward(zoo_config):
         got = dict(zip(wrapper.outputs, (lambda v: v if isinstance(v, tuple) else (v,))(
             wrapper(torch.from_numpy(image)))))
         forward = model([{"image": torch.from_numpy(image).permute(2, 0, 1)}])[0]
+    assert {"proposals", "sem_seg", "boxes"} & set(got) == compared, "the branches below that compare this model"
     if "proposals" in got:
         assert torch.equal(got["proposals"], forward["proposals"].proposal_boxes.tensor)
         assert torch.equal(got["objectness"], forward["proposals"].objectness_logits)

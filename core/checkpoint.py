@@ -67,6 +67,11 @@ def load_weights(path):
     if not os.path.isfile(path):
         raise D2TFError(f"weights file not found: {path}")
     state = _state_dict(path, _load(path))
+    named_otherwise = [name for name in state if not isinstance(name, str)]
+    if named_otherwise:
+        example = _printable(repr(named_otherwise[0]))[:80]
+        raise D2TFError(f"{path}: not a detectron2 checkpoint: {len(named_otherwise)} of its weights are named by "
+                        f"a {type(named_otherwise[0]).__name__}, not a string (e.g. {example})")
     weights = {name: _array(path, name, value) for name, value in state.items()}
     _check_values(path, weights)
     return weights
@@ -149,13 +154,16 @@ def _array(path, name, value):
 
 def _check_values(path, weights):
     non_numeric = [n for n, a in weights.items() if a.dtype.kind not in "biuf"]
-    non_finite = [n for n, a in weights.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+    # the model computes in float32: a float64 value beyond its range (1e39) would become Inf there
+    non_finite = [n for n, a in weights.items()
+                  if a.dtype.kind == "f" and not np.isfinite(a.astype(np.float32, copy=False)).all()]
     problems = []
     if non_numeric:
         listing = _listing(non_numeric, lambda n: f"{n} ({weights[n].dtype})")
         problems.append(f"non-numeric values in {_plural(len(non_numeric), 'tensor')}: {listing}")
     if non_finite:
-        problems.append(f"non-finite values (NaN/Inf) in {_plural(len(non_finite), 'tensor')}: {_listing(non_finite)}")
+        problems.append(f"non-finite values (NaN/Inf, or beyond float32's range) in "
+                        f"{_plural(len(non_finite), 'tensor')}: {_listing(non_finite)}")
     if problems:
         raise D2TFError(f"{path}: " + "; ".join(problems))
 
@@ -186,16 +194,23 @@ def describe_mismatch(expected, found, full=False):
 
 
 def _listing(names, detail=str, full=False):
-    """`a, b` in full, or when long the first few and the count per module: `a, b, c and 9 more (m: 12)`."""
+    """`a, b` in full, or when long the first few and the count per module: `a, b, c and 9 more (m: 12)`. Names come
+    from the file: printed escaped (_printable)."""
     names = sorted(names, key=_natural)
     if full or len(names) <= _LIST_ALL:
-        return ", ".join(map(detail, names))
+        return ", ".join(_printable(detail(n)) for n in names)
     modules = Counter(map(_module, names)).most_common()
-    counts = ", ".join(f"{m}: {c}" for m, c in modules[:_MODULES])
+    counts = ", ".join(f"{_printable(m)}: {c}" for m, c in modules[:_MODULES])
     if len(modules) > _MODULES:
         counts += f" and {_plural(len(modules) - _MODULES, 'more module')}"
-    examples = ", ".join(map(detail, names[:_EXAMPLES]))
+    examples = ", ".join(_printable(detail(n)) for n in names[:_EXAMPLES])
     return f"{examples} and {len(names) - _EXAMPLES} more ({counts})"
+
+
+def _printable(text):
+    """`text` with line breaks, terminal escapes and other unprintable characters as Python escapes: a name in a
+    file must not print a line, or a colour, of its own."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def _plural(count, noun):

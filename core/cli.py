@@ -31,14 +31,20 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+# The largest side of an image d2tf makes up (trace, verification and benchmark images): the zoo's largest test resize
+# is 1333 px, and TensorFlow takes about 4 KB per pixel on an R50 model, so 2048 x 2048 is already 16 GB.
+MAX_SIDE = 2048
+
+
 def parse_size(text):
-    """argparse type for HEIGHTxWIDTH, both positive."""
+    """argparse type for HEIGHTxWIDTH, both positive and at most MAX_SIDE."""
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
         height = width = 0  # reported below, with the sizes that are not positive
-    if height <= 0 or width <= 0:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH of positive numbers, e.g. 512x640, got {text!r}")
+    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH of positive numbers up to {MAX_SIDE}, e.g. 512x640, "
+                                         f"got {text[:40]!r}")
     return height, width
 
 

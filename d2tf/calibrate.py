@@ -10,6 +10,7 @@ them, masks that are not flat 0.5. Everything is seeded, so the same config and 
     python -m d2tf.calibrate --config COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml --out model.pkl
 """
 
+import argparse
 
 import numpy as np
 
@@ -106,6 +107,17 @@ def _scale_output(target_std, target_mean=None):
     return hook
 
 
+def _seed(text):
+    """argparse type: numpy and the synthetic image take seeds 0 to 2**32 - 1."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {2**32 - 1}, got {text[:40]!r}")
+    return seed
+
+
 def write_checkpoint(config, out, seed=0):
     """Writes a calibrated checkpoint for `config` to `out` (.pkl in model-zoo format or .pth as training does)."""
     weights = calibrated_weights(zoo.load_config(config), seed=seed)
@@ -120,7 +132,7 @@ def main(argv=None):
     parser = cli.ArgumentParser(prog="python -m d2tf.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=zoo.DEFAULT_EXAMPLE, help="zoo name, d2tf derived name or yaml path")
     parser.add_argument("--out", required=True, help="output .pkl (model-zoo format) or .pth (training format)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0, help="0 to 2**32 - 1 (default 0)")
     args = parser.parse_args(argv)
     with cli.step(f"calibrating {zoo.short_name(args.config)} (seed {args.seed})"):
         weights = write_checkpoint(args.config, args.out, seed=args.seed)

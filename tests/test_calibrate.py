@@ -7,6 +7,7 @@ import torch
 from core import zoo
 from core.checkpoint import load_weights
 from core.synthetic import synthetic_image
+from tests.conftest import run_python
 
 
 def _d2_model(config, weights_path):
@@ -105,3 +106,12 @@ def test_retinanet_gives_distinct_detections_with_unsaturated_scores():
     assert len(torch.unique(boxes, dim=0)) >= 0.9 * len(det), "boxes must be distinct (one anchor may have 2 classes)"
     assert len(torch.unique(det.scores)) == len(det) and float(det.scores.max()) < 0.99
     assert len(torch.unique(det.pred_classes)) >= 2
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "1.5", "many"])
+def test_a_seed_out_of_range_is_one_line(seed):
+    result = run_python("-m", "d2tf.calibrate", "--config", zoo.DEFAULT_EXAMPLE, "--out", "unused.pkl", "--seed", seed)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: python -m d2tf.calibrate: argument --seed: expected a whole number from 0 to 4294967295, got "
+        f"'{seed}' (see --help)"]

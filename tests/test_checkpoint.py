@@ -185,8 +185,32 @@ def test_non_finite_tensors_are_refused_by_name(tmp_path):
     with pytest.raises(D2TFError) as err:
         load_weights(tmp_path / "m.pkl")
     assert str(err.value) == (
-        f"{tmp_path / 'm.pkl'}: non-finite values (NaN/Inf) in 2 tensors: backbone.b.bias, roi_heads.a.weight"
+        f"{tmp_path / 'm.pkl'}: non-finite values (NaN/Inf, or beyond float32's range) in 2 tensors: "
+        "backbone.b.bias, roi_heads.a.weight"
     )
+
+
+def test_a_float64_value_beyond_float32s_range_is_refused_as_non_finite(tmp_path):
+    """The model computes in float32, where 1e39 is Inf: finite is judged after that cast."""
+    save_pkl({"w": np.array([1.0, 1e39]), "fine": np.array([1e38])}, tmp_path / "big.pkl")
+    with pytest.raises(D2TFError, match=r"non-finite values \(NaN/Inf, or beyond float32's range\) in 1 tensor: w$"):
+        load_weights(tmp_path / "big.pkl")
+
+
+@pytest.mark.parametrize("name", ["evil\nerror: export failed: FAKE second line", "red\x1b[31mtext", "tab\there"])
+def test_a_weight_name_prints_escaped_on_one_line(tmp_path, name):
+    save_pkl({name: np.array([np.nan], np.float32)}, tmp_path / "named.pkl")
+    with pytest.raises(D2TFError) as raised:
+        load_weights(tmp_path / "named.pkl")
+    message = str(raised.value)
+    assert message.isprintable() and name.encode("unicode_escape").decode() in message, message
+
+
+def test_weights_named_by_other_than_strings_are_refused_in_one_line(tmp_path):
+    save_pkl({3: np.ones(2, np.float32), "w": np.ones(2, np.float32)}, tmp_path / "numbers.pkl")
+    with pytest.raises(D2TFError, match=r"numbers.pkl: not a detectron2 checkpoint: 1 of its weights are named by "
+                                        r"a int, not a string \(e.g. 3\)$"):
+        load_weights(tmp_path / "numbers.pkl")
 
 
 def test_many_non_finite_tensors_are_summarised(tmp_path):
@@ -194,7 +218,8 @@ def test_many_non_finite_tensors_are_summarised(tmp_path):
     with pytest.raises(D2TFError) as err:
         load_weights(tmp_path / "m.pkl")
     assert str(err.value) == (
-        f"{tmp_path / 'm.pkl'}: non-finite values (NaN/Inf) in 12 tensors: backbone.res2.0.conv1.weight, "
+        f"{tmp_path / 'm.pkl'}: non-finite values (NaN/Inf, or beyond float32's range) in 12 tensors: "
+        "backbone.res2.0.conv1.weight, "
         "backbone.res2.1.conv1.weight, backbone.res2.2.conv1.weight and 9 more (backbone.res2: 12)"
     )
 
@@ -207,7 +232,7 @@ def test_non_numeric_tensors_are_refused_by_name(tmp_path):
         load_weights(tmp_path / "m.pkl")
     assert str(err.value) == (
         f"{tmp_path / 'm.pkl'}: non-numeric values in 2 tensors: x.mixed (object), x.names (<U2); "
-        "non-finite values (NaN/Inf) in 1 tensor: x.nan"
+        "non-finite values (NaN/Inf, or beyond float32's range) in 1 tensor: x.nan"
     )
 
 

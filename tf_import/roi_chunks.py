@@ -69,9 +69,8 @@ def regions(model):
             if _keeps_rows(node, values, constants, types):
                 members.append(node)
                 values.update(node.output)
-        member_ids = {id(n) for n in members}
         read = {name for node in members for name in node.input}
-        outputs = [name for name in sorted(values) if any(id(n) not in member_ids for n in outside.get(name, ()))]
+        outputs = [name for name in sorted(values) if outside.get(name, set()) - {n.output[0] for n in members}]
         shapes = [_trailing(types.get(name)) for name in outputs]
         if any(shape is None for shape in shapes):
             continue
@@ -84,8 +83,8 @@ def regions(model):
 
 
 def _read_by(graph):
-    """{value name: nodes of the top graph that read it}; a node with a body (a Loop) reads what its body reads of
-    the graphs around it; the graph's outputs are read by None."""
+    """{value name: the nodes of the top graph that read it, by their first output's name}; a node with a body (a
+    Loop) reads what its body reads of the graphs around it; the graph's outputs are read by None."""
     readers = {}
     for node in graph.node:
         names = set(node.input)
@@ -93,9 +92,9 @@ def _read_by(graph):
             if attr.type == onnx.AttributeProto.GRAPH:
                 names |= enclosing_reads(attr.g)
         for name in names - {""}:
-            readers.setdefault(name, []).append(node)
+            readers.setdefault(name, set()).add(node.output[0])
     for out in graph.output:
-        readers.setdefault(out.name, []).append(None)
+        readers.setdefault(out.name, set()).add(None)
     return readers
 
 

@@ -77,3 +77,13 @@ def test_runtimes_that_fit_together_run_together_and_one_too_large_runs_alone():
     thread.start()
     thread.join(timeout=5)
     assert held == [10, 25] and budget.held == 0
+
+
+def test_a_runtime_still_waiting_when_verify_is_interrupted_never_starts():
+    from verify.run import _within
+
+    budget, stopping, ran = memory.Budget(10), threading.Event(), []
+    assert _within(budget, 4, stopping, "model.pb", lambda x: ran.append(x) or "outputs", 1) == "outputs"
+    stopping.set()
+    assert _within(budget, 4, stopping, "model.tflite", lambda x: ran.append(x), 2) is None
+    assert ran == [1] and budget.held == 0

@@ -19,6 +19,7 @@ with status 3. Before running anything, it checks that the weights are still tho
 import concurrent.futures
 import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -160,8 +161,10 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
     # 22 s against 34 s one after another (R50-FPN, two small images).
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
 
+        stopping = threading.Event()  # set when verify is interrupted: a runtime still waiting then never starts
+
         def start(name, runtime, *args):
-            children[name] = pool.submit(_within, budget, needs[name], name, runtime, *args)
+            children[name] = pool.submit(_within, budget, needs[name], stopping, name, runtime, *args)
 
         try:
             children = {}
@@ -190,6 +193,7 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
             if photos_npz and "detectron2.photos" not in outputs:  # written by detectron2's process beside the images
                 outputs["detectron2.photos"] = load_outputs(photos_out)
         except BaseException:
+            stopping.set()
             kill_running()
             raise
     if detectron2 is not None:  # the probe ran it; kept like every runtime's outputs
@@ -216,14 +220,15 @@ def _needs(fixed, info, images, photos_npz):
     return needs
 
 
-def _within(budget, need, name, runtime, *args):
-    """runtime(*args) once its estimated peak `need` fits in the `budget`, saying so if it must wait."""
+def _within(budget, need, stopping, name, runtime, *args):
+    """runtime(*args) once its estimated peak `need` fits in the `budget`, saying so if it must wait; None without
+    running it if `stopping` is set by then."""
     def waiting():
         cli.log(f"[d2tf] {name} waits for memory: it may take {need / memory.GIB:.1f} GiB, and the runtimes "
                 f"running may take {budget.held / memory.GIB:.1f} of the {budget.total / memory.GIB:.1f} GiB available")
 
     with budget.hold(need, waiting):
-        return runtime(*args)
+        return None if stopping.is_set() else runtime(*args)
 
 
 def _probe(info, sizes, work):

@@ -14,12 +14,13 @@ import uuid
 
 from core import D2TFError
 from core.files import HIDDEN, remove_abandoned
+from tf_import.cli import SAVED_MODEL as SAVED_MODEL_DIR
 from tf_import.tensorpack_config import FILES as TENSORPACK_FILES
 from tf_import.tflite import TFLITE as TFLITE_FILE
 
 FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "report.md", "verify.png")  # always written
 # A directory, written unless --no-saved-model or the model outputs more than detections (tf_import says why).
-SAVED_MODEL = ("saved_model",)
+SAVED_MODEL = (SAVED_MODEL_DIR,)
 # Unless --no-tflite, the model outputs more than detections, or TFLite's builtin ops cannot express it (tf_import
 # says why).
 TFLITE = (TFLITE_FILE,)

@@ -1,5 +1,7 @@
 # d2tf: detectron2 -> ONNX -> TensorFlow/tensorpack. Every target installs .venv first (idempotent).
 PY := .venv/bin/python
+# The `d2tf` command (d2tf/cli.py) that `make setup` installs; `d2tf COMMAND --help` for each command's options.
+D2TF := .venv/bin/d2tf
 comma := ,
 export PYTHONPATH := $(CURDIR)
 
@@ -30,17 +32,17 @@ setup:
 convert: setup
 	@if [ "$(WEIGHTS)" = "$(EXAMPLE_WEIGHTS)" ] && [ ! -f "$(WEIGHTS)" ]; then \
 		echo "[d2tf] no WEIGHTS given: generating the example checkpoint $(WEIGHTS) (calibrated random weights)" >&2; \
-		mkdir -p "$$(dirname "$(WEIGHTS)")" && $(PY) -W ignore -m d2tf.calibrate --config "$(MODEL)" --out "$(WEIGHTS)"; fi
-	$(PY) -m d2tf.convert --config "$(MODEL)" --weights "$(WEIGHTS)" --out "$(OUT)" --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG) $(SAVED_MODEL_ARG) $(TFLITE_ARG)
+		mkdir -p "$$(dirname "$(WEIGHTS)")" && PYTHONWARNINGS=ignore $(D2TF) calibrate --config "$(MODEL)" --out "$(WEIGHTS)"; fi
+	$(D2TF) convert --config "$(MODEL)" --weights "$(WEIGHTS)" --out "$(OUT)" --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG) $(SAVED_MODEL_ARG) $(TFLITE_ARG)
 
 # Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.
 verify: setup
-	$(PY) -m verify "$(OUT)" $(EVALUATE_ARG) $(TENSORPACK_ARG)
+	$(D2TF) verify --out "$(OUT)" $(EVALUATE_ARG) $(TENSORPACK_ARG)
 
 # Serves one stage's ONNX file of OUT in Netron (STAGE=export: model.onnx, graphfix: model.fixed.onnx) at
 # http://localhost:$(PORT) until Ctrl-C; no browser is started.
 inspect: setup
-	$(PY) -m d2tf.netron --out "$(OUT)" --stage $(STAGE) --port $(PORT)
+	$(D2TF) inspect --out "$(OUT)" --stage $(STAGE) --port $(PORT)
 
 # ARCHS=name,... limits the suite to those architectures (short names, e.g. mask_rcnn_R_50_FPN_3x); ARCHS=none
 # runs only the tests that convert no architecture.
@@ -54,11 +56,11 @@ mutation: setup
 
 # Speed and size per architecture and stage (slow: minutes per architecture). ARCHS=a,b limits it.
 bench: setup
-	$(PY) bench/run.py $(if $(ARCHS),--archs "$(ARCHS)")
+	$(D2TF) bench $(if $(ARCHS),--archs "$(ARCHS)")
 
 # Re-measures every suite architecture (the whole pipeline test, under 30 min) into d2tf/zoo_agreement.json, then
 # rewrites docs/zoo.md's table with those figures.
 zoo-table: setup
 	D2TF_RECORD_AGREEMENT=$(CURDIR)/d2tf/zoo_agreement.json $(PY) -m pytest tests/test_convert.py \
 		-k test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2
-	$(PY) -m d2tf.zoo_table --write docs/zoo.md
+	$(D2TF) zoo --write docs/zoo.md

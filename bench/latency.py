@@ -1,4 +1,4 @@
-"""`python bench/latency.py RUNTIME OUT image.npy RUNS`: one runtime's load time and the times of RUNS inferences
+"""`python -m bench.latency RUNTIME OUT image.npy RUNS`: one runtime's load time and the times of RUNS inferences
 on one float32 BGR image (already at the model's input size), printed as one JSON line {"load": s, "runs": [s...]}.
 The load time includes importing the runtime's library, as a fresh process of a user's would.
 
@@ -17,22 +17,24 @@ import time
 
 import numpy as np
 
+from core import contract
+
 
 def detectron2(out):
     from core import checkpoint, zoo
+    from core.model_info import ModelInfo
     from export.model import build_model
     from runners.detectron2_runner import predict
 
-    with open(os.path.join(out, "model.json")) as f:
-        source = json.load(f)["source"]
-    model = build_model(zoo.load_config(source["config"]), checkpoint.load_weights(source["weights"]))
+    source = ModelInfo.read(os.path.join(out, contract.MODEL_JSON)).source
+    model = build_model(zoo.load_config(source.config), checkpoint.load_weights(source.weights))
     return lambda image: predict(model, image)
 
 
 def onnxruntime(out):
     from runners import onnx_runner
 
-    session = onnx_runner.session(os.path.join(out, "model.onnx"))
+    session = onnx_runner.session(os.path.join(out, contract.ONNX))
     return lambda image: onnx_runner.run(session, image)
 
 
@@ -40,7 +42,7 @@ def pb(out, fast_start=False):
     from runners import pb_runner
 
     config = pb_runner.fast_start_config() if fast_start else None
-    session, tensors = pb_runner.session(os.path.join(out, "model.pb"), config)
+    session, tensors = pb_runner.session(os.path.join(out, contract.PB), config)
     return lambda image: pb_runner.run(session, tensors, image)
 
 
@@ -51,16 +53,14 @@ def pb_fast_start(out):
 def saved_model(out):
     import tensorflow as tf
 
-    from core import contract
-
-    function = tf.saved_model.load(os.path.join(out, "saved_model")).signatures[contract.TENSORPACK_SIGNATURE]
+    function = tf.saved_model.load(os.path.join(out, contract.SAVED_MODEL)).signatures[contract.TENSORPACK_SIGNATURE]
     return lambda image: {k: v.numpy() for k, v in function(**{contract.INPUT: tf.constant(image)}).items()}
 
 
 def tflite(out):
     from runners import tflite_runner
 
-    run = tflite_runner.signature(os.path.join(out, "model.tflite"), threads=os.cpu_count())
+    run = tflite_runner.signature(os.path.join(out, contract.TFLITE), threads=os.cpu_count())
     return lambda image: tflite_runner.detections(run, image)
 
 

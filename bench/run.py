@@ -1,7 +1,7 @@
-"""`make bench`: per architecture, the time and size of each stage, and each runtime's load time, first inference
-and steady latency on one image.
+"""`d2tf bench` (`make bench`): per architecture, the time and size of each stage, and each runtime's load time,
+first inference and steady latency on one image.
 
-    python bench/run.py [--archs name,...] [--size 800x1216] [--runs 4] [--out out/bench]
+    d2tf bench [--archs name,...] [--size 800x1216] [--runs 4] [--out out/bench]
 
 Each stage runs as the user runs it (`python -m ...` in its own process, tensorpack RoIAlign mode). Each runtime
 runs in a process of its own (bench/latency.py): detectron2, onnxruntime on model.onnx, the pb (by default and with
@@ -59,7 +59,7 @@ def latency(runtime, work, image_npy, runs):
     """{"load", "first", "steady", "peak GiB"} of `runtime` (bench/latency.py) in a process of its own, in seconds
     but the peak; a runtime that fails is reported as such and the benchmark goes on."""
     try:
-        _, peak, stdout = run(os.path.join(ROOT, "bench", "latency.py"), runtime, work, image_npy, runs)
+        _, peak, stdout = run("-m", "bench.latency", runtime, work, image_npy, runs)
     except Failed as e:
         cli.log(f"[bench]   {runtime}: {str(e).splitlines()[0]}")
         return {"load": "failed", "first": "failed", "steady": "failed", "first / steady": str(e).splitlines()[0],
@@ -123,13 +123,18 @@ def _table(rows):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(prog="python bench/run.py", description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(
+        prog="d2tf bench", description=__doc__.split("\n\n")[0],
+        epilog="Reads the suite's configs. Writes OUT/<architecture>/ per architecture, with its calibrated "
+        "weights.pkl (once), the stages' files (model.onnx, model.fixed.onnx, model.pb, saved_model/, model.tflite, "
+        "...) and image.npy, then OUT/bench.md, also printed.")
     parser.add_argument("--archs", default=",".join(zoo.short_name(c) for c in zoo.SUITE_ARCHITECTURES),
                         help="short names, comma-separated (default: every suite architecture)")
     parser.add_argument("--size", type=parse_size, default="800x1216", metavar="HxW",
                         help="the image every runtime runs on (default 800x1216)")
     parser.add_argument("--runs", type=int, default=4, help="inferences per runtime, the first included (default 4)")
-    parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "out", "bench"),
+                        help="directory of each architecture's files and bench.md (default: out/bench)")
     args = parser.parse_args(argv)
     wanted = args.archs.split(",")
     known = [zoo.short_name(c) for c in zoo.SUITE_ARCHITECTURES]
@@ -154,7 +159,3 @@ def main(argv=None):
     with open(os.path.join(args.out, "bench.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    cli.run(main)

@@ -18,6 +18,14 @@ ymax, xmax, divided by the image's height and width), detection_scores [1, N], d
 
 import numpy as np
 
+# The files of a conversion's OUT, by the stage that writes them.
+ONNX, MODEL_JSON = "model.onnx", "model.json"  # export: the traced graph and a readable copy of its model info
+FIXED_ONNX = "model.fixed.onnx"  # graphfix
+PB, SAVED_MODEL, TFLITE = "model.pb", "saved_model", "model.tflite"  # tf_import
+NPZ, FLAGS, TENSORPACK_CONFIG = "model.npz", "flags.txt", "tensorpack_config.py"  # tf_import, for tensorpack
+TENSORPACK_FILES = (NPZ, FLAGS, TENSORPACK_CONFIG)  # written together, or none of them
+REPORT, VERIFY_PNG = "report.md", "verify.png"  # verify
+
 INPUT = "image"
 INPUT_DTYPE = "float32"
 PB_SCOPE = "output"
@@ -84,6 +92,9 @@ def mask_resolution(backbone, pooler_resolution):
 
 
 SERVING_SIGNATURE, SERVING_INPUT = "serving_default", "input_tensor"
+# The TFLite model's one signature takes INPUT and answers the pb's outputs padded to the detections per image, with
+# how many rows are detections in NUM_DETECTIONS.
+TFLITE_SIGNATURE, NUM_DETECTIONS = "serving_default", "num_detections"
 TENSORPACK_SIGNATURE = "tensorpack"  # the SavedModel's second signature: the pb's interface
 
 

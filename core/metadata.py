@@ -1,24 +1,23 @@
 """What a stage's ONNX file says about itself, in its metadata_props: the model info export computed (so no later
 stage needs a file beside it) and the graphfix passes that ran. Each is written by one function and read by one."""
 
-import json
-
 from core import D2TFError
+from core.model_info import ModelInfo
 
-INFO_KEY = "d2tf_model_info"  # JSON: architecture, classes, pixel mean/std, resize, thresholds, poolers, source
+INFO_KEY = "d2tf_model_info"  # core.model_info.ModelInfo as JSON
 PASSES_KEY = "graphfix_passes"  # e.g. "roialign(exact),nms,shapes,cleanup"
 
 
 def write_info(model, info):
-    _set(model, INFO_KEY, json.dumps(info, sort_keys=True))
+    _set(model, INFO_KEY, info.to_json())
 
 
 def read_info(model, path):
-    """The info export recorded in `model` (loaded from `path`, named in the error)."""
+    """The ModelInfo export recorded in `model` (loaded from `path`, named in the error)."""
     value = _props(model).get(INFO_KEY)
     if value is None:
         raise D2TFError(f"{path} has no d2tf model info in its metadata: was it written by d2tf's export?")
-    return json.loads(value)
+    return ModelInfo.from_json(value, path)
 
 
 def record_passes(model, passes):

@@ -7,7 +7,7 @@ affine part is drawn, as for the others. Each prediction layer rescales its weig
 spread: varied objectness, class scores above the test threshold, box deltas that move boxes without collapsing
 them, masks that are not flat 0.5. Everything is seeded, so the same config and seed give the same file.
 
-    python -m d2tf.calibrate --config COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml --out model.pkl
+    d2tf calibrate --config COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml --out model.pkl
 """
 
 import argparse
@@ -129,7 +129,10 @@ def write_checkpoint(config, out, seed=0):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(prog="python -m d2tf.calibrate", description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(
+        prog="d2tf calibrate", description=__doc__.split("\n\n")[0],
+        epilog="Reads the config (a model-zoo name, a d2tf/... name, or a .yaml with its _BASE_ files). Writes OUT: a "
+        ".pkl in the model zoo's format, or a .pth in detectron2's training format.")
     parser.add_argument("--config", default=zoo.DEFAULT_EXAMPLE, help="zoo name, d2tf derived name or yaml path")
     parser.add_argument("--out", required=True, help="output .pkl (model-zoo format) or .pth (training format)")
     parser.add_argument("--seed", type=_seed, default=0, help="0 to 2**32 - 1 (default 0)")

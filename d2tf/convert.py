@@ -1,19 +1,20 @@
-"""`python -m d2tf.convert`: the whole pipeline, export -> graphfix -> tf_import -> verify, into one directory.
+"""`d2tf convert`: the whole pipeline, export -> graphfix -> tf_import -> verify, into one directory.
 
 Each stage runs in its own process (PyTorch and TensorFlow cannot share one) and writes into a staging directory
 inside OUT; d2tf/publish.py makes the staged files OUT's, all at once, when every stage and the verification have
 succeeded.
 """
 
-import json
 import os
 import signal
 
 from core import D2TFError, cli, contract, zoo
 from core.cli import parse_size
+from core.contract import TENSORPACK_FILES
 from core.files import hidden_work_dir
+from core.model_info import ModelInfo
 from core.process import run_module
-from d2tf.publish import EVERY, TENSORPACK_FILES, TFLITE, TFLITE_FILE, claimed, conversion_files, keep_failed, publish
+from d2tf.publish import EVERY, TFLITE, claimed, conversion_files, keep_failed, publish
 from graphfix.passes import DEFAULT, WITH_FOLDBN
 from verify.run import DEFAULT_SIZES, VerificationFailed, parse_sizes, verify
 
@@ -42,9 +43,9 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
         stages = (
             ("export", ["--config", config, "--weights", weights, "--out", staging,
                         "--trace-size", "x".join(map(str, trace_size))]),
-            ("graphfix", [os.path.join(staging, "model.onnx"), "--out", os.path.join(staging, "model.fixed.onnx"),
+            ("graphfix", [os.path.join(staging, contract.ONNX), "--out", os.path.join(staging, contract.FIXED_ONNX),
                           "--roialign", roialign, "--passes", ",".join(WITH_FOLDBN if fold_batchnorm else DEFAULT)]),
-            ("tf_import", [os.path.join(staging, "model.fixed.onnx"), "--out", staging,
+            ("tf_import", [os.path.join(staging, contract.FIXED_ONNX), "--out", staging,
                            *([] if saved_model else ["--no-saved-model"]), *([] if tflite else ["--no-tflite"])]),
         )
         for i, (stage, args) in enumerate(stages, start=1):
@@ -55,16 +56,15 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             _verify(staging, out, verify_sizes, coco_dir, verify_work_dir or os.path.join(staging, "verify"),
                     tensorpack_dir)
         published = publish(staging, out, conversion_files(saved_model and _served(staging)))
-    if "flags.txt" not in published:
+    if contract.FLAGS not in published:
         return None
-    with open(os.path.join(out, "flags.txt")) as f:
+    with open(os.path.join(out, contract.FLAGS)) as f:
         return f.read().strip()
 
 
 def _served(staging):
     """Whether the staged model's outputs fit the SavedModel's serving signature (tf_import writes none otherwise)."""
-    with open(os.path.join(staging, "model.json")) as f:
-        return not contract.beyond_detections(json.load(f)["outputs"])
+    return not contract.beyond_detections(ModelInfo.read(os.path.join(staging, contract.MODEL_JSON)).outputs)
 
 
 def _verify(staging, out, *args):
@@ -78,11 +78,13 @@ def _verify(staging, out, *args):
 
 def main(argv=None):
     parser = cli.ArgumentParser(
-        prog="python -m d2tf.convert",
+        prog="d2tf convert",
         description="Convert a detectron2 R-CNN or RetinaNet to a frozen TensorFlow pb, a SavedModel, TFLite and a "
-        "tensorpack npz checkpoint + flags, "
-        "verifying every stage. OUT receives: " + ", ".join(EVERY) + f" ({TFLITE_FILE} unless TFLite's builtin "
-        "ops cannot express the model, the last three unless tensorpack cannot, with the reason).",
+        "tensorpack npz checkpoint + flags, verifying every stage.",
+        epilog="Reads the config (a model-zoo name, a d2tf/... name, or a .yaml with its _BASE_ files) and the "
+        "weights (.pkl or .pth). Writes OUT's files, all at once when every stage and the verification passed: "
+        + ", ".join(EVERY) + f" ({contract.TFLITE} unless TFLite's builtin ops cannot express the model, the last "
+        "three unless tensorpack cannot, with the reason).",
     )
     parser.add_argument("--config", required=True, help=f"model-zoo name (e.g. {zoo.DEFAULT_EXAMPLE}), "
                         "d2tf/... name, or yaml path")
@@ -105,7 +107,7 @@ def main(argv=None):
                         "tensorpack examples/FasterRCNN checkout) on the npz, as tensorpack_config.py configures it")
     parser.add_argument("--no-saved-model", action="store_true", help="write no saved_model (skips its export "
                         "and verify's check of it on photos; the pb and npz are unchanged)")
-    parser.add_argument("--no-tflite", action="store_true", help=f"write no {TFLITE_FILE} (skips its conversion, "
+    parser.add_argument("--no-tflite", action="store_true", help=f"write no {contract.TFLITE} (skips its conversion, "
                         "about a minute, and verify's check of it)")
     args = parser.parse_args(argv)
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed. SIGINT is set

@@ -1,4 +1,4 @@
-"""`python -m d2tf.netron --out DIR --stage export|graphfix [--port 8080]`: serves one stage's ONNX file in Netron
+"""`d2tf inspect --out OUT --stage export|graphfix [--port 8080]`: serves one stage's ONNX file in Netron
 on a local port until Ctrl-C. No browser is opened (the machines this runs on often have no screen): open the
 printed URL, through an SSH tunnel if needed.
 
@@ -23,9 +23,9 @@ import re
 import time
 import urllib.parse
 
-from core import D2TFError, cli
+from core import D2TFError, cli, contract
 
-STAGE_FILES = {"export": "model.onnx", "graphfix": "model.fixed.onnx"}
+STAGE_FILES = {"export": contract.ONNX, "graphfix": contract.FIXED_ONNX}
 CONTENT_SECURITY_POLICY = "connect-src 'self'"
 PAGE_PATHS = ("/", "/index.html")
 
@@ -125,7 +125,10 @@ def server(path, host, port):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(prog="python -m d2tf.netron", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(
+        prog="d2tf inspect", description=__doc__.splitlines()[0],
+        epilog="Reads OUT/model.onnx (--stage export) or OUT/model.fixed.onnx (--stage graphfix). Writes nothing: "
+        "serves the file and Netron's page over HTTP.")
     parser.add_argument("--out", required=True, help="the conversion's output directory")
     parser.add_argument("--stage", required=True, help="export (model.onnx) or graphfix (model.fixed.onnx)")
     parser.add_argument("--port", type=int, default=8080)

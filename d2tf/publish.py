@@ -12,18 +12,17 @@ import os
 import shutil
 import uuid
 
-from core import D2TFError
+from core import D2TFError, contract
+from core.contract import TENSORPACK_FILES
 from core.files import HIDDEN, remove_abandoned
-from tf_import.cli import SAVED_MODEL as SAVED_MODEL_DIR
-from tf_import.tensorpack_config import FILES as TENSORPACK_FILES
-from tf_import.tflite import TFLITE as TFLITE_FILE
 
-FILES = ("model.onnx", "model.json", "model.fixed.onnx", "model.pb", "report.md", "verify.png")  # always written
+FILES = (contract.ONNX, contract.MODEL_JSON, contract.FIXED_ONNX, contract.PB, contract.REPORT,
+         contract.VERIFY_PNG)  # always written
 # A directory, written unless --no-saved-model or the model outputs more than detections (tf_import says why).
-SAVED_MODEL = (SAVED_MODEL_DIR,)
+SAVED_MODEL = (contract.SAVED_MODEL,)
 # Unless --no-tflite, the model outputs more than detections, or TFLite's builtin ops cannot express it (tf_import
 # says why).
-TFLITE = (TFLITE_FILE,)
+TFLITE = (contract.TFLITE,)
 CURRENT = "current"  # OUT/.d2tf/current -> set-<random>, the published set; OUT/<file> -> .d2tf/current/<file>
 LOCK = "lock"  # OUT/.d2tf/lock: flock-ed by the conversion writing OUT, holds its process id
 FAILED = ".d2tf-failed"  # OUT/.d2tf-failed: the last conversion that failed verification, kept for inspection
@@ -43,6 +42,7 @@ def claimed(out):
     created = _make_out(out)
     try:
         with _locked(os.path.join(out, HIDDEN)):
+            _refuse_foreign(out)
             remove_abandoned(out)
             _remove_unpublished_sets(out)
             yield
@@ -103,6 +103,21 @@ def _locked(hidden):
         os.close(fd)
 
 
+def _refuse_foreign(out):
+    """Raises D2TFError naming the entries of OUT under the names a conversion writes that are not d2tf's own.
+    d2tf knows its own by its record of them, never by name: each is a link into the published set (.d2tf/current)."""
+    foreign = [name for name in EVERY if os.path.lexists(os.path.join(out, name)) and not _published(out, name)]
+    if foreign:
+        raise D2TFError(f"{out} holds {', '.join(foreign)}, which d2tf did not write: a conversion would replace "
+                        "them; move them away or choose another --out (nothing was changed)")
+
+
+def _published(out, name):
+    """Whether OUT/name is d2tf's link into the published set."""
+    path = os.path.join(out, name)
+    return os.path.islink(path) and os.readlink(path) == os.path.join(HIDDEN, CURRENT, name)
+
+
 def _is_linked(fd, path):
     try:
         return os.path.samestat(os.fstat(fd), os.stat(path))
@@ -139,10 +154,10 @@ def publish(staging, out, required):
     missing = [f for f in expected if f not in written]
     if missing:
         raise D2TFError(f"the stages did not write {', '.join(missing)}")
+    _refuse_foreign(out)  # again: a file may have been put there while the stages ran
     try:
         new = _new_set(out)
         _move(staging, written, new)
-        _adopt_plain_files(out)
         for f in written:  # one the current set lacks is a dangling link until the swap: absent, as it was
             _link(out, f)
         _point_current(out, new)
@@ -155,21 +170,6 @@ def publish(staging, out, required):
     shutil.rmtree(os.path.join(out, FAILED), ignore_errors=True)
     return written
 
-
-def _adopt_plain_files(out):
-    """Plain files of an earlier conversion in OUT (the layout before sets, or one written over a link) become
-    links into the current set, hard-linked there, so that readers see no change until the swap."""
-    plain = [f for f in EVERY
-             if os.path.isfile(os.path.join(out, f)) and not os.path.islink(os.path.join(out, f))]
-    if not plain:
-        return
-    current = os.path.join(out, HIDDEN, CURRENT)
-    if not os.path.isdir(current):
-        _point_current(out, _new_set(out))
-    for f in plain:  # all of them first: a reader may read every file from where OUT/model.pb leads
-        _replace(out, os.path.join(current, f), lambda tmp, f=f: os.link(os.path.join(out, f), tmp))
-    for f in plain:
-        _link(out, f)
 
 
 def _new_set(out):

@@ -1,4 +1,4 @@
-"""`python -m d2tf.zoo_table [--write docs/zoo.md]`: one row per yaml config of detectron2's model zoo (its
+"""`d2tf zoo [--write docs/zoo.md]`: one row per yaml config of detectron2's model zoo (its
 quick_schedules test configs aside): what d2tf delivers for it, or why it refuses it, which architecture of the
 test suite stands for it, and how closely that architecture's pb agreed with detectron2 when the suite last recorded
 it (zoo_agreement.json, written by `make zoo-table`). docs/zoo.md's table is this output; tests/test_zoo_table.py
@@ -12,7 +12,7 @@ import re
 from core import D2TFError, cli, zoo
 from core.files import write_atomic
 
-BEGIN, END = "<!-- zoo-table: python -m d2tf.zoo_table --write docs/zoo.md -->", "<!-- /zoo-table -->"
+BEGIN, END = "<!-- zoo-table: d2tf zoo --write docs/zoo.md -->", "<!-- /zoo-table -->"
 # {suite architecture's short name: its exact-mode figures against detectron2}, from the suite (record_agreement).
 AGREEMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo_agreement.json")
 
@@ -123,9 +123,11 @@ def write(document):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(prog="python -m d2tf.zoo_table", description="Print the table of detectron2's "
-                                "model-zoo configs: what d2tf delivers for each, or why it refuses it (docs/zoo.md's "
-                                "table; tests/test_zoo_table.py keeps the two equal).")
+    parser = cli.ArgumentParser(
+        prog="d2tf zoo", description="Print the table of detectron2's model-zoo configs: what d2tf delivers for each, "
+        "or why it refuses it (docs/zoo.md's table; tests/test_zoo_table.py keeps the two equal).",
+        epilog="Reads detectron2's model-zoo .yaml configs and d2tf/zoo_agreement.json (the suite's recorded "
+        "figures). Writes the table (markdown) to stdout, or with --write between DOC's zoo-table markers.")
     parser.add_argument("--write", metavar="DOC", help="replace the table between the zoo-table markers in DOC "
                         "(docs/zoo.md)")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""`python -m evaluate --out OUT COCODIR`: COCO box (and mask) AP of detectron2 and of the converted pb on a
+"""`d2tf evaluate --out OUT COCO_DIR`: COCO box (and mask) AP of detectron2 and of the converted pb on a
 COCO-style directory, side by side, as tensorpack's `predict.py --evaluate` reports it.
 
 The steps (the package's docstring says which module does what) and the report. PyTorch and TensorFlow each run
@@ -13,7 +13,7 @@ import tempfile
 
 import numpy as np
 
-from core import D2TFError, cli
+from core import D2TFError, cli, contract
 from evaluate.coco import coco_ap, coco_results
 from evaluate.dataset import Dataset, check_size, load_dataset
 from evaluate.model import read_model, resize_limits
@@ -48,14 +48,14 @@ def evaluate_ap(out_dir, coco_dir, work_dir, min_size=None, max_size=None, weigh
     if not dataset.coco.anns:  # COCOeval would report -1 for every figure
         raise D2TFError(f"{dataset.json_path}: no annotations, nothing to score against")
     info = read_model(out_dir, weights)
-    if not {"boxes", "scores", "classes"} <= set(info["outputs"]):
-        raise D2TFError(f"--evaluate scores detections (COCO box and mask AP); a {info['architecture']['name']} "
-                        f"outputs {', '.join(info['outputs'])}")
-    if len(dataset.category_ids) != info["num_classes"]:
+    if not {"boxes", "scores", "classes"} <= set(info.outputs):
+        raise D2TFError(f"--evaluate scores detections (COCO box and mask AP); a {info.architecture.name} "
+                        f"outputs {', '.join(info.outputs)}")
+    if len(dataset.category_ids) != info.num_classes:
         raise D2TFError(f"{dataset.json_path} has {len(dataset.category_ids)} categories, the model predicts "
-                        f"{info['num_classes']} classes")
+                        f"{info.num_classes} classes")
     limits = resize_limits(info, min_size, max_size)
-    mask = bool(info["architecture"]["mask"])
+    mask = info.architecture.mask
     results = detections(info, out_dir, dataset, work_dir, limits, list(RUNTIMES), mask)
     return scored(dataset, limits, mask, results, work_dir)
 
@@ -102,7 +102,8 @@ def predict(info, out_dir, images, work_dir, runtimes):
         if runtime == "detectron2":
             results[runtime] = detectron2_on_images(info, images_npz, out)
         else:
-            results[runtime] = pb_on_images(os.path.join(out_dir, "model.pb"), images_npz, out)
+            results[runtime] = pb_on_images(os.path.join(out_dir, contract.PB), images_npz, out)
+
     os.remove(images_npz)
     return results
 
@@ -133,14 +134,20 @@ def report(evaluation):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(prog="python -m evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("coco_dir", help="images plus annotations/instances_*.json (or one top-level *.json)")
+    parser = cli.ArgumentParser(
+        prog="d2tf evaluate", description=__doc__.split("\n\n")[0],
+        epilog="Reads OUT/model.fixed.onnx (the model info), OUT/model.pb, the weights (.pkl/.pth) the conversion "
+        "recorded or --weights, and COCO_DIR's images with its annotations/instances_*.json. Writes the report "
+        "(markdown) to stdout; with --work-dir, DIR/detectron2_results.json and DIR/pb_results.json.")
+    parser.add_argument("coco_dir", metavar="COCO_DIR",
+                        help="images plus annotations/instances_*.json (or one top-level *.json)")
     parser.add_argument("--out", required=True, help="the converted model's directory (model.fixed.onnx, model.pb)")
-    parser.add_argument("--work", help="keep both runtimes' COCO results here (default: a temporary directory)")
+    parser.add_argument("--work-dir", metavar="DIR", help="keep both runtimes' COCO results in DIR (default: a "
+                        "temporary directory)")
     parser.add_argument("--weights", help="detectron2 weights, if not where the conversion recorded them")
     parser.add_argument("--min-size", type=int, help="INPUT.MIN_SIZE_TEST (default: the model config's)")
     parser.add_argument("--max-size", type=int, help="INPUT.MAX_SIZE_TEST (default: the model config's)")
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
-        work = args.work or stack.enter_context(tempfile.TemporaryDirectory(prefix="d2tf-evaluate-"))
+        work = args.work_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="d2tf-evaluate-"))
         print(evaluate(args.out, args.coco_dir, work, args.min_size, args.max_size, args.weights), end="")

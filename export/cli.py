@@ -1,11 +1,10 @@
-"""`python -m export`: detectron2 config + weights -> <out>/model.onnx and <out>/model.json."""
+"""`d2tf export`: detectron2 config + weights -> <out>/model.onnx and <out>/model.json."""
 
-import json
 import os
 
 import onnx
 
-from core import checkpoint, cli, zoo
+from core import checkpoint, cli, contract, zoo
 from core.cli import parse_size
 from core.files import write_atomic
 from core.synthetic import synthetic_image
@@ -17,8 +16,10 @@ from export.trace import add_provenance, trace_to_onnx
 
 def main(argv=None):
     parser = cli.ArgumentParser(
-        prog="python -m export",
+        prog="d2tf export",
         description="Export a detectron2 detector (an R-CNN or RetinaNet that d2tf supports) to ONNX.",
+        epilog="Reads the config (a model-zoo name, a d2tf/... name, or a .yaml with its _BASE_ files) and the "
+        "weights (.pkl or .pth). Writes OUT/model.onnx and OUT/model.json (a readable copy of its model info).",
     )
     parser.add_argument("--config", required=True, help="model-zoo name (e.g. %s), d2tf/... name, or yaml path"
                         % zoo.DEFAULT_EXAMPLE)
@@ -46,9 +47,9 @@ def export(config, weights_path, out_dir, trace_size=(512, 640)):
     with cli.step("checking ONNX"):
         onnx.checker.check_model(proto, full_check=True)
     os.makedirs(out_dir, exist_ok=True)
-    onnx_path, json_path = os.path.join(out_dir, "model.onnx"), os.path.join(out_dir, "model.json")
+    onnx_path, json_path = os.path.join(out_dir, contract.ONNX), os.path.join(out_dir, contract.MODEL_JSON)
     write_atomic(onnx_path, proto.SerializeToString())
-    write_atomic(json_path, (json.dumps(info, indent=2) + "\n").encode())
+    write_atomic(json_path, (info.to_json(indent=2) + "\n").encode())
     cli.log(f"[d2tf] wrote {onnx_path} ({os.path.getsize(onnx_path) / 2**20:.0f} MiB, {len(proto.graph.node)} nodes)"
             f" and {json_path}")
     return onnx_path, json_path

@@ -1,53 +1,34 @@
-"""The model info: everything later stages need to know about the model, so they never read the yaml again.
-Export records it in model.onnx's metadata (core.metadata) and writes a readable copy as model.json."""
+"""The model info (core.model_info) of a config: export records it in model.onnx's metadata (core.metadata) and
+writes a readable copy as model.json."""
 
 import core
 from core import contract
 from core.digest import file_sha256
+from core.model_info import Architecture, Input, ModelInfo, Pooler, Resize, Source, TestSettings
 from export.trace import OPSET
 
 
 def model_info(cfg, arch, config, weights_path, traced_size):
     num_classes, names, parts = _META_PARTS[arch.meta](cfg, arch)
-    return {
-        "d2tf_version": core.__version__,
-        "source": {"config": config, "weights": str(weights_path), "weights_sha256": file_sha256(weights_path)},
-        "architecture": {
-            "name": arch.name,
-            "meta": arch.meta,
-            "backbone": arch.backbone,
-            "depth": arch.depth,
-            "mask": arch.mask,
-            "keypoints": arch.keypoints,
-            "cascade": arch.cascade,
-            "class_agnostic": arch.class_agnostic,
-            "norm": arch.norm,
-            "aligned": arch.aligned,
-            "groups": arch.groups,
-            "width_per_group": arch.width_per_group,
-            "stride_in_1x1": bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1),
-            "reference_config": arch.reference_config,
-        },
-        "num_classes": num_classes,
-        "class_names": class_names(cfg, num_classes, names),
-        "input": {
-            "name": contract.INPUT,
-            "shape": ["height", "width", 3],
-            "dtype": contract.INPUT_DTYPE,
-            "format": "BGR",
-            "range": [0, 255],
-            "size_divisibility": 32 if arch.backbone == "FPN" else 0,
-            "traced_size": list(traced_size),
-        },
-        "pixel_mean_bgr": list(cfg.MODEL.PIXEL_MEAN),
-        "pixel_std_bgr": list(cfg.MODEL.PIXEL_STD),
-        "outputs": contract.onnx_outputs(arch.meta, arch.mask, arch.keypoints),
-        "class_ids": "0-based, background excluded (detectron2)",
+    return ModelInfo(
+        d2tf_version=core.__version__,
+        source=Source(config=config, weights=str(weights_path), weights_sha256=file_sha256(weights_path)),
+        architecture=Architecture(
+            name=arch.name, meta=arch.meta, backbone=arch.backbone, depth=arch.depth, mask=arch.mask,
+            keypoints=arch.keypoints, cascade=arch.cascade, class_agnostic=arch.class_agnostic, norm=arch.norm,
+            aligned=arch.aligned, groups=arch.groups, width_per_group=arch.width_per_group,
+            stride_in_1x1=bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1), reference_config=arch.reference_config),
+        num_classes=num_classes,
+        class_names=class_names(cfg, num_classes, names),
+        input=Input(size_divisibility=32 if arch.backbone == "FPN" else 0, traced_size=list(traced_size)),
+        pixel_mean_bgr=list(cfg.MODEL.PIXEL_MEAN),
+        pixel_std_bgr=list(cfg.MODEL.PIXEL_STD),
+        outputs=contract.onnx_outputs(arch.meta, arch.mask, arch.keypoints),
         **parts,
         # detectron2's test-time ResizeShortestEdge, for evaluating on real images (verify --evaluate).
-        "resize": {"min_size_test": cfg.INPUT.MIN_SIZE_TEST, "max_size_test": cfg.INPUT.MAX_SIZE_TEST},
-        "onnx_opset": OPSET,
-    }
+        resize=Resize(min_size_test=cfg.INPUT.MIN_SIZE_TEST, max_size_test=cfg.INPUT.MAX_SIZE_TEST),
+        onnx_opset=OPSET,
+    )
 
 
 def _rcnn_parts(cfg, arch):
@@ -61,12 +42,9 @@ def _rcnn_parts(cfg, arch):
         },
         **(_keypoint_parts(cfg) if arch.keypoints else {}),
         "mask_resolution": contract.mask_resolution(arch.backbone, mask_head.POOLER_RESOLUTION) if arch.mask else None,
-        "test": {
-            "score_thresh": cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
-            "nms_thresh": cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST,
-            "detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
-            **_rpn_test(cfg),
-        },
+        "test": TestSettings(score_thresh=cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST,
+                             nms_thresh=cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST,
+                             detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE, **_rpn_test(cfg)),
     }
 
 
@@ -89,12 +67,13 @@ def _rpn_test(cfg):
 
 def _rpn_parts(cfg, arch):
     """An RPN's proposals are of one class, "object"."""
-    return 1, None, {"pooler": {}, "mask_resolution": None, "test": _rpn_test(cfg)}
+    return 1, None, {"pooler": {}, "mask_resolution": None, "test": TestSettings(**_rpn_test(cfg))}
 
 
 def _semantic_parts(cfg, arch):
     """A semantic FPN classifies pixels: its classes are the dataset's stuff classes."""
-    return cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, "stuff_classes", {"pooler": {}, "mask_resolution": None, "test": {}}
+    return cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, "stuff_classes", {
+        "pooler": {}, "mask_resolution": None, "test": TestSettings()}
 
 
 def _panoptic_parts(cfg, arch):
@@ -109,12 +88,9 @@ def _retinanet_parts(cfg, arch):
     return retinanet.NUM_CLASSES, "thing_classes", {
         "pooler": {},
         "mask_resolution": None,
-        "test": {
-            "score_thresh": retinanet.SCORE_THRESH_TEST,
-            "nms_thresh": retinanet.NMS_THRESH_TEST,
-            "detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
-            "topk_candidates": retinanet.TOPK_CANDIDATES_TEST,
-        },
+        "test": TestSettings(score_thresh=retinanet.SCORE_THRESH_TEST, nms_thresh=retinanet.NMS_THRESH_TEST,
+                             detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
+                             topk_candidates=retinanet.TOPK_CANDIDATES_TEST),
     }
 
 
@@ -134,9 +110,5 @@ def class_names(cfg, num_classes, key="thing_classes"):
 
 
 def _pooler(head):
-    return {
-        "type": head.POOLER_TYPE,
-        "resolution": head.POOLER_RESOLUTION,
-        "sampling_ratio": head.POOLER_SAMPLING_RATIO,
-        "aligned": head.POOLER_TYPE == "ROIAlignV2",
-    }
+    return Pooler(type=head.POOLER_TYPE, resolution=head.POOLER_RESOLUTION, sampling_ratio=head.POOLER_SAMPLING_RATIO,
+                  aligned=head.POOLER_TYPE == "ROIAlignV2")

@@ -67,23 +67,17 @@ def _strip_wrapper_prefix(proto, prefix="model."):
 
 def add_provenance(proto, info):
     """Records where the graph came from, visible in Netron's model properties."""
-    proto.doc_string = (
-        f"d2tf {info['d2tf_version']}: {info['architecture']['name']} from {info['source']['config']}, "
-        f"weights {info['source']['weights']} (sha256 {info['source']['weights_sha256'][:16]}...)"
-    )
-    props = {
-        "d2tf_version": info["d2tf_version"],
-        "source_config": info["source"]["config"],
-        "source_weights": info["source"]["weights"],
-        "weights_sha256": info["source"]["weights_sha256"],
-        "architecture": info["architecture"]["name"],
-    }
+    source = info.source
+    proto.doc_string = (f"d2tf {info.d2tf_version}: {info.architecture.name} from {source.config}, "
+                        f"weights {source.weights} (sha256 {source.weights_sha256[:16]}...)")
+    props = {"d2tf_version": info.d2tf_version, "source_config": source.config, "source_weights": source.weights,
+             "weights_sha256": source.weights_sha256, "architecture": info.architecture.name}
     del proto.metadata_props[:]
     for key, value in props.items():
         proto.metadata_props.add(key=key, value=str(value))
     write_info(proto, info)  # what graphfix and tf_import need, so the file is all they read
     proto.producer_name = "d2tf.export"
-    proto.producer_version = info["d2tf_version"]
+    proto.producer_version = info.d2tf_version
 
 
 def _group_norm_in_short_sums(self, x):

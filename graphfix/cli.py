@@ -1,8 +1,8 @@
-"""`python -m graphfix`: model.onnx -> model.fixed.onnx through the named passes."""
+"""`d2tf graphfix`: model.onnx -> model.fixed.onnx through the named passes."""
 
 import os
 
-from core import cli
+from core import cli, contract
 from core.files import load_onnx, write_atomic
 from graphfix.passes import DEFAULT, PASSES, summary
 from graphfix.passes.roialign import MODES
@@ -11,9 +11,11 @@ from graphfix.pipeline import apply, check_names
 
 def main(argv=None):
     parser = cli.ArgumentParser(
-        prog="python -m graphfix",
+        prog="d2tf graphfix",
         description="Rewrite an exported d2tf ONNX graph so TensorFlow/tensorpack can take it; every pass keeps "
         "the graph valid and runnable in onnxruntime.",
+        epilog="Reads the export stage's model.onnx. Writes model.fixed.onnx (beside it unless --out), with the "
+        "passes run recorded in its metadata.",
     )
     parser.add_argument("model", nargs="?", help="the export stage's model.onnx")
     parser.add_argument("--out", help="output path (default: model.fixed.onnx beside the input)")
@@ -29,7 +31,7 @@ def main(argv=None):
         return
     if not args.model:
         parser.error("the model.onnx to fix is required")
-    out = args.out or os.path.join(os.path.dirname(args.model), "model.fixed.onnx")
+    out = args.out or os.path.join(os.path.dirname(args.model), contract.FIXED_ONNX)
     fix(args.model, out, [p for p in args.passes.split(",") if p], args.roialign)
 
 

@@ -24,8 +24,8 @@ def detectron2_on_photos(info, photos_npz, out_npz):
 
 def _detectron2(info, *args):
     """runners.detectron2_runner with the config and weights model.json records."""
-    source = info["source"]
-    run_module("runners.detectron2_runner", "--config", source["config"], "--weights", source["weights"], *args,
+    source = info.source
+    run_module("runners.detectron2_runner", "--config", source.config, "--weights", source.weights, *args,
                label="detectron2 (PyTorch)")
 
 

@@ -29,7 +29,7 @@ def check_client(client_dir):
 def check_inputs(client_dir, out_dir):
     """Raises D2TFError unless the client is there and out_dir holds what this runner reads."""
     check_client(client_dir)
-    for name in ("model.npz", "tensorpack_config.py"):
+    for name in (contract.NPZ, contract.TENSORPACK_CONFIG):
         if not os.path.isfile(os.path.join(out_dir, name)):
             raise D2TFError(f"{out_dir} has no {name}: the conversion wrote no tensorpack npz, or the directory "
                             "is incomplete; convert again, or leave out --tensorpack")
@@ -40,11 +40,12 @@ def predictor(client_dir, out_dir):
     tensorpack users import) builds it, restores model.npz into it and runs it (frozen)."""
     check_inputs(client_dir, out_dir)
     sys.path.insert(0, os.path.abspath(client_dir))
-    spec = importlib.util.spec_from_file_location("tensorpack_config", os.path.join(out_dir, "tensorpack_config.py"))
+    path = os.path.join(out_dir, contract.TENSORPACK_CONFIG)
+    spec = importlib.util.spec_from_file_location("tensorpack_config", path)
     settings = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(settings)
     with _SmartInitMismatch() as mismatch:
-        model = settings.predictor(os.path.join(out_dir, "model.npz"))
+        model = settings.predictor(os.path.join(out_dir, contract.NPZ))
     if mismatch.messages:
         raise D2TFError("tensorpack's SmartInit: " + "; ".join(m[:300] for m in mismatch.messages))
     from config import config as cfg  # the client's, configured by settings.predictor

@@ -4,8 +4,8 @@ boxes, scores, labels (1-based), masks out, padded, with num_detections). The in
 size; the outputs saved are the detections only, as the pb's."""
 
 from core import D2TFError, cli, contract
+from core.contract import NUM_DETECTIONS
 from runners import on_npz
-from tf_import.tflite import NUM_DETECTIONS
 
 
 def signature(path, threads=None):

@@ -11,7 +11,6 @@ architectures plus the tests that use none; `ARCHS=none` runs only the latter.
 """
 
 import concurrent.futures
-import json
 import os
 import shutil
 import subprocess
@@ -23,9 +22,10 @@ import numpy as np
 import pytest
 
 from core import contract, zoo
+from core.contract import TFLITE
 from core.files import load_outputs
+from core.model_info import ModelInfo
 from core.process import MALLOC
-from tf_import.tflite import TFLITE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRACE_SIZE = (256, 320)  # small inputs keep the suite fast; full sizes belong in the benchmark
@@ -279,7 +279,7 @@ class Build:
                                  *(["--tensorpack", TENSORPACK_CLIENT] if TENSORPACK_CLIENT else []),
                                  *([] if build.saved_model else ["--no-saved-model"]),
                                  *([] if build.tflite else ["--no-tflite"]))
-        build.info = json.loads((build.out / "model.json").read_text())
+        build.info = ModelInfo.read(build.out / "model.json")
         return build
 
     def run(self, *args):
@@ -291,7 +291,7 @@ class Build:
 
     @property
     def mask(self):
-        return self.info["architecture"]["mask"]
+        return self.info.architecture.mask
 
     def outputs(self, runtime):
         """{image key: outputs (0-based classes)} of one runtime, as verify kept them: detectron2, model.onnx,
@@ -415,7 +415,7 @@ def high_threshold(pipeline, workspace):
             assert best_trace > best_grey + 0.02
             threshold = (best_grey + best_trace) / 2
             exported = with_score_threshold(p.out / "model.onnx", directory / "model.onnx",
-                                            p.info["test"]["score_thresh"], threshold)
+                                            p.info.test.score_thresh, threshold)
             return exported, grey, threshold
         return run
 

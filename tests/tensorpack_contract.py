@@ -19,29 +19,29 @@ def contract_names(arch):
         names.extend([f"{layer}/W", f"{layer}/b"])
 
     conv_bn("conv0")
-    for g, blocks in enumerate([3, 4, 6 if arch["depth"] == 50 else 23, 3]):
+    for g, blocks in enumerate([3, 4, 6 if arch.depth == 50 else 23, 3]):
         conv_bn(f"group{g}/block0/convshortcut")
         for b in range(blocks):
             for k in (1, 2, 3):
                 conv_bn(f"group{g}/block{b}/conv{k}")
     for layer in ("rpn/conv0", "rpn/class", "rpn/box"):
         layer_with_bias(layer)
-    if arch["backbone"] == "FPN":
+    if arch.backbone == "FPN":
         for level in (2, 3, 4, 5):
             layer_with_bias(f"fpn/lateral_1x1_c{level}")
             layer_with_bias(f"fpn/posthoc_3x3_p{level}")
-    if arch["cascade"]:
+    if arch.cascade:
         for stage in (1, 2, 3):
             for layer in ("head/fc6", "head/fc7", "outputs/class", "outputs/box"):
                 layer_with_bias(f"cascade_rcnn_stage{stage}/{layer}")
-    elif arch["backbone"] == "FPN":
+    elif arch.backbone == "FPN":
         for layer in ("fc6", "fc7", "outputs/class", "outputs/box"):
             layer_with_bias(f"fastrcnn/{layer}")
     else:
         layer_with_bias("fastrcnn/class")
         layer_with_bias("fastrcnn/box")
-    if arch["mask"]:
-        for i in range(4 if arch["backbone"] == "FPN" else 0):
+    if arch.mask:
+        for i in range(4 if arch.backbone == "FPN" else 0):
             layer_with_bias(f"maskrcnn/fcn{i}")
         layer_with_bias("maskrcnn/deconv")
         layer_with_bias("maskrcnn/conv")
@@ -61,7 +61,7 @@ def contract_value(d2_name, value, arch, num_classes):
     name = re.sub(r"roi_heads\.box_head\.(\d)\.fc(\d)", lambda m: f"cascade_rcnn_stage{int(m[1]) + 1}/head/fc{int(m[2]) + 5}", name)
     name = re.sub(r"roi_heads\.box_predictor\.(\d)\.", lambda m: f"cascade_rcnn_stage{int(m[1]) + 1}/outputs/", name)
     name = re.sub(r"roi_heads\.box_head\.fc(\d)", lambda m: f"fastrcnn/fc{int(m[1]) + 5}", name)
-    name = name.replace("roi_heads.box_predictor.", "fastrcnn/outputs/" if arch["backbone"] == "FPN" else "fastrcnn/")
+    name = name.replace("roi_heads.box_predictor.", "fastrcnn/outputs/" if arch.backbone == "FPN" else "fastrcnn/")
     name = re.sub(r"roi_heads\.mask_head\.mask_fcn(\d)", lambda m: f"maskrcnn/fcn{int(m[1]) - 1}", name)
     name = name.replace("roi_heads.mask_head.deconv", "maskrcnn/deconv").replace("roi_heads.mask_head.predictor", "maskrcnn/conv")
     name = name.replace("outputs/cls_score", "outputs/class").replace("outputs/bbox_pred", "outputs/box")
@@ -70,7 +70,7 @@ def contract_value(d2_name, value, arch, num_classes):
         name = name.replace(f".norm.{d2}", f"/bn/{tpk}")
     if d2_name.endswith("cls_score.weight") or d2_name.endswith("cls_score.bias"):
         value = np.concatenate([value[num_classes:], value[:num_classes]])  # background first
-    if re.search(r"box_predictor\.(\d\.)?bbox_pred", d2_name) and value.shape[0] == 4 * num_classes and not arch["cascade"]:
+    if re.search(r"box_predictor\.(\d\.)?bbox_pred", d2_name) and value.shape[0] == 4 * num_classes and not arch.cascade:
         value = np.concatenate([value[:4], value])  # background slot = class 0's rows
     if name.endswith(".weight"):
         name = name[: -len(".weight")] + "/W"

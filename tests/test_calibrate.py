@@ -113,5 +113,5 @@ def test_a_seed_out_of_range_is_one_line(seed):
     result = run_python("-m", "d2tf.calibrate", "--config", zoo.DEFAULT_EXAMPLE, "--out", "unused.pkl", "--seed", seed)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"error: python -m d2tf.calibrate: argument --seed: expected a whole number from 0 to 4294967295, got "
+        f"error: d2tf calibrate: argument --seed: expected a whole number from 0 to 4294967295, got "
         f"'{seed}' (see --help)"]

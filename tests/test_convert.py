@@ -36,7 +36,7 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
     else:
         assert p.result.stdout == "" and "\n    [d2tf] no tensorpack npz: " in p.result.stderr, "and why not"
     figures = figures_of((p.out / "report.md").read_text())
-    detects, seg = contract.has_detections(p.info["outputs"]), "sem_seg" in p.info["outputs"]
+    detects, seg = contract.has_detections(p.info.outputs), "sem_seg" in p.info.outputs
     for stage in figures["stages"]:  # every stage keeps every detection, but graphfix's RoIAlign in tensorpack mode
         if p.roialign == "exact" or stage["stage"] != "model.fixed.onnx":
             assert stage["detections"] == detects and not stage["failures"], stage
@@ -47,14 +47,14 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
     rows = {row["roialign"]: row for row in figures["agreement"]}
     assert rows[p.roialign]["model"] == "model.pb", "the pb is the build's mode, the other mode ran in onnxruntime"
     exact, tensorpack = rows["exact"], rows["tensorpack"]
-    assert rows[p.roialign]["exact"] == (p.roialign == "exact" or not p.info["pooler"]), (
+    assert rows[p.roialign]["exact"] == (p.roialign == "exact" or not p.info.pooler), (
         "the pb is gated as exact in exact mode, and in either mode without RoIAlign (RetinaNet)")
     assert not exact["failures"] and (not seg or exact["sem_seg"] <= 1e-4)
     if detects:
         assert exact["strict_agreement"] == 1.0, "exact mode: every detection matched at IoU >= 0.99"
         assert exact["box"] <= 0.05 and exact["score"] <= 1e-4
         assert exact["ap"] == pytest.approx(1.0, abs=1e-9)
-    if p.info["pooler"] and p.info["architecture"]["aligned"]:
+    if p.info.pooler and p.info.architecture.aligned:
         assert tensorpack["agreement"] >= 0.7 and (tensorpack["box"] > 0.05 or tensorpack["score"] > 1e-4), (
             "tensorpack's RoIAlign is close, not equal")
     else:  # no RoIAlign (RetinaNet, RPN, semantic FPN), or ROIAlign v1, which samples 2x2 per bin: no tensorpack
@@ -81,7 +81,7 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
 @pytest.mark.architecture(C4_AT_ZOO_PROPOSALS)
 def test_a_c4_model_at_the_zoos_1000_proposals_converts_with_tflite_running_res5_in_chunks(pipeline):
     p = pipeline(C4_AT_ZOO_PROPOSALS)
-    assert (p.info["test"]["rpn_pre_nms_topk"], p.info["test"]["rpn_post_nms_topk"]) == (6000, 1000) and p.tflite
+    assert (p.info.test.rpn_pre_nms_topk, p.info.test.rpn_post_nms_topk) == (6000, 1000) and p.tflite
     (region,) = roi_chunks.regions(onnx.load(p.out / "model.fixed.onnx", load_external_data=False))
     assert any("/res5/" in node.name for node in region.members) and region.rows < 100, (
         "res5 runs in TFLite a chunk of at most 100 of the 1000 proposals at a time")
@@ -168,7 +168,7 @@ def test_interrupted_run_leaves_no_partial_file(sig, checkpoint_path, tmp_path):
     goes too."""
     out = tmp_path / "out"
     out.mkdir()
-    (out / "model.pb").write_bytes(b"a previous run's file")
+    (out / "notes.txt").write_bytes(b"the user's file")
     log = tmp_path / "stderr.txt"
     with open(log, "w") as stderr:
         yaml, weights = checkpoint_path(EXAMPLE)
@@ -179,8 +179,8 @@ def test_interrupted_run_leaves_no_partial_file(sig, checkpoint_path, tmp_path):
     proc.wait(timeout=60)
     assert proc.returncode != 0
     assert _gone(stage), "the export stage outlived the conversion"
-    assert sorted(set(os.listdir(out)) - {HIDDEN}) == ["model.pb"]
-    assert (out / "model.pb").read_bytes() == b"a previous run's file"
+    assert sorted(set(os.listdir(out)) - {HIDDEN}) == ["notes.txt"]
+    assert (out / "notes.txt").read_bytes() == b"the user's file"
     if sig == signal.SIGKILL:  # no chance to clean up: the next run removes the abandoned staging directory
         assert _staging(out)
         remove_abandoned(str(out))
@@ -222,7 +222,7 @@ def test_bad_inputs_give_one_line_errors(case, checkpoint_path, tmp_path):
 
 
 def test_verify_refuses_a_directory_that_is_not_a_conversion(tmp_path):
-    result = run_python("-m", "verify", tmp_path)
+    result = run_python("-m", "verify", "--out", tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {tmp_path}/model.fixed.onnx not found: verify reads a directory written by `make convert`")

@@ -49,7 +49,7 @@ def test_evaluate_on_detectron2_ground_truth(pipeline, tmp_path, measure):
     evaluate's own detection route gives both runtimes' results, scored as evaluate_ap scores them."""
     p = pipeline(CONFIG)
     info = read_model(str(p.out), str(p.weights))
-    num_classes = info["num_classes"]
+    num_classes = info.num_classes
     limits = resize_limits(info, *LIMITS)
     work = tmp_path / "work"
     results = detections(info, str(p.out), load_dataset(write_coco_set(tmp_path / "coco", num_classes)), str(work),

@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import json
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 
 from core import D2TFError, contract, zoo
 from core.metadata import read_info
+from core.model_info import Architecture, Pooler, Resize, TestSettings
 from core.synthetic import synthetic_image
 from export.model import build_model
 from runners import onnx_runner
@@ -31,7 +33,7 @@ def test_onnxruntime_matches_detectron2_at_two_sizes(config, pipeline):
     assert sorted(reference) == sorted(IMAGES)
     for key in IMAGES:
         ref, got = reference[key], candidate[key]
-        assert sorted(got) == sorted(ref) == sorted(p.info["outputs"])
+        assert sorted(got) == sorted(ref) == sorted(p.info.outputs)
         assert_same_outputs(ref, got, BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None)
 
 
@@ -41,24 +43,23 @@ def test_model_info_travels_in_the_onnx_and_model_json_is_its_copy(pipeline):
     proto = onnx.load(str(p.out / "model.onnx"), load_external_data=False)
     info = read_info(proto, "model.onnx")
     assert info == p.info, "model.json is a readable copy of the metadata"
-    assert info["architecture"] == {
-        "name": "R50-FPN Mask R-CNN", "backbone": "FPN", "depth": 50, "mask": True, "keypoints": False,
-        "cascade": False, "class_agnostic": False, "norm": "FrozenBN", "aligned": True, "groups": 1,
-        "width_per_group": 64, "stride_in_1x1": True, "meta": "GeneralizedRCNN",
-        "reference_config": EXAMPLE,
-    }
-    assert info["num_classes"] == 80
-    assert info["pixel_mean_bgr"] == [103.53, 116.28, 123.675]
-    assert info["input"]["format"] == "BGR" and info["input"]["size_divisibility"] == 32
-    assert info["pooler"]["box"] == {"type": "ROIAlignV2", "resolution": 7, "sampling_ratio": 0, "aligned": True}
-    assert info["mask_resolution"] == 28
-    assert info["test"] == {"score_thresh": 0.05, "nms_thresh": 0.5, "detections_per_image": DETECTIONS,
-                            "rpn_pre_nms_topk": RPN_TOPK, "rpn_post_nms_topk": RPN_TOPK, "rpn_nms_thresh": 0.7}
-    assert info["resize"] == {"min_size_test": RESIZE[0], "max_size_test": RESIZE[1]}
-    assert info["source"]["weights_sha256"] == hashlib.sha256(p.weights.read_bytes()).hexdigest()
+    assert json.loads((p.out / "model.json").read_text())["version"] == 1
+    assert info.architecture == Architecture(
+        name="R50-FPN Mask R-CNN", backbone="FPN", depth=50, mask=True, keypoints=False, cascade=False,
+        class_agnostic=False, norm="FrozenBN", aligned=True, groups=1, width_per_group=64, stride_in_1x1=True,
+        meta="GeneralizedRCNN", reference_config=EXAMPLE)
+    assert info.num_classes == 80
+    assert info.pixel_mean_bgr == [103.53, 116.28, 123.675]
+    assert info.input.format == "BGR" and info.input.size_divisibility == 32
+    assert info.pooler["box"] == Pooler(type="ROIAlignV2", resolution=7, sampling_ratio=0, aligned=True)
+    assert info.mask_resolution == 28
+    assert info.test == TestSettings(score_thresh=0.05, nms_thresh=0.5, detections_per_image=DETECTIONS,
+                                     rpn_pre_nms_topk=RPN_TOPK, rpn_post_nms_topk=RPN_TOPK, rpn_nms_thresh=0.7)
+    assert info.resize == Resize(min_size_test=RESIZE[0], max_size_test=RESIZE[1])
+    assert info.source.weights_sha256 == hashlib.sha256(p.weights.read_bytes()).hexdigest()
 
     props = {prop.key: prop.value for prop in proto.metadata_props}
-    assert props["source_config"] == str(p.yaml) and props["weights_sha256"] == info["source"]["weights_sha256"]
+    assert props["source_config"] == str(p.yaml) and props["weights_sha256"] == info.source.weights_sha256
     assert str(p.yaml) in proto.doc_string
     names = [n.name for n in proto.graph.node]
     assert any(n.startswith("/backbone/bottom_up/res2/") for n in names), "node names carry module paths"
@@ -79,17 +80,16 @@ def test_retinanet_model_info_carries_its_head_and_no_pooler(tmp_path):
     cfg.defrost()
     cfg.MODEL.RETINANET.NUM_CLASSES, cfg.MODEL.RETINANET.SCORE_THRESH_TEST = 7, 0.2
     info = model_info(cfg, check_supported(cfg), "retinanet.yaml", weights, (256, 320))
-    assert info["architecture"]["name"] == "R101-FPN RetinaNet" and info["architecture"]["meta"] == "RetinaNet"
-    assert (info["num_classes"], info["class_names"], info["pooler"], info["mask_resolution"]) == (7, None, {}, None)
-    assert info["test"] == {"score_thresh": 0.2, "nms_thresh": 0.5, "detections_per_image": 100,
-                            "topk_candidates": 1000}
-    assert info["outputs"] == ["boxes", "scores", "classes"]
+    assert info.architecture.name == "R101-FPN RetinaNet" and info.architecture.meta == "RetinaNet"
+    assert (info.num_classes, info.class_names, info.pooler, info.mask_resolution) == (7, None, {}, None)
+    assert info.test == TestSettings(score_thresh=0.2, nms_thresh=0.5, detections_per_image=100, topk_candidates=1000)
+    assert info.outputs == ["boxes", "scores", "classes"]
 
 
 @pytest.mark.parametrize("zoo_config, name, outputs, num_classes, names, test", [
     ("COCO-Detection/rpn_R_50_C4_1x.yaml", "R50-C4 RPN", ["proposals", "objectness"], 1, None,
-     {"rpn_pre_nms_topk": 12000, "rpn_post_nms_topk": 2000, "rpn_nms_thresh": 0.7}),
-    ("Misc/semantic_R_50_FPN_1x.yaml", "R50-FPN semantic FPN", ["sem_seg"], 54, 54, {}),
+     TestSettings(rpn_pre_nms_topk=12000, rpn_post_nms_topk=2000, rpn_nms_thresh=0.7)),
+    ("Misc/semantic_R_50_FPN_1x.yaml", "R50-FPN semantic FPN", ["sem_seg"], 54, 54, TestSettings()),
     ("COCO-PanopticSegmentation/panoptic_fpn_R_101_3x.yaml", "R101-FPN Panoptic FPN",
      ["boxes", "scores", "classes", "masks", "sem_seg"], 80, 80, None),
 ], ids=["rpn", "semantic", "panoptic"])
@@ -102,12 +102,12 @@ def test_model_info_of_each_meta_architecture(zoo_config, name, outputs, num_cla
     weights.write_bytes(b"digested, not read")
     cfg = zoo.load_config(zoo_config)  # not `config`: conftest would take it for an architecture to build
     info = model_info(cfg, check_supported(cfg), zoo_config, weights, (256, 320))
-    assert (info["architecture"]["name"], info["outputs"], info["num_classes"]) == (name, outputs, num_classes)
-    assert (info["class_names"] and len(info["class_names"])) == names
+    assert (info.architecture.name, info.outputs, info.num_classes) == (name, outputs, num_classes)
+    assert (info.class_names and len(info.class_names)) == names
     if test is not None:
-        assert info["test"] == test
+        assert info.test == test
     else:  # Panoptic FPN: Mask R-CNN's values and its semantic head's class count
-        assert info["pooler"]["mask"]["resolution"] == 14 and info["sem_seg_classes"] == 54
+        assert info.pooler["mask"].resolution == 14 and info.sem_seg_classes == 54
 
 
 @pytest.mark.parametrize("zoo_config, compared", [("COCO-Detection/rpn_R_50_C4_1x.yaml", {"proposals"}),

@@ -22,7 +22,7 @@ def test_fixed_graph_is_valid_and_equals_the_export(config, pipeline, measure):
     onnx.checker.check_model(proto, full_check=True)
     ops = [n.op_type for n in proto.graph.node]
     assert not set(ops) & {"If", "Scan"}
-    assert ops.count("Loop") == (1 if p.info["architecture"]["keypoints"] else 0), "keypoints: the per-box resize"
+    assert ops.count("Loop") == (1 if p.info.architecture.keypoints else 0), "keypoints: the per-box resize"
     assert read_passes(proto) == {"roialign": p.roialign, "nms": None, "shapes": None, "cleanup": None}
     assert read_info(proto, "model.fixed.onnx") == p.info, "export's model info survives"
     original = onnx.load(str(p.out / "model.onnx"), load_external_data=False)
@@ -39,7 +39,7 @@ def test_tensorpack_roialign_difference_is_measured(config, pipeline, measure):
     p = pipeline(config)
     tensorpack = onnx.load(str(p.fixed("tensorpack")[0]), load_external_data=False)
     roi_aligns = [n for n in tensorpack.graph.node if n.op_type == "RoiAlign"]
-    assert bool(roi_aligns) == bool(p.info["pooler"]), "RoIAlign where the model pools, and only there (RetinaNet)"
+    assert bool(roi_aligns) == bool(p.info.pooler), "RoIAlign where the model pools, and only there (RetinaNet)"
     assert all(a.i == 2 for n in roi_aligns for a in n.attribute if a.name == "sampling_ratio")
     exact, sampled = p.outputs(p.fixed("exact")[1]), p.outputs(p.fixed("tensorpack")[1])
     for key in IMAGES:
@@ -52,7 +52,7 @@ def test_tensorpack_roialign_difference_is_measured(config, pipeline, measure):
                 architecture=zoo.short_name(config), image=key, exact=match.num_reference,
                 tensorpack=match.num_candidate, matched=f"{match.agreement:.0%}", max_box_diff_px=match.max_box_diff,
                 max_score_diff=match.max_score_diff)
-        if not roi_aligns or not p.info["architecture"]["aligned"]:  # ROIAlign v1 keeps its 2x2 sampling
+        if not roi_aligns or not p.info.architecture.aligned:  # ROIAlign v1 keeps its 2x2 sampling
             assert match.agreement == 1.0 and match.max_box_diff == match.max_score_diff == 0
             continue
         # sampling ratio 2 vs adaptive moves final AP by < 0.5 (tensorpack's convert_d2 README): most detections

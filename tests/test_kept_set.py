@@ -4,6 +4,8 @@ Everything else unmatched must fail an exact check."""
 
 import numpy as np
 
+from core.model_info import TestSettings
+from tests.model_infos import model_info
 from verify.agreement import KeptSet, at_the_edge, inexact, kept_set, measure
 
 KEPT = KeptSet(score_thresh=0.05, nms_thresh=0.5, cap=4)
@@ -82,7 +84,8 @@ def test_at_the_edge_counts_only_what_the_pairs_leave_unmatched():
 
 
 def test_the_kept_set_of_a_model_info():
-    rcnn = {"test": {"score_thresh": 0.05, "nms_thresh": 0.5, "detections_per_image": 100, "rpn_post_nms_topk": 1000}}
-    assert kept_set(rcnn) == KeptSet(0.05, 0.5, 100)
-    assert kept_set({"test": {"rpn_post_nms_topk": 1000, "rpn_nms_thresh": 0.7}}) is None  # an RPN
-    assert kept_set({"test": {}}) is None  # a semantic FPN
+    rcnn = TestSettings(score_thresh=0.05, nms_thresh=0.5, detections_per_image=100, rpn_post_nms_topk=1000)
+    assert kept_set(model_info(test=rcnn)) == KeptSet(0.05, 0.5, 100)
+    rpn = TestSettings(rpn_pre_nms_topk=1000, rpn_post_nms_topk=1000, rpn_nms_thresh=0.7)
+    assert kept_set(model_info(test=rpn)) is None
+    assert kept_set(model_info(test=TestSettings())) is None  # a semantic FPN

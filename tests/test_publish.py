@@ -4,6 +4,7 @@ one conversion at a time, and failures are one line. The stages are stubbed: the
 import errno
 import os
 import pathlib
+import re
 import shlex
 import stat
 import subprocess
@@ -91,12 +92,11 @@ def _one_set(found):
 
 
 def test_readers_see_the_old_set_or_the_new_one_never_a_mix(stages, weights, tmp_path, monkeypatch):
-    """From the layout before sets (plain files) through conversions with and without the tensorpack files. A
-    reader reads every file from the directory OUT/model.pb leads to; renames are slowed down to widen any gap."""
+    """Conversions with and without the tensorpack files, one after another. A reader reads every file from the
+    directory OUT/model.pb leads to; renames are slowed down to widen any gap."""
     out = tmp_path / "out"
-    out.mkdir()
-    for name in ALL:
-        (out / name).write_text("0")
+    stages.tag = "0"
+    _convert(weights, out)
     (out / "notes.txt").write_text("the user's")
     for name in ("rename", "replace"):
         real = getattr(os, name)
@@ -204,7 +204,7 @@ def test_failed_verification_keeps_out_and_the_failed_set(stages, weights, tmp_p
 
 def test_killed_runs_working_files_are_removed_by_the_next_conversion(stages, weights, tmp_path):
     """verify's working files stay inside the staging directory; a killed conversion's staging directory, and
-    the working directory of a killed `python -m verify OUT`, go with the next conversion."""
+    the working directory of a killed `d2tf verify --out OUT`, go with the next conversion."""
     out = tmp_path / "out"
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -233,7 +233,7 @@ def test_verify_alone_works_inside_out(tmp_path):
 
 
 def test_write_atomic_writes_through_a_link(tmp_path):
-    """`python -m verify OUT` rewrites report.md in the published set and keeps OUT's link."""
+    """`d2tf verify --out OUT` rewrites report.md in the published set and keeps OUT's link."""
     (tmp_path / "set").mkdir()
     (tmp_path / "set" / "report.md").write_text("old")
     (tmp_path / "report.md").symlink_to(os.path.join("set", "report.md"))
@@ -242,12 +242,11 @@ def test_write_atomic_writes_through_a_link(tmp_path):
     assert (tmp_path / "set" / "report.md").read_text() == "new" and os.listdir(tmp_path / "set") == ["report.md"]
 
 
-@pytest.mark.parametrize("existing", [False, True], ids=["new out", "earlier plain files"])
+@pytest.mark.parametrize("existing", [False, True], ids=["new out", "an earlier conversion"])
 def test_a_failed_conversion_leaves_out_as_it_was(existing, stages, weights, tmp_path, monkeypatch):
     out = tmp_path / "out"
     if existing:
-        out.mkdir()
-        (out / "model.pb").write_text("0")
+        _convert(weights, out)
 
     def export_fails(*args, label):
         raise D2TFError("export failed: unknown config")
@@ -256,7 +255,39 @@ def test_a_failed_conversion_leaves_out_as_it_was(existing, stages, weights, tmp
     with pytest.raises(D2TFError, match="^export failed: unknown config$"):
         _convert(weights, out)
     assert sorted(os.listdir(tmp_path)) == sorted(["model_final.pkl"] + (["out"] if existing else []))
-    assert not existing or os.listdir(out) == ["model.pb"]
+    assert not existing or _contents(out) == dict.fromkeys(ALL, "1")
+
+
+# A user's entries under names a conversion writes: anything but d2tf's own link into its published set.
+USERS = {
+    "a file": ("report.md", lambda path: path.write_text("the user's")),
+    "a directory": ("saved_model", lambda path: path.mkdir()),
+    "weights named as the npz": ("model.npz", lambda path: path.write_bytes(b"the user's")),
+    "a link elsewhere": ("model.pb", lambda path: path.symlink_to("elsewhere/model.pb")),
+    "a link into .d2tf, not its set": ("model.onnx", lambda path: path.symlink_to(f"{HIDDEN}/other/model.onnx")),
+}
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["into a new out", "over a conversion"])
+@pytest.mark.parametrize("name, make", USERS.values(), ids=USERS)
+def test_a_users_entry_under_a_name_d2tf_writes_is_refused_before_any_stage(name, make, earlier, stages, weights,
+                                                                             tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    if earlier:
+        _convert(weights, out)
+        os.remove(out / name)
+    make(out / name)
+    before = {entry: os.readlink(out / entry) if os.path.islink(out / entry) else None for entry in os.listdir(out)}
+    ran = []
+    monkeypatch.setattr(convert_module, "run_module", lambda *args, label: ran.append(label))
+    with pytest.raises(D2TFError, match=f"^{re.escape(str(out))} holds {name}, which d2tf did not write: a "
+                       r"conversion would replace them; move them away or choose another --out \(nothing was "
+                       r"changed\)$"):
+        _convert(weights, out)
+    assert ran == [] and len(stages.work_dirs) == int(earlier), "no stage ran, nor verify"
+    assert {entry: os.readlink(out / entry) if os.path.islink(out / entry) else None
+            for entry in os.listdir(out)} == before
 
 
 def test_a_childs_error_line_is_printed_once(tmp_path, monkeypatch, capsys):
@@ -323,7 +354,7 @@ def test_bad_out_and_sizes_give_one_line_errors(case, weights, tmp_path):
     if case.startswith(("trace size", "verify sizes")):
         option, value = f"--{case.rsplit(' ', 1)[0].replace(' ', '-')}", case.rsplit(" ", 1)[1]
         extra = [option, value]
-        expected = (f"error: python -m d2tf.convert: argument {option}: expected HEIGHTxWIDTH of positive numbers "
+        expected = (f"error: d2tf convert: argument {option}: expected HEIGHTxWIDTH of positive numbers "
                     f"up to 2048, e.g. 512x640, got '{value.split(',')[-1]}' (see --help)")
     elif case == "out below a regular file":
         out = weights / "out"
@@ -341,7 +372,7 @@ def test_bad_out_and_sizes_give_one_line_errors(case, weights, tmp_path):
 
 
 def test_bench_names_unknown_architectures():
-    result = run_python(os.path.join(ROOT, "bench", "run.py"), "--archs", "unknown")  # runs nothing, even unfixed
+    result = run_python("-m", "d2tf", "bench", "--archs", "unknown")  # runs nothing, even unfixed
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown architecture in --archs: unknown (known: faster_rcnn_R_50_C4_3x, ")
     assert len(result.stderr.strip().splitlines()) == 1
@@ -351,14 +382,13 @@ def test_makefile_quotes_paths_with_spaces(tmp_path):
     paths = {"MODEL": "my configs/x.yaml", "WEIGHTS": "my weights/m.pkl", "OUT": "my out", "EVALUATE": "my coco"}
     result = subprocess.run(["make", "-n", "-C", ROOT, "convert", "verify", "inspect", "bench", "ARCHS=a,b",
                              *(f"{k}={v}" for k, v in paths.items())], capture_output=True, text=True, check=True)
-    commands = {}
+    commands = {}  # d2tf command -> its arguments
     for line in result.stdout.splitlines():
-        if line.startswith(".venv/bin/python "):
-            words = shlex.split(line)
-            commands[words[2] if words[1] == "-m" else words[1]] = words
-    assert commands["d2tf.convert"][3:9] == ["--config", paths["MODEL"], "--weights", paths["WEIGHTS"],
-                                             "--out", paths["OUT"]]
-    assert commands["d2tf.convert"][-2:] == ["--evaluate", paths["EVALUATE"]]
-    assert commands["verify"][3:6] == [paths["OUT"], "--evaluate", paths["EVALUATE"]]
-    assert commands["d2tf.netron"][3:5] == ["--out", paths["OUT"]]
-    assert commands["bench/run.py"][2:] == ["--archs", "a,b"]
+        if line.startswith(".venv/bin/d2tf "):
+            command, *args = shlex.split(line)[1:]
+            commands[command] = args
+    assert commands["convert"][:6] == ["--config", paths["MODEL"], "--weights", paths["WEIGHTS"], "--out", paths["OUT"]]
+    assert commands["convert"][-2:] == ["--evaluate", paths["EVALUATE"]]
+    assert commands["verify"][:4] == ["--out", paths["OUT"], "--evaluate", paths["EVALUATE"]]
+    assert commands["inspect"][:2] == ["--out", paths["OUT"]]
+    assert commands["bench"] == ["--archs", "a,b"]

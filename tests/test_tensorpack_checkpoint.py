@@ -6,6 +6,7 @@ import pytest
 
 from core import D2TFError, zoo
 from core.checkpoint import load_weights
+from tests.model_infos import model_info
 from tests.tensorpack_contract import contract_names, contract_value
 from tf_import import tensorpack_checkpoint as tp
 
@@ -13,14 +14,14 @@ from tf_import import tensorpack_checkpoint as tp
 @pytest.mark.parametrize("config", zoo.NPZ_CONFIGS, ids=zoo.short_name)
 def test_npz_has_tensorpacks_names_and_the_contracts_values(config, pipeline):
     p = pipeline(config)
-    arch = p.info["architecture"]
+    arch = p.info.architecture
     npz = np.load(p.out / "model.npz")
     expected = contract_names(arch)
     assert len(expected) == len(set(expected))
     assert sorted(npz.files) == sorted(expected)
     seen = set()
     for d2_name, value in load_weights(p.weights).items():
-        name, want = contract_value(d2_name, value, arch, p.info["num_classes"])
+        name, want = contract_value(d2_name, value, arch, p.info.num_classes)
         assert name not in seen
         seen.add(name)
         assert npz[name].dtype == np.float32
@@ -29,7 +30,7 @@ def test_npz_has_tensorpacks_names_and_the_contracts_values(config, pipeline):
 
 
 def test_weights_left_over_or_missing_are_named():
-    arch = {"backbone": "C4", "depth": 50, "mask": False, "cascade": False, "stride_in_1x1": True}
+    arch = model_info(architecture={"backbone": "C4", "mask": False}).architecture
     with pytest.raises(D2TFError, match=r"no tensorpack counterpart: roi_heads\.keypoint_head\.w"):
         tp.tensorpack_weights({"roi_heads.keypoint_head.w": np.zeros(1, np.float32)}, arch)
     with pytest.raises(D2TFError, match=r"lacks weights for .*: conv0/W, .*fastrcnn/box/W"):

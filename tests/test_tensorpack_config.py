@@ -4,6 +4,7 @@ compute what our tensorpack-mode graph computes: the pb of builds converted in t
 copy of the fixed graph (onnxruntime) for the others. The conversion's verify ran it (`--tensorpack`); these tests
 compare kept outputs."""
 
+import dataclasses
 import json
 import os
 
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 
 from core import zoo
+from core.model_info import Architecture
 from tests.conftest import CUSTOM, IMAGES, ROOT, TENSORPACK_CLIENT, needs_tensorpack, run_python
+from tests.model_infos import model_info
 from tests.parity import assert_same_detections
 from tf_import import tensorpack_config as tpc
 from tf_import.cli import tensorpack_files
@@ -27,7 +30,7 @@ def test_tensorpacks_own_model_equals_the_tensorpack_mode_graph(config, pipeline
     needs_tensorpack()
     p = pipeline(config)
     reference, candidate = p.outputs(p.graph("tensorpack")), p.outputs("tensorpack")
-    backbone = p.info["architecture"]["backbone"]
+    backbone = p.info.architecture.backbone
     compared = [key for key, (_, size) in IMAGES.items() if tensorpack_computes_the_graph(backbone, *size)]
     assert compared, "at least the 256x320 image (verify.run.tensorpack_computes_the_graph says why not the other)"
     for key in compared:
@@ -81,19 +84,15 @@ def test_tensorpacks_resize_equals_detectron2s_test_resize(pipeline):
     assert want[1] == [300, 1000], "the cap binds for one image"
 
 
-def _info(backbone="FPN", depth=50, mask=True, cascade=False, **overrides):
-    info = {
-        "architecture": {"backbone": backbone, "depth": depth, "mask": mask, "cascade": cascade,
-                         "class_agnostic": False, "norm": "FrozenBN", "aligned": True, "groups": 1,
-                         "stride_in_1x1": True, "meta": "GeneralizedRCNN"},
-        "num_classes": 80, "pixel_mean_bgr": [103.53, 116.28, 123.675], "pixel_std_bgr": [1.0, 1.0, 1.0],
-        "test": {"score_thresh": 0.05, "nms_thresh": 0.5, "detections_per_image": 100,
-                 "rpn_pre_nms_topk": 6000 if backbone == "C4" else 1000, "rpn_post_nms_topk": 1000},
-        "resize": {"min_size_test": 800, "max_size_test": 1333},
-        "source": {"config": "x.yaml"}, "d2tf_version": "0",
-    }
-    info.update(overrides)
-    return info
+def _info(**changes):
+    """tests.model_infos.model_info with `changes`, an Architecture field's among them changing the architecture;
+    a C4 model's RPN takes 6000 proposals before NMS, as the zoo's C4 configs do."""
+    architecture = {key: changes.pop(key) for key in list(changes) if key in _ARCHITECTURE_FIELDS}
+    test = {"rpn_pre_nms_topk": 6000 if architecture.get("backbone") == "C4" else 1000, **changes.pop("test", {})}
+    return model_info(architecture=architecture, test=test, **changes)
+
+
+_ARCHITECTURE_FIELDS = {field.name for field in dataclasses.fields(Architecture)}
 
 
 MEAN_STD = "'PREPROC.PIXEL_MEAN=[123.675,116.28,103.53]' 'PREPROC.PIXEL_STD=[1.0,1.0,1.0]' 'RPN.MIN_SIZE=1e-50'"
@@ -166,8 +165,7 @@ def test_no_npz_when_detectron2_does_not_resize():
 ])
 def test_no_npz_for_architectures_tensorpack_cannot_configure(key, value, reason):
     """Each of these computes what no tensorpack flag makes its model compute: no tensorpack files, the reason."""
-    info = _info()
-    info["architecture"][key] = value
+    info = _info(**{key: value})
     with pytest.raises(tpc.NotExpressible, match="^" + reason):
         tpc.flags(info)
     assert tensorpack_files(None, info) == ({}, None)

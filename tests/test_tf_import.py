@@ -16,6 +16,7 @@ from core.files import load_outputs
 from core.metadata import write_info
 from core.synthetic import synthetic_image
 from tests.conftest import IMAGES, ROOT, TRACE_SIZE, run_python
+from tests.model_infos import model_info
 from tests.parity import assert_same_detections, assert_same_outputs
 
 # float32 round-off between TF's and onnxruntime's kernels; measured ~2e-4 px, 1e-5 on scores and masks.
@@ -37,9 +38,9 @@ def run_pb(pb_path, images, tmp_path, *options):
 
 
 def _check_interface(got, info, height, width):
-    assert sorted(got) == sorted(info["outputs"])
+    assert sorted(got) == sorted(info.outputs)
     if "sem_seg" in got:
-        classes = info.get("sem_seg_classes", info["num_classes"])
+        classes = info.sem_seg_classes or info.num_classes
         assert got["sem_seg"].dtype == np.float32 and got["sem_seg"].shape == (classes, height, width)
     if "proposals" in got:
         assert got["proposals"].dtype == got["objectness"].dtype == np.float32
@@ -47,14 +48,14 @@ def _check_interface(got, info, height, width):
         assert (np.diff(got["objectness"]) <= 0).all(), "best first"
     if "keypoints" in got:
         assert got["keypoints"].dtype == np.float32
-        assert got["keypoints"].shape == (len(got["scores"]), info["num_keypoints"], 3)
+        assert got["keypoints"].shape == (len(got["scores"]), info.num_keypoints, 3)
     if "classes" not in got:
         return
     assert got["classes"].dtype == np.int64 and (got["classes"] >= 0).all(), "pb labels are 1-based"
     assert got["boxes"].dtype == np.float32 and got["scores"].dtype == np.float32
-    if info["architecture"]["mask"]:
-        m = info["mask_resolution"]
-        assert m == (14 if info["architecture"]["backbone"] == "C4" else 28)
+    if info.architecture.mask:
+        m = info.mask_resolution
+        assert m == (14 if info.architecture.backbone == "C4" else 28)
         assert got["masks"].shape == (len(got["scores"]), m, m)
     else:
         assert "masks" not in got
@@ -111,7 +112,7 @@ def test_zero_detections_give_empty_outputs(pipeline, high_threshold, tmp_path):
     p = pipeline(EXAMPLE)
     _, grey, threshold = high_threshold(EXAMPLE)
     _ok(os.path.join(ROOT, "tests", "score_threshold_pb.py"), p.out / "model.pb", tmp_path / "model.pb",
-        p.info["test"]["score_thresh"], threshold)
+        p.info.test.score_thresh, threshold)
     results = run_pb(tmp_path / "model.pb", {"grey": grey, "trace": synthetic_image(*TRACE_SIZE, seed=0)}, tmp_path)
     assert len(results["trace"]["scores"]) > 0
     got = results["grey"]
@@ -143,8 +144,8 @@ def test_files_of_kinds_a_run_does_not_write_are_left_as_they_were_and_named(tmp
     for name in ("saved_model/saved_model.pb", "model.tflite", "model.npz"):
         (out / name).write_text(f"the user's {name}")
     model = _model(_threshold_nodes())
-    write_info(model, {"architecture": {"name": "threshold", "meta": "RetinaNet"},  # RetinaNet: no npz, said so
-                       "outputs": contract.onnx_outputs()})
+    write_info(model, model_info(architecture={"name": "threshold", "meta": "RetinaNet"},  # no npz, said so
+                                 outputs=contract.onnx_outputs()))
     onnx.save(model, tmp_path / "threshold.onnx")
     result = _ok("-m", "tf_import", tmp_path / "threshold.onnx", "--out", out, "--no-saved-model", "--no-tflite")
     assert (out / "model.pb").stat().st_size > 0
@@ -173,8 +174,7 @@ def _threshold_nodes():
 
 def _write_model(tmp_path, name, model):
     """A hand-made graph carrying model info as export records it (translation fails before the npz needs more)."""
-    write_info(model, {"architecture": {"backbone": "FPN", "depth": 50, "mask": False, "cascade": False},
-                       "outputs": contract.onnx_outputs()})
+    write_info(model, model_info(architecture={"mask": False}, outputs=contract.onnx_outputs()))
     onnx.save(model, tmp_path / name)
     return tmp_path / name
 

@@ -2,6 +2,7 @@
 images gave detectron2 nothing to detect says it checked nothing, and the weights must be those export converted.
 All on hand-made outputs and a tiny stand-in OUT: no model runs."""
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -11,13 +12,16 @@ import pytest
 from core import D2TFError
 from core.metadata import record_passes, write_info
 from tests.conftest import run_python
+from tests.model_infos import model_info
 from verify import report, run, serving
 from verify.agreement import inexact, measure
 from verify.report import figures_of
 
 SHAPES = {"synthetic1_256x320": [256, 320], "synthetic2_300x452": [300, 452]}
-INFO = {"architecture": {"name": "R50-FPN Mask R-CNN", "backbone": "FPN"}, "pooler": {"box": {"type": "ROIAlignV2"}},
-        "resize": {"min_size_test": 64, "max_size_test": 100}, "outputs": ["boxes", "scores", "classes", "masks"]}
+INFO = model_info(resize={"min_size_test": 64, "max_size_test": 100},
+                  source={"config": "/w/config.yaml", "weights": "/w/model.pkl", "weights_sha256": "ab" * 32})
+C4 = dataclasses.replace(INFO.architecture, name="R50-C4", backbone="C4")
+RETINANET = dataclasses.replace(INFO.architecture, name="R50-FPN RetinaNet", meta="RetinaNet", mask=False)
 TOLERANCE = ("every detection matched at IoU >= 0.99 with its label, boxes within 0.05 px, scores within 0.0001, "
              "masks within 0.0001, keypoints within 0.05 px (but up to 1% moved by argmax ties) and their scores "
              "within 0.0001 (instances whose box rounds to another heatmap grid aside), semantic logits within 0.0001 "
@@ -132,7 +136,7 @@ def test_c4_tensorpack_model_is_gated_on_the_images_whose_sides_are_multiples_of
     assert _figures(outputs, "exact", backbone="FPN")["failures"] == [
         "tensorpack's model against model.onnx fixed with --roialign tensorpack: 3 of 6 detections matched at "
         "IoU >= 0.99 (6 vs 6), not all; max box diff 0.5 px > 0.05 px"]
-    text = report.render(dict(INFO, architecture={"name": "R50-C4", "backbone": "C4"}, source=_source()), "exact",
+    text = report.render(dataclasses.replace(INFO, architecture=C4), "exact",
                          _figures(outputs, "exact", backbone="C4"))
     assert "compared on the 1 of 2 images whose sides are multiples of 16" in text
 
@@ -152,18 +156,14 @@ def test_the_saved_model_gate_compares_detections_at_image_scale_and_masks_by_eq
         "saved_model against detectron2: max box diff 0.07 px > 0.05 px; a matched mask has 99.8500% of its pixels "
         "equal, < 99.9%"]
     assert served("tensorpack", dx=1.0, flipped=100)["serving"][0]["failures"] == []  # measured only
-    text = report.render(dict(INFO, source=_source()), "exact", served(flipped=3))
+    text = report.render(INFO, "exact", served(flipped=3))
     assert "| 6 vs 6 | 100.0% | 100.0% | 0.0000 | 0.00e+00 | 99.8500% | **exact: FAILED** |" in text
-
-
-def _source(weights="/w/model.pkl", sha="ab" * 32):
-    return {"config": "/w/config.yaml", "weights": str(weights), "weights_sha256": sha}
 
 
 def test_report_says_failed_at_its_top_and_lists_what_failed():
     outputs = _outputs("exact")
     _shift(outputs, ["model.pb"], 0.07)
-    text = report.render(dict(INFO, source=_source()), "exact", _figures(outputs, "exact"))
+    text = report.render(INFO, "exact", _figures(outputs, "exact"))
     assert text.splitlines()[:5] == [
         "# d2tf verification FAILED: R50-FPN Mask R-CNN", "",
         f"**FAILED** (checks marked *exact* below require {TOLERANCE}):", "",
@@ -172,11 +172,11 @@ def test_report_says_failed_at_its_top_and_lists_what_failed():
            "**exact: FAILED** |" in text
     assert figures_of(text)["stages"][2]["failures"] == [
         "model.pb against model.fixed.onnx: max box diff 0.07 px > 0.05 px"]
-    passed = report.render(dict(INFO, source=_source()), "exact", _figures(_outputs("exact"), "exact"))
+    passed = report.render(INFO, "exact", _figures(_outputs("exact"), "exact"))
     assert passed.splitlines()[:3] == ["# d2tf verification passed: R50-FPN Mask R-CNN", "",
                                        f"Every check marked *exact* below passed ({TOLERANCE})."]
     assert "- RoIAlign in model.fixed.onnx and model.pb: **exact**" in passed.splitlines()
-    retinanet = dict(INFO, architecture={"name": "R50-FPN RetinaNet", "backbone": "FPN"}, pooler={}, source=_source())
+    retinanet = dataclasses.replace(INFO, architecture=RETINANET, pooler={})
     assert "- RoIAlign: none in this R50-FPN RetinaNet, so both --roialign modes are the same graph" in \
         report.render(retinanet, "exact", _figures(_outputs("exact"), "exact")).splitlines()
 
@@ -186,7 +186,7 @@ def test_no_detections_report_says_it_checked_nothing_and_nothing_reads_as_perfe
     assert figures["failures"][:2] == [
         "detectron2 detected nothing on any of the 10 synthetic images tried",
         "model.onnx against detectron2: no detections on either side, so it checked nothing"]
-    text = report.render(dict(INFO, source=_source()), "exact", figures).split("<!--")[0]
+    text = report.render(INFO, "exact", figures).split("<!--")[0]
     assert text.startswith("# d2tf verification FAILED")
     assert "| model.onnx | detectron2 | 0 vs 0 | no detections | no detections | n/a | n/a | n/a | " \
            "**exact: FAILED** |" in text
@@ -202,7 +202,8 @@ def _fake_out(tmp_path, weights_sha=None):
                                    [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
     model = onnx.helper.make_model(graph)
     sha = weights_sha or hashlib.sha256(b"weights").hexdigest()
-    write_info(model, dict(INFO, source=_source(weights, sha)))
+    write_info(model, dataclasses.replace(INFO, source=dataclasses.replace(INFO.source, weights=str(weights),
+                                                                           weights_sha256=sha)))
     record_passes(model, [("roialign", "exact")])
     out = tmp_path / "out"
     (out / "saved_model").mkdir(parents=True)
@@ -212,7 +213,7 @@ def _fake_out(tmp_path, weights_sha=None):
 
 def test_make_verify_refuses_weights_that_changed_since_export(tmp_path):
     out, weights = _fake_out(tmp_path, weights_sha="0123456789abcdef" * 4)
-    result = run_python("-m", "verify", out)
+    result = run_python("-m", "verify", "--out", out)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {weights} changed since export (sha256 {hashlib.sha256(b'weights').hexdigest()[:16]}..., export "

@@ -12,7 +12,7 @@ def test_docs_zoo_table_is_current():
     with open(f"{ROOT}/docs/zoo.md") as f:
         document = f.read()
     assert document[document.index(BEGIN):document.index(END) + len(END)] == table(), (
-        "docs/zoo.md's zoo table is stale: python -m d2tf.zoo_table --write docs/zoo.md")
+        "docs/zoo.md's zoo table is stale: d2tf zoo --write docs/zoo.md")
 
 
 def test_every_zoo_model_config_has_a_row():

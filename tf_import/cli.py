@@ -1,4 +1,4 @@
-"""`python -m tf_import`: model.fixed.onnx -> <out>/model.pb (frozen, tensorpack's predict.py interface),
+"""`d2tf tf_import`: model.fixed.onnx -> <out>/model.pb (frozen, tensorpack's predict.py interface),
 <out>/saved_model (the same model taking images as they come, detections in the TF Object Detection API's form:
 tf_import/serving), <out>/model.tflite (the pb's interface in TFLite's builtin ops: tf_import/tflite.py), and for
 tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, also printed) and tensorpack_config.py
@@ -7,22 +7,23 @@ tensorpack's own model <out>/model.npz (checkpoint), flags.txt (config flags, al
 import os
 
 from core import cli, contract
+from core.contract import PB, SAVED_MODEL, TENSORPACK_FILES, TFLITE
 from core.files import load_onnx, write_atomic
 from core.metadata import read_info
 from tf_import import tensorpack_config as tpc
-from tf_import.tflite import TFLITE
-
-SAVED_MODEL = "saved_model"  # its directory in OUT
 
 
 def main(argv=None):
     parser = cli.ArgumentParser(
-        prog="python -m tf_import",
+        prog="d2tf tf_import",
         description="Translate a graphfix'ed d2tf ONNX graph to a frozen TensorFlow pb with tensorpack's interface "
         "(input image:0 [H,W,3] BGR float; output/boxes:0, output/scores:0, output/labels:0, output/masks:0); write "
         "the same model as a SavedModel (images as they come in, the TF Object Detection API's outputs) and as "
         "model.tflite (TFLite builtin ops only), and its weights as a tensorpack npz checkpoint with the config "
         "flags to use it.",
+        epilog="Reads graphfix's model.fixed.onnx and nothing else. Writes OUT/model.pb, OUT/saved_model/ (unless "
+        "--no-saved-model), OUT/model.tflite (unless --no-tflite), and OUT/model.npz, flags.txt and "
+        "tensorpack_config.py (unless tensorpack cannot compute the model); prints the flags line.",
     )
     parser.add_argument("model", nargs="?", help="graphfix's model.fixed.onnx")
     parser.add_argument("--out", help="output directory (default: the model's directory)")
@@ -58,26 +59,26 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True):
     with cli.step("translating to TensorFlow and freezing"):
         graph_def = frozen_graph_def(model)
     files, line = tensorpack_files(model, info)
-    beyond = contract.beyond_detections(info["outputs"])
+    beyond = contract.beyond_detections(info.outputs)
     if beyond and (with_tflite or with_saved_model):
         cli.log(f"[d2tf] no saved_model or {TFLITE}: they answer with detections, one row each, and this "
-                f"{info['architecture']['name']}'s {' and '.join(beyond)} have no place there")
+                f"{info.architecture.name}'s {' and '.join(beyond)} have no place there")
         with_tflite = with_saved_model = False
     if with_tflite:
-        files.update(tflite_file(model, info["test"]["detections_per_image"]))
+        files.update(tflite_file(model, info.test.detections_per_image))
     os.makedirs(out_dir, exist_ok=True)
     for name, content in files.items():
         write_atomic(os.path.join(out_dir, name), content)
-    path = os.path.join(out_dir, "model.pb")
+    path = os.path.join(out_dir, PB)
     write_atomic(path, graph_def.SerializeToString(deterministic=True))
     if with_saved_model:
         with cli.step("writing the SavedModel"):
             saved_model.write(graph_def, info, os.path.join(out_dir, SAVED_MODEL))
     cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes)"
             + (f", {SAVED_MODEL}" if with_saved_model else "") + (f", {TFLITE}" if TFLITE in files else "")
-            + (", model.npz, flags.txt and tensorpack_config.py" if line else ""))
+            + (f", {', '.join(TENSORPACK_FILES)}" if line else ""))
     # Files of the kinds this run did not write are someone's: an earlier run's, or the user's own. Never removed.
-    left = [name for name in (SAVED_MODEL, TFLITE, *tpc.FILES)
+    left = [name for name in (SAVED_MODEL, TFLITE, *TENSORPACK_FILES)
             if name not in files and not (name == SAVED_MODEL and with_saved_model)
             and os.path.lexists(os.path.join(out_dir, name))]
     if left:
@@ -110,7 +111,7 @@ def tensorpack_files(model, info):
         cli.log(f"[d2tf] no tensorpack npz: {e}")
         return {}, None
     with cli.step("deriving the tensorpack checkpoint"):
-        weights = tp.tensorpack_weights(tp.initializers(model), info["architecture"])
+        weights = tp.tensorpack_weights(tp.initializers(model), info.architecture)
         line = tpc.flags_line(info)
-        return {"model.npz": tp.npz_bytes(weights), "flags.txt": (line + "\n").encode(),
-                "tensorpack_config.py": tpc.module_source(info).encode()}, line
+        return {contract.NPZ: tp.npz_bytes(weights), contract.FLAGS: (line + "\n").encode(),
+                contract.TENSORPACK_CONFIG: tpc.module_source(info).encode()}, line

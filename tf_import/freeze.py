@@ -25,7 +25,7 @@ def interface_function(model, tflite=False):
     BGR float, the model info's outputs under `output/`, classes as 1-based labels."""
     translator = Translator(model, tflite=tflite)
     names = [o.name for o in model.graph.output]
-    expected = read_info(model, "the model")["outputs"]
+    expected = read_info(model, "the model").outputs
     if names != expected or [i.name for i in model.graph.input] != [contract.INPUT]:
         raise D2TFError(f"expected a d2tf graph (input image; outputs {expected}), got inputs "
                         f"{[i.name for i in model.graph.input]} and outputs {names}")

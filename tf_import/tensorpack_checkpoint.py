@@ -29,7 +29,7 @@ def _resnet_rules(prefix):
 
 
 def _rules(arch):
-    backbone = "backbone.bottom_up." if arch["backbone"] == "FPN" else "backbone."
+    backbone = "backbone.bottom_up." if arch.backbone == "FPN" else "backbone."
     rules = _resnet_rules(backbone) + [
         (r"roi_heads\.res(?P<g>5)\.(?P<b>\d+)\.shortcut\.", "group{g}/block{b}/convshortcut"),
         (r"roi_heads\.res(?P<g>5)\.(?P<b>\d+)\.conv(?P<k>[1-3])\.", "group{g}/block{b}/conv{k}"),
@@ -42,14 +42,14 @@ def _rules(arch):
         (r"roi_heads\.mask_head\.deconv\.", "maskrcnn/deconv"),
         (r"roi_heads\.mask_head\.predictor\.", "maskrcnn/conv"),
     ]
-    if arch["cascade"]:
+    if arch.cascade:
         rules += [
             (r"roi_heads\.box_head\.(?P<s>\d)\.fc(?P<i>\d)\.", "cascade_rcnn_stage{s+1}/head/fc{i+5}"),
             (r"roi_heads\.box_predictor\.(?P<s>\d)\.cls_score\.", "cascade_rcnn_stage{s+1}/outputs/class"),
             (r"roi_heads\.box_predictor\.(?P<s>\d)\.bbox_pred\.", "cascade_rcnn_stage{s+1}/outputs/box"),
         ]
     else:
-        outputs = "fastrcnn/outputs" if arch["backbone"] == "FPN" else "fastrcnn"
+        outputs = "fastrcnn/outputs" if arch.backbone == "FPN" else "fastrcnn"
         rules += [
             (r"roi_heads\.box_head\.fc(?P<i>\d)\.", "fastrcnn/fc{i+5}"),
             (r"roi_heads\.box_predictor\.cls_score\.", outputs + "/class"),
@@ -82,7 +82,7 @@ def tensorpack_weights(initializers, arch):
         else:
             unclaimed.append(name)
             continue
-        key, array = _convert(layer, param, value, name, class_agnostic_boxes=arch["cascade"])
+        key, array = _convert(layer, param, value, name, class_agnostic_boxes=arch.cascade)
         if key in out:
             raise D2TFError(f"two weights map to tensorpack variable {key} (second: {name})")
         out[key] = array
@@ -100,22 +100,22 @@ def _listing(names, most=10):
 
 def _required(arch):
     """The kernel of every layer tensorpack's model has for `arch` (BN statistics come with their conv)."""
-    blocks = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[arch["depth"]]
+    blocks = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[arch.depth]
     layers = ["conv0", "rpn/conv0", "rpn/class", "rpn/box"]
     for group, count in enumerate(blocks):
         layers += [f"group{group}/block{b}/conv{k}" for b in range(count) for k in (1, 2, 3)]
         layers.append(f"group{group}/block0/convshortcut")
-    fpn = arch["backbone"] == "FPN"
+    fpn = arch.backbone == "FPN"
     if fpn:
         layers += [f"fpn/{kind}{level}" for level in range(2, 6) for kind in ("lateral_1x1_c", "posthoc_3x3_p")]
-    if arch["cascade"]:
+    if arch.cascade:
         for stage in (1, 2, 3):
             prefix = f"cascade_rcnn_stage{stage}"
             layers += [f"{prefix}/head/fc6", f"{prefix}/head/fc7", f"{prefix}/outputs/class", f"{prefix}/outputs/box"]
     else:
         outputs = "fastrcnn/outputs" if fpn else "fastrcnn"
         layers += (["fastrcnn/fc6", "fastrcnn/fc7"] if fpn else []) + [f"{outputs}/class", f"{outputs}/box"]
-    if arch["mask"]:
+    if arch.mask:
         layers += [f"maskrcnn/fcn{i}" for i in range(4 if fpn else 0)] + ["maskrcnn/deconv", "maskrcnn/conv"]
     return [f"{layer}/W" for layer in layers]
 

@@ -7,8 +7,6 @@ Needs nothing but the model info.
 
 from core import D2TFError
 
-FILES = ("model.npz", "flags.txt", "tensorpack_config.py")  # written together, or none of them
-
 
 class NotExpressible(D2TFError):
     """detectron2 computes something tensorpack's model cannot be configured to compute."""
@@ -33,35 +31,35 @@ _OTHER_META = {"RetinaNet": "RetinaNet, a one-stage detector", "ProposalNetwork"
 def check_expressible(info):
     """Raises NotExpressible with the reason if tensorpack's model cannot be configured to compute what detectron2
     does (the pb is still written; the npz is not)."""
-    arch = info["architecture"]
-    if arch["meta"] in _OTHER_META:
-        raise NotExpressible(f"{_OTHER_META[arch['meta']]} (MODEL.META_ARCHITECTURE={arch['meta']}); tensorpack's "
+    arch = info.architecture
+    if arch.meta in _OTHER_META:
+        raise NotExpressible(f"{_OTHER_META[arch.meta]} (MODEL.META_ARCHITECTURE={arch.meta}); tensorpack's "
                              "FasterRCNN is an R-CNN: an RPN, ROI heads, and boxes and masks out")
-    if arch.get("keypoints"):
+    if arch.keypoints:
         raise NotExpressible("a keypoint head (MODEL.KEYPOINT_ON); tensorpack's FasterRCNN has none")
-    if arch["class_agnostic"]:
+    if arch.class_agnostic:
         raise NotExpressible("class-agnostic box regression and masks (MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG, "
                              "MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK); tensorpack's model regresses boxes per class "
                              "outside its cascade and predicts a mask per class")
-    if arch["norm"] == "SyncBN":
+    if arch.norm == "SyncBN":
         raise NotExpressible("BatchNorm in the FPN and the 4conv1fc box head (MODEL.FPN.NORM, MODEL.ROI_BOX_HEAD.NORM "
                              "= SyncBN); tensorpack's FPN.NORM is None or GN, and its conv heads normalise with GN "
                              "only")
-    if arch["norm"] == "GN":
+    if arch.norm == "GN":
         raise NotExpressible("GroupNorm heads (MODEL.ROI_BOX_HEAD.NORM, MODEL.ROI_MASK_HEAD.NORM = GN) normalise "
                              "each conv, then apply ReLU; tensorpack's fastrcnn_4conv1fc_gn_head and "
                              "maskrcnn_up4conv_gn_head apply ReLU, then GroupNorm")
-    if arch["groups"] != 1:
-        raise NotExpressible(f"ResNeXt's grouped convolutions (MODEL.RESNETS.NUM_GROUPS={arch['groups']}); "
+    if arch.groups != 1:
+        raise NotExpressible(f"ResNeXt's grouped convolutions (MODEL.RESNETS.NUM_GROUPS={arch.groups}); "
                              "tensorpack's resnet_bottleneck has none")
-    if arch["backbone"] == "DC5":
+    if arch.backbone == "DC5":
         raise NotExpressible("a dilated res5 whose one feature map feeds the RPN and conv-fc heads (DC5, "
                              "MODEL.RESNETS.RES5_DILATION=2); tensorpack's backbones are C4, which runs res5 on each "
                              "ROI, and FPN")
-    if not arch["aligned"]:
+    if not arch.aligned:
         raise NotExpressible("ROIAlign without the half-pixel shift (POOLER_TYPE ROIAlign); tensorpack's roi_align "
                              "always shifts by half a pixel")
-    if not info["resize"]["min_size_test"]:
+    if not info.resize.min_size_test:
         raise NotExpressible("INPUT.MIN_SIZE_TEST=0 (detectron2 does not resize at test time); tensorpack's predict "
                         "always resizes (PREPROC.TEST_SHORT_EDGE_SIZE)")
 
@@ -69,31 +67,31 @@ def check_expressible(info):
 def flags(info):
     """The tensorpack config items for this model, as `'KEY=VALUE'` strings (no spaces inside a value)."""
     check_expressible(info)
-    arch = info["architecture"]
-    items = [("MODE_MASK", arch["mask"]), ("MODE_FPN", arch["backbone"] == "FPN")]
-    if arch["backbone"] == "FPN":
-        items.append(("FPN.CASCADE", arch["cascade"]))
-    if arch["depth"] == 101:
+    arch = info.architecture
+    items = [("MODE_MASK", arch.mask), ("MODE_FPN", arch.backbone == "FPN")]
+    if arch.backbone == "FPN":
+        items.append(("FPN.CASCADE", arch.cascade))
+    if arch.depth == 101:
         items.append(("BACKBONE.RESNET_NUM_BLOCKS", [3, 4, 23, 3]))
     items += [
-        ("BACKBONE.STRIDE_1X1", arch["stride_in_1x1"]),
-        ("PREPROC.PIXEL_MEAN", info["pixel_mean_bgr"][::-1]),  # detectron2 is BGR, tensorpack RGB
-        ("PREPROC.PIXEL_STD", info["pixel_std_bgr"][::-1]),
+        ("BACKBONE.STRIDE_1X1", arch.stride_in_1x1),
+        ("PREPROC.PIXEL_MEAN", info.pixel_mean_bgr[::-1]),  # detectron2 is BGR, tensorpack RGB
+        ("PREPROC.PIXEL_STD", info.pixel_std_bgr[::-1]),
         ("RPN.MIN_SIZE", _EMPTY_PROPOSALS_DROPPED),
     ]
-    test = info["test"]
+    test = info.test
     optional = {
-        "PREPROC.TEST_SHORT_EDGE_SIZE": info["resize"]["min_size_test"],
-        "PREPROC.MAX_SIZE": info["resize"]["max_size_test"],
-        "TEST.RESULT_SCORE_THRESH": test["score_thresh"],
-        "TEST.FRCNN_NMS_THRESH": test["nms_thresh"],
-        "TEST.RESULTS_PER_IM": test["detections_per_image"],
+        "PREPROC.TEST_SHORT_EDGE_SIZE": info.resize.min_size_test,
+        "PREPROC.MAX_SIZE": info.resize.max_size_test,
+        "TEST.RESULT_SCORE_THRESH": test.score_thresh,
+        "TEST.FRCNN_NMS_THRESH": test.nms_thresh,
+        "TEST.RESULTS_PER_IM": test.detections_per_image,
     }
-    if arch["backbone"] == "FPN":  # one count per level before NMS and overall after it (export checked PRE == POST)
-        optional["RPN.TEST_PER_LEVEL_NMS_TOPK"] = test["rpn_post_nms_topk"]
+    if arch.backbone == "FPN":  # one count per level before NMS and overall after it (export checked PRE == POST)
+        optional["RPN.TEST_PER_LEVEL_NMS_TOPK"] = test.rpn_post_nms_topk
     else:
-        optional["RPN.TEST_PRE_NMS_TOPK"] = test["rpn_pre_nms_topk"]
-        optional["RPN.TEST_POST_NMS_TOPK"] = test["rpn_post_nms_topk"]
+        optional["RPN.TEST_PRE_NMS_TOPK"] = test.rpn_pre_nms_topk
+        optional["RPN.TEST_POST_NMS_TOPK"] = test.rpn_post_nms_topk
     items += [(key, value) for key, value in optional.items() if value != _DEFAULTS[key]]
     return [f"{key}={_format(value)}" for key, value in items]
 
@@ -113,15 +111,15 @@ def flags_line(info):
 def class_names(info):
     """tensorpack's K+1 class names, background first: detectron2's dataset names when the config's test dataset
     has them, else class1..classK."""
-    names = info.get("class_names") or [f"class{i + 1}" for i in range(info["num_classes"])]
+    names = info.class_names or [f"class{i + 1}" for i in range(info.num_classes)]
     return ["BG", *names]
 
 
 def module_source(info):
     """The text of tensorpack_config.py for this model."""
-    return _MODULE.format(source=info["source"]["config"], version=info["d2tf_version"],
+    return _MODULE.format(source=info.source.config, version=info.d2tf_version,
                           flags=_list(flags(info)), class_names=_list(class_names(info)),
-                          max_size=info["resize"]["max_size_test"])
+                          max_size=info.resize.max_size_test)
 
 
 def _list(items, per_line=6):

@@ -13,16 +13,11 @@ TF's NMS loses the count), ScatterND as a select. A model that still needs selec
 import re
 
 from core import D2TFError
-
-TFLITE = "model.tflite"  # its file name in OUT
-SIGNATURE = "serving_default"
+from core.contract import NUM_DETECTIONS, TFLITE_SIGNATURE
 
 
 class NotConvertible(D2TFError):
     pass
-
-
-NUM_DETECTIONS = "num_detections"  # the output saying how many rows of the others are detections
 
 
 def tflite_bytes(model, detections):
@@ -101,7 +96,7 @@ def _with_signature(flatbuffer, function):
 
     keys = tf.nest.flatten({key: key for key in function.structured_outputs})  # the order of function.outputs
     signature = schema.SignatureDefT()
-    signature.signatureKey, signature.subgraphIndex = SIGNATURE, 0
+    signature.signatureKey, signature.subgraphIndex = TFLITE_SIGNATURE, 0
     signature.inputs = [tensor_map(tensor.name.split(":")[0], tensor) for tensor in function.inputs]
     signature.outputs = [tensor_map(key, tensor) for key, tensor in zip(keys, function.outputs)]
     model.signatureDefs = [signature]

@@ -43,10 +43,10 @@ class KeptSet:
 def kept_set(info):
     """The KeptSet of a model info's test settings; None for a model whose outputs are not NMS'ed detections of
     classes (an RPN's proposals are NMS'ed per FPN level, which the outputs do not say)."""
-    test = info.get("test", {})
-    if "score_thresh" not in test:
+    test = info.test
+    if test.score_thresh is None:
         return None
-    return KeptSet(test["score_thresh"], test["nms_thresh"], test["detections_per_image"])
+    return KeptSet(test.score_thresh, test.nms_thresh, test.detections_per_image)
 
 
 def measure(reference, candidate, kept=None):

@@ -4,7 +4,7 @@ comment for tools (invisible when rendered). Its title says whether the verifica
 import json
 
 import core
-from tf_import.tflite import TFLITE
+from core.contract import TFLITE
 from verify.agreement import EXACT, KEYPOINT_TIES, SEM_SEG_ARGMAX, STRICT_IOU
 from verify.serving import MASK_EQUAL
 
@@ -18,18 +18,18 @@ MATCHED = f"matched IoU>=0.9 | matched IoU>={STRICT_IOU}"  # two table columns, 
 
 
 def render(info, mode, figures, evaluation=None):
-    source = info["source"]
+    source = info.source
     extras = _extra_columns(info)
     headers, rules = "".join(f"{header} | " for header, _ in extras), "---|" * len(extras)
     lines = [
-        f"# d2tf verification {'FAILED' if figures['failures'] else 'passed'}: {info['architecture']['name']}",
+        f"# d2tf verification {'FAILED' if figures['failures'] else 'passed'}: {info.architecture.name}",
         "",
         *_verdict(figures),
         "",
-        f"- config: `{source['config']}`",
-        f"- weights: `{source['weights']}` (sha256 `{source['weights_sha256'][:16]}...`)",
-        f"- RoIAlign in model.fixed.onnx and model.pb: **{mode}**" if info["pooler"] else
-        f"- RoIAlign: none in this {info['architecture']['name']}, so both --roialign modes are the same graph",
+        f"- config: `{source.config}`",
+        f"- weights: `{source.weights}` (sha256 `{source.weights_sha256[:16]}...`)",
+        f"- RoIAlign in model.fixed.onnx and model.pb: **{mode}**" if info.pooler else
+        f"- RoIAlign: none in this {info.architecture.name}, so both --roialign modes are the same graph",
         f"- images: {_images(figures)}, d2tf {core.__version__}",
         "",
         "## Stage by stage",
@@ -51,7 +51,7 @@ def render(info, mode, figures, evaluation=None):
         *(["model.fixed.onnx differs from model.onnx by design: tensorpack's RoIAlign samples 2x2 points per bin where",
            "detectron2 adapts the grid to the box size. The fixed graph switched to exact RoIAlign (a copy verify",
            "makes) must equal model.onnx instead; every other step must agree up to float round-off.", ""]
-          if mode == "tensorpack" and info["pooler"] else []),
+          if mode == "tensorpack" and info.pooler else []),
         "## Agreement with detectron2",
         "",
         f"Share of detections matched with detectron2's (same label) at IoU >= 0.9 and >= {STRICT_IOU}; agreement AP",
@@ -65,7 +65,7 @@ def render(info, mode, figures, evaluation=None):
           f"{_diffs(a, mask=False)} | {_optional(a['ap'], '.4f')} | {_optional(a['ap50'], '.4f')} | "
           f"{_cells(extras, a)}{_check(a)} |" for a in figures["agreement"]),
         "",
-        *_tensorpack_section(figures.get("tensorpack"), info["architecture"]["backbone"], len(figures["images"])),
+        *_tensorpack_section(figures.get("tensorpack"), info.architecture.backbone, len(figures["images"])),
         *_serving_section(figures["serving"]),
         "![detectron2 (left) and model.pb (right) on the first image](verify.png)",
         "",
@@ -121,10 +121,10 @@ def _diffs(row, mask=True):
 def _extra_columns(info):
     """(header, cell of a row) of the tables' columns for the model's outputs beyond boxes, scores and masks."""
     columns = []
-    if "keypoints" in info["outputs"]:
+    if "keypoints" in info.outputs:
         columns.append(("keypoints: max x/y diff (px), max score diff, moved by argmax ties, instances regridded",
                         _keypoints))
-    if "sem_seg" in info["outputs"]:
+    if "sem_seg" in info.outputs:
         columns.append(("sem_seg: max logit diff, argmax equal", _sem_seg))
     return columns
 

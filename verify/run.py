@@ -1,4 +1,4 @@
-"""`python -m verify OUT`: runs the same images through detectron2 (PyTorch), onnxruntime on OUT/model.onnx and
+"""`d2tf verify --out OUT`: runs the same images through detectron2 (PyTorch), onnxruntime on OUT/model.onnx and
 OUT/model.fixed.onnx, the frozen OUT/model.pb (TensorFlow) and OUT/model.tflite (TFLite, against the pb) if there is
 one, then writes OUT/report.md and OUT/verify.png. It also runs OUT/saved_model's serving signature on photos as
 they come against detectron2's whole inference (verify/serving.py), unless OUT has none (converted with
@@ -23,9 +23,9 @@ import threading
 
 import numpy as np
 
-from core import D2TFError, cli
+from core import D2TFError, cli, contract
 from core.cli import parse_size
-from core.contract import as_detections, has_detections
+from core.contract import TFLITE, as_detections, has_detections
 from core.digest import file_sha256
 from core.files import hidden_work_dir, load_onnx, load_outputs, save_outputs, write_atomic
 from core.metadata import read_info, read_passes, record_passes, roialign_mode
@@ -40,7 +40,6 @@ from runners.processes import (
     tensorpack_on_images,
     tflite_on_images,
 )
-from tf_import.tflite import TFLITE
 from verify import memory, report, serving
 from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, kept_set, measure
 from verify.draw import side_by_side
@@ -62,20 +61,20 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     VerificationFailed if the report says FAILED. With `work_dir`, verify's working files stay there: images.npz,
     each runtime's outputs as `<runtime>.npz` (entries `<image>/<output>`; 0-based classes, but the TensorFlow
     runtimes' own 1-based labels in model.pb.npz and tensorpack.npz) and the other RoIAlign mode's fixed graph."""
-    fixed_path = os.path.join(out_dir, "model.fixed.onnx")
+    fixed_path = os.path.join(out_dir, contract.FIXED_ONNX)
     if not os.path.isfile(fixed_path):
         raise D2TFError(f"{fixed_path} not found: verify reads a directory written by `make convert`")
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
-    pooled = bool(info["pooler"])  # without RoIAlign (RetinaNet) either mode's graph is detectron2's, gated as exact
+    pooled = bool(info.pooler)  # without RoIAlign (RetinaNet) either mode's graph is detectron2's, gated as exact
     kept = kept_set(info)  # what explains a detection kept by one runtime only (verify.agreement.KeptSet)
-    _check_weights(info["source"])
+    _check_weights(info.source)
     if tensorpack_dir:
         tensorpack_dir = _tensorpack_client(tensorpack_dir, out_dir, info)
     other = "exact" if mode == "tensorpack" else "tensorpack"
     images = _synthetic(enumerate(sizes, start=1))
     tried = len(images)
-    served = os.path.isdir(os.path.join(out_dir, "saved_model"))
+    served = os.path.isdir(os.path.join(out_dir, contract.SAVED_MODEL))
     with _work_dir(work_dir, out_dir) as work:
         photos, photos_npz = _photos(info, range(1, len(sizes) + 1), work, served)
         outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir)
@@ -92,15 +91,15 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     shapes = {key: list(image.shape[:2]) for key, image in images.items()}
     serving_row = dict(photos={key: list(photo.shape[:2]) for key, photo in photos.items()},
                        **serving.row(on_photos, exact=mode == "exact" or not pooled, kept=kept)) if served else None
-    figures = _figures(outputs, mode, other, shapes, info["architecture"]["backbone"], tried, serving_row, pooled,
+    figures = _figures(outputs, mode, other, shapes, info.architecture.backbone, tried, serving_row, pooled,
                        kept)
     first = next(iter(images))
     png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
                                        (f"model.pb ({mode})", outputs["model.pb"][first])],
-                       info.get("keypoint_skeleton", ()))
+                       info.keypoint_skeleton)
     text = report.render(info, mode, figures, evaluation)
-    write_atomic(os.path.join(out_dir, "verify.png"), png)
-    write_atomic(os.path.join(out_dir, "report.md"), text.encode())
+    write_atomic(os.path.join(out_dir, contract.VERIFY_PNG), png)
+    write_atomic(os.path.join(out_dir, contract.REPORT), text.encode())
     cli.log(f"[d2tf] wrote {os.path.join(out_dir, 'report.md')} and verify.png")
     failures = figures["failures"]
     if failures:
@@ -111,7 +110,7 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
 
 def _check_weights(source):
     """detectron2 must run the weights export converted: one line when they are gone or have changed since."""
-    path, recorded = source["weights"], source["weights_sha256"]
+    path, recorded = source.weights, source.weights_sha256
     if not os.path.isfile(path):
         raise D2TFError(f"the weights export converted are gone: {path} not found (verify runs detectron2 on them)")
     digest = file_sha256(path)
@@ -175,9 +174,9 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
             elif photos_npz:  # the probe ran detectron2 on the images; its whole inference on the photos runs alone
                 start("detectron2.photos", detectron2_on_photos, info, photos_npz, photos_out)
             if photos_npz:
-                start("saved_model", saved_model_on_images, os.path.join(out_dir, "saved_model"), photos_npz,
+                start("saved_model", saved_model_on_images, os.path.join(out_dir, contract.SAVED_MODEL), photos_npz,
                       os.path.join(work, "saved_model.npz"))
-            start("model.pb", pb_on_images, os.path.join(out_dir, "model.pb"), images_npz,
+            start("model.pb", pb_on_images, os.path.join(out_dir, contract.PB), images_npz,
                   os.path.join(work, "model.pb.npz"))
             if os.path.isfile(os.path.join(out_dir, TFLITE)):
                 start(TFLITE, tflite_on_images, os.path.join(out_dir, TFLITE), images_npz,
@@ -206,7 +205,7 @@ def _needs(fixed, info, images, photos_npz):
     """{runtime: estimated peak bytes} (verify/memory.py) for `images`, and the photos for the SavedModel and
     detectron2's whole inference."""
     weights = memory.weight_bytes(fixed)
-    pooled = memory.pooled_bytes(fixed, info.get("test", {}).get("rpn_post_nms_topk", 0))
+    pooled = memory.pooled_bytes(fixed, info.test.rpn_post_nms_topk or 0)
     pixels = max(image.shape[0] * image.shape[1] for image in images.values())
     if photos_npz:
         with np.load(photos_npz) as photos:
@@ -375,8 +374,13 @@ def parse_sizes(text):
 
 
 def main(argv=None):
-    parser = cli.ArgumentParser(prog="python -m verify", description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", help="a directory written by `make convert` / `python -m d2tf.convert`")
+    parser = cli.ArgumentParser(
+        prog="d2tf verify", description=__doc__.split("\n\n")[0],
+        epilog="Reads OUT/model.onnx, model.fixed.onnx, model.pb, model.tflite and saved_model/ (those written), the "
+        "weights (.pkl/.pth) the conversion recorded, with --tensorpack OUT/model.npz and tensorpack_config.py, with "
+        "--evaluate COCO_DIR's images and instances json. Writes OUT/report.md and OUT/verify.png; with --work-dir, "
+        "DIR/images.npz, DIR/<runtime>.npz per runtime and the other RoIAlign mode's DIR/model.fixed.<mode>.onnx.")
+    parser.add_argument("--out", required=True, help="a directory written by `d2tf convert`")
     parser.add_argument("--sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="HxW[,HxW...]",
                         help="sizes of the synthetic verification images (default: 480x640,600x904)")
     parser.add_argument("--evaluate", metavar="COCO_DIR",

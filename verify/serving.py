@@ -17,7 +17,7 @@ _NO_RESIZE_SIDE = 480  # the side the photos are sized around when the config do
 def photos(info, seeds):
     """{key: HxWx3 uint8 RGB}: the synthetic images of two `seeds` (verify's images' own, whose content detectron2
     detects things in) as photos, one smaller and one larger than the test resize's short side."""
-    side = info["resize"]["min_size_test"] or _NO_RESIZE_SIDE
+    side = info.resize.min_size_test or _NO_RESIZE_SIDE
     sizes = [(int(side * 0.6) | 1, int(side * 0.85) | 1), (int(side * 1.3) | 1, int(side * 1.15) | 1)]
     return {f"photo{seed}_{h}x{w}": np.round(synthetic_image(h, w, seed=seed))[:, :, ::-1].astype(np.uint8)
             for seed, (h, w) in zip(seeds, sizes)}

@@ -44,9 +44,9 @@ class _Served(tf.Module):
         self._weight_names = list(weights)
         self.weight_variables = [tf.Variable(value, trainable=False, name=f"w{i}")
                                  for i, value in enumerate(weights.values())]
-        self._mask = info["architecture"]["mask"]
-        self._outputs = contract.pb_outputs(info["outputs"])
-        self._resize = info["resize"]
+        self._mask = info.architecture.mask
+        self._outputs = contract.pb_outputs(info.outputs)
+        self._resize = info.resize
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
     def _model(self, image):
@@ -68,8 +68,8 @@ class _Served(tf.Module):
         image = input_tensor[0, :, :, ::-1]  # BGR, as DefaultPredictor hands images to the model
         height, width = tf.shape(image)[0], tf.shape(image)[1]
         resized_hw = (height, width)
-        if self._resize["min_size_test"]:
-            resized_hw = output_size(height, width, self._resize["min_size_test"], self._resize["max_size_test"])
+        if self._resize.min_size_test:
+            resized_hw = output_size(height, width, self._resize.min_size_test, self._resize.max_size_test)
             image = resize_bilinear(image, *resized_hw)
         out = self._model(tf.cast(image, tf.float32))
         boxes, keep = scale_boxes(out["boxes"], resized_hw, (height, width))

@@ -1,0 +1,3 @@
+from d2tf.cli import main
+
+main()

@@ -10,11 +10,9 @@ import signal
 
 from core import D2TFError, cli, contract, zoo
 from core.cli import parse_size
-from core.contract import TENSORPACK_FILES
 from core.files import hidden_work_dir
-from core.model_info import ModelInfo
 from core.process import run_module
-from d2tf.publish import EVERY, TFLITE, claimed, conversion_files, keep_failed, publish
+from d2tf.publish import EVERY, MANIFEST, claimed, keep_failed, publish
 from graphfix.passes import DEFAULT, WITH_FOLDBN
 from verify.run import DEFAULT_SIZES, VerificationFailed, parse_sizes, verify
 
@@ -22,9 +20,9 @@ from verify.run import DEFAULT_SIZES, VerificationFailed, parse_sizes, verify
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
             coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True,
             tflite=True):
-    """Runs every stage; on success OUT holds FILES, SAVED_MODEL if `saved_model` and TFLITE if `tflite` unless they
-    cannot express the model, and TENSORPACK_FILES unless tensorpack cannot. Returns the tensorpack flags line, or
-    None without them."""
+    """Runs every stage; on success OUT holds FILES and what tf_import wrote: the pb, the SavedModel if
+    `saved_model` and the TFLite model if `tflite` unless they cannot express the model, and the tensorpack files
+    unless tensorpack cannot. Returns the tensorpack flags line, or None without them."""
     weights, out = os.path.abspath(weights), os.path.abspath(out)
     if os.path.isfile(config):  # the model info records it; `make verify` may run from elsewhere
         config = os.path.abspath(config)
@@ -46,6 +44,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             ("graphfix", [os.path.join(staging, contract.ONNX), "--out", os.path.join(staging, contract.FIXED_ONNX),
                           "--roialign", roialign, "--passes", ",".join(WITH_FOLDBN if fold_batchnorm else DEFAULT)]),
             ("tf_import", [os.path.join(staging, contract.FIXED_ONNX), "--out", staging,
+                           "--manifest", os.path.join(staging, MANIFEST),
                            *([] if saved_model else ["--no-saved-model"]), *([] if tflite else ["--no-tflite"])]),
         )
         for i, (stage, args) in enumerate(stages, start=1):
@@ -55,16 +54,12 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
             # verify's working files (up to ~180 MB) stay in the staging directory unless the user keeps them.
             _verify(staging, out, verify_sizes, coco_dir, verify_work_dir or os.path.join(staging, "verify"),
                     tensorpack_dir)
-        published = publish(staging, out, conversion_files(saved_model and _served(staging)))
+        published = publish(staging, out)
     if contract.FLAGS not in published:
         return None
     with open(os.path.join(out, contract.FLAGS)) as f:
         return f.read().strip()
 
-
-def _served(staging):
-    """Whether the staged model's outputs fit the SavedModel's serving signature (tf_import writes none otherwise)."""
-    return not contract.beyond_detections(ModelInfo.read(os.path.join(staging, contract.MODEL_JSON)).outputs)
 
 
 def _verify(staging, out, *args):
@@ -118,13 +113,12 @@ def main(argv=None):
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
                    args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model,
                    not args.no_tflite)
-    files = tuple(f for f in conversion_files(not args.no_saved_model) + TFLITE
-                  if os.path.lexists(os.path.join(args.out, f)))
+    files = ", ".join(f for f in EVERY if os.path.lexists(os.path.join(args.out, f)))
     if line is None:
-        cli.log(f"[d2tf] done: {args.out} holds {', '.join(files)} (no tensorpack npz: see above)")
+        cli.log(f"[d2tf] done: {args.out} holds {files} (no tensorpack npz: see above)")
         return
-    cli.log(f"[d2tf] done: {args.out} holds {', '.join(files + TENSORPACK_FILES)}; use the npz in tensorpack with "
-            "these flags (or import tensorpack_config.py, which also registers the class names):")
+    cli.log(f"[d2tf] done: {args.out} holds {files}; use the npz in tensorpack with these flags (or import "
+            "tensorpack_config.py, which also registers the class names):")
     print(line, flush=True)
 
 

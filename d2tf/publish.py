@@ -16,23 +16,16 @@ from core import D2TFError, contract
 from core.contract import TENSORPACK_FILES
 from core.files import HIDDEN, remove_abandoned
 
-FILES = (contract.ONNX, contract.MODEL_JSON, contract.FIXED_ONNX, contract.PB, contract.REPORT,
-         contract.VERIFY_PNG)  # always written
-# A directory, written unless --no-saved-model or the model outputs more than detections (tf_import says why).
-SAVED_MODEL = (contract.SAVED_MODEL,)
-# Unless --no-tflite, the model outputs more than detections, or TFLite's builtin ops cannot express it (tf_import
-# says why).
-TFLITE = (contract.TFLITE,)
+# export's, graphfix's and verify's files: every conversion writes them.
+FILES = (contract.ONNX, contract.MODEL_JSON, contract.FIXED_ONNX, contract.REPORT, contract.VERIFY_PNG)
+# tf_import's: the pb, and what the model, the options and tensorpack allow of the others. tf_import lists those it
+# wrote in MANIFEST, in the staging directory (its --manifest).
+TF_IMPORT = (contract.PB, contract.SAVED_MODEL, contract.TFLITE, *TENSORPACK_FILES)
+MANIFEST = "tf_import.manifest"
+EVERY = FILES + TF_IMPORT  # what any conversion may write
 CURRENT = "current"  # OUT/.d2tf/current -> set-<random>, the published set; OUT/<file> -> .d2tf/current/<file>
 LOCK = "lock"  # OUT/.d2tf/lock: flock-ed by the conversion writing OUT, holds its process id
 FAILED = ".d2tf-failed"  # OUT/.d2tf-failed: the last conversion that failed verification, kept for inspection
-EVERY = FILES + SAVED_MODEL + TFLITE + TENSORPACK_FILES  # what any conversion may write
-
-
-def conversion_files(saved_model=True):
-    """What a conversion of a detector writes besides the tensorpack files and TFLITE: FILES, and SAVED_MODEL with
-    `saved_model`."""
-    return FILES + (SAVED_MODEL if saved_model else ())
 
 
 @contextlib.contextmanager
@@ -145,13 +138,12 @@ def _move(src, names, dst):
         os.rename(os.path.join(src, name), os.path.join(dst, name))
 
 
-def publish(staging, out, required):
+def publish(staging, out):
     """Makes the staged files OUT's, all at the same instant (the rename of .d2tf/current), removes what an earlier
-    conversion wrote that this one did not and the previous set; returns the names published. The stages must have
-    written every file in `required`, and all TENSORPACK_FILES or none."""
-    written = staged(staging)
-    expected = required + (TENSORPACK_FILES if set(TENSORPACK_FILES) & set(written) else ())
-    missing = [f for f in expected if f not in written]
+    conversion wrote that this one did not and the previous set; returns the names published: FILES and what
+    tf_import's manifest lists, each of which must have been written."""
+    written = FILES + _manifest(staging)
+    missing = [f for f in written if not os.path.lexists(os.path.join(staging, f))]
     if missing:
         raise D2TFError(f"the stages did not write {', '.join(missing)}")
     _refuse_foreign(out)  # again: a file may have been put there while the stages ran
@@ -170,6 +162,19 @@ def publish(staging, out, required):
     shutil.rmtree(os.path.join(out, FAILED), ignore_errors=True)
     return written
 
+
+def _manifest(staging):
+    """The names tf_import's manifest lists, each one of TF_IMPORT's."""
+    try:
+        with open(os.path.join(staging, MANIFEST)) as f:
+            names = tuple(f.read().split())
+    except FileNotFoundError:
+        raise D2TFError(f"tf_import wrote no {MANIFEST}: it did not finish") from None
+    unknown = [name for name in names if name not in TF_IMPORT]
+    if unknown or contract.PB not in names:
+        raise D2TFError(f"tf_import's {MANIFEST} lists {', '.join(names)}: expected {contract.PB} and any of "
+                        f"{', '.join(TF_IMPORT[1:])}")
+    return names
 
 
 def _new_set(out):

@@ -15,30 +15,31 @@ import uuid
 import pytest
 
 from core import D2TFError, zoo
+from core.contract import PB, SAVED_MODEL, TENSORPACK_FILES, TFLITE
 from core.files import HIDDEN, write_atomic
 from core.process import run_module
 from d2tf import convert as convert_module
 from d2tf.convert import convert
-from d2tf.publish import FAILED, FILES, TENSORPACK_FILES, TFLITE, conversion_files
+from d2tf.publish import FAILED, FILES, MANIFEST
 from tests.conftest import ROOT, run_python
 from verify.run import VerificationFailed, _work_dir
 
-WRITTEN = conversion_files() + TFLITE  # by every conversion but one with --no-saved-model or --no-tflite
+WRITTEN = FILES + (PB, SAVED_MODEL, TFLITE)  # by every conversion but one with --no-saved-model or --no-tflite
 ALL = WRITTEN + TENSORPACK_FILES
 
 
 class Stages:
-    """Stand-ins for the stage processes and verify: verify writes every file with the content `tag` into the
-    staging directory (the tensorpack files only with `tensorpack`, saved_model only with `saved_model`, model.tflite
-    only with `tflite`), and a file into its work directory."""
+    """Stand-ins for the stage processes and verify: verify writes FILES and model.pb with the content `tag` into the
+    staging directory, and saved_model, model.tflite and the tensorpack files as `saved_model`, `tflite` and
+    `tensorpack` say; tf_import's manifest lists its files and `manifest_adds` (None: there is no manifest); and a
+    file goes into verify's work directory."""
 
     def __init__(self, monkeypatch):
         self.tag, self.tensorpack, self.saved_model, self.failure, self.work_dirs = "1", True, True, None, []
-        self.tflite = True
+        self.tflite, self.manifest_adds = True, ()
         self.before_verify = lambda: None
         monkeypatch.setattr(convert_module, "run_module", lambda *args, label: None)
         monkeypatch.setattr(convert_module, "verify", self.verify)
-        monkeypatch.setattr(convert_module, "_served", lambda staging: True)  # model.json holds the tag: a detector's
 
     def verify(self, staging, sizes, coco_dir, work_dir, tensorpack_dir):
         self.before_verify()
@@ -46,9 +47,12 @@ class Stages:
             os.makedirs(work_dir, exist_ok=True)
             write_atomic(os.path.join(work_dir, "images.npz"), b"working file")
         self.work_dirs.append((staging, work_dir))
-        for name in (conversion_files(self.saved_model) + (TFLITE if self.tflite else ())
-                     + (TENSORPACK_FILES if self.tensorpack else ())):
+        tf_import = ((PB,) + ((SAVED_MODEL,) if self.saved_model else ()) + ((TFLITE,) if self.tflite else ())
+                     + (TENSORPACK_FILES if self.tensorpack else ()))
+        for name in FILES + tf_import:
             write_atomic(os.path.join(staging, name), self.tag.encode())
+        if self.manifest_adds is not None:
+            write_atomic(os.path.join(staging, MANIFEST), "\n".join(tf_import + self.manifest_adds).encode())
         if self.failure:
             raise VerificationFailed(self.failure)
 
@@ -134,9 +138,10 @@ def test_readers_see_the_old_set_or_the_new_one_never_a_mix(stages, weights, tmp
     assert _visible(out) == sorted(WRITTEN + ("notes.txt",)), "an earlier conversion's tensorpack files are removed"
     stages.tag, stages.saved_model, stages.tflite = "6", False, False
     convert(zoo.DEFAULT_EXAMPLE, weights, out, saved_model=False, tflite=False)
-    assert _visible(out) == sorted(FILES + ("notes.txt",)), "and its saved_model and model.tflite, after --no-* flags"
+    assert _visible(out) == sorted(FILES + (PB, "notes.txt")), "and its saved_model and model.tflite, after --no-*"
+    stages.manifest_adds = (SAVED_MODEL,)
     with pytest.raises(D2TFError, match="^the stages did not write saved_model$"):
-        _convert(weights, out)  # one that should have written it
+        _convert(weights, out)  # tf_import lists it and wrote none
     hidden = sorted(os.listdir(out / HIDDEN))
     assert len(hidden) == 3 and hidden[:2] == ["current", "lock"] and hidden[2].startswith("set-"), hidden
     umask = os.umask(0)
@@ -256,6 +261,21 @@ def test_a_failed_conversion_leaves_out_as_it_was(existing, stages, weights, tmp
         _convert(weights, out)
     assert sorted(os.listdir(tmp_path)) == sorted(["model_final.pkl"] + (["out"] if existing else []))
     assert not existing or _contents(out) == dict.fromkeys(ALL, "1")
+
+
+@pytest.mark.parametrize("adds, message", [
+    (("notes.txt",), "tf_import's tf_import.manifest lists model.pb, saved_model, model.tflite, model.npz, "
+     "flags.txt, tensorpack_config.py, notes.txt: expected model.pb and any of saved_model, model.tflite, "
+     "model.npz, flags.txt, tensorpack_config.py"),
+    (("../escape",), "tf_import's tf_import.manifest lists .*, ../escape: expected"),
+    (None, "tf_import wrote no tf_import.manifest: it did not finish"),
+], ids=["a name tf_import does not write", "a path out of OUT", "no manifest"])
+def test_publication_takes_only_what_tf_imports_manifest_may_list(adds, message, stages, weights, tmp_path):
+    out = tmp_path / "out"
+    stages.manifest_adds = adds
+    with pytest.raises(D2TFError, match=f"^{message}"):
+        _convert(weights, out)
+    assert not out.exists(), "nothing published, and the OUT this run created is gone"
 
 
 # A user's entries under names a conversion writes: anything but d2tf's own link into its published set.

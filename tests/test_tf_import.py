@@ -138,7 +138,7 @@ def test_tflite_outputs_are_padded_with_their_count(tmp_path):
 
 def test_files_of_kinds_a_run_does_not_write_are_left_as_they_were_and_named(tmp_path):
     """`--no-saved-model --no-tflite` into a directory holding a user's saved_model/, model.tflite and model.npz:
-    tf_import writes its pb and leaves them, saying so in one line."""
+    tf_import writes its pb and leaves them, saying so in one line; its manifest lists the pb alone."""
     out = tmp_path / "out"
     (out / "saved_model").mkdir(parents=True)
     for name in ("saved_model/saved_model.pb", "model.tflite", "model.npz"):
@@ -147,8 +147,9 @@ def test_files_of_kinds_a_run_does_not_write_are_left_as_they_were_and_named(tmp
     write_info(model, model_info(architecture={"name": "threshold", "meta": "RetinaNet"},  # no npz, said so
                                  outputs=contract.onnx_outputs()))
     onnx.save(model, tmp_path / "threshold.onnx")
-    result = _ok("-m", "tf_import", tmp_path / "threshold.onnx", "--out", out, "--no-saved-model", "--no-tflite")
-    assert (out / "model.pb").stat().st_size > 0
+    result = _ok("-m", "tf_import", tmp_path / "threshold.onnx", "--out", out, "--no-saved-model", "--no-tflite",
+                 "--manifest", tmp_path / "written")
+    assert (out / "model.pb").stat().st_size > 0 and (tmp_path / "written").read_text() == "model.pb\n"
     for name in ("saved_model/saved_model.pb", "model.tflite", "model.npz"):
         assert (out / name).read_text() == f"the user's {name}", name
     assert f"[d2tf] left saved_model, model.tflite, model.npz in {out} as they were: this run wrote none, so they " \

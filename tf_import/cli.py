@@ -31,6 +31,8 @@ def main(argv=None):
                         "left as it is, and named)")
     parser.add_argument("--no-tflite", action="store_true", help="write no model.tflite (one already in OUT is left "
                         "as it is, and named)")
+    parser.add_argument("--manifest", metavar="FILE", help="also write the names of the files and directories this "
+                        "run wrote into OUT to FILE, one per line (d2tf convert publishes what it lists)")
     parser.add_argument("--list-ops", action="store_true", help="list the ONNX ops with a handler and exit")
     args = parser.parse_args(argv)
     if args.list_ops:
@@ -41,15 +43,17 @@ def main(argv=None):
         return
     if not args.model:
         parser.error("the model.fixed.onnx to translate is required")
-    convert(args.model, args.out or os.path.dirname(os.path.abspath(args.model)), not args.no_saved_model,
-            not args.no_tflite)
+    written = convert(args.model, args.out or os.path.dirname(os.path.abspath(args.model)), not args.no_saved_model,
+                      not args.no_tflite)
+    if args.manifest:
+        write_atomic(args.manifest, "".join(f"{name}\n" for name in written).encode())
 
 
 def convert(src, out_dir, with_saved_model=True, with_tflite=True):
     """Writes model.pb, saved_model if `with_saved_model`, model.tflite if `with_tflite` unless TFLite's builtin ops
     cannot express the model, and the tensorpack files unless tensorpack cannot, once all are computed; returns the
-    flags line (None without tensorpack files). Reads nothing but `src`: the model info is in its metadata, and the
-    checkpoint's tensors are its initializers."""
+    names written. The flags line, if any, goes to stdout. Reads nothing but `src`: the model info is in its
+    metadata, and the checkpoint's tensors are its initializers."""
     from tf_import.freeze import frozen_graph_def
     from tf_import.serving import saved_model
 
@@ -86,7 +90,7 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True):
                 "this model's")
     if line:
         print(line, flush=True)  # stdout: the flags line alone, for scripts
-    return line
+    return [PB, *([SAVED_MODEL] if with_saved_model else []), *files]
 
 
 def tflite_file(model, detections):

@@ -5,13 +5,20 @@ The format is told by the content, not the extension, since files get renamed:
   restricted unpickler. Training writes `{"model": state_dict, ...}`; a bare state_dict is read as detectron2 does.
 - anything else is taken for a model-zoo pickle, `{"model": {name: ndarray}, "__author__": str, ...}`, read
   through an unpickler that resolves only the numpy/builtin names such a file contains.
+
+What a file declares is bounded before it is built (docs/security.md gives each bound with its reason): the nesting
+and memo of its pickles from their opcodes alone, the sizes a torch zip's entries declare, and the element count of
+its tensors against the file's size before any is read.
 """
 
 import io
 import itertools
+import mmap
 import os
 import pickle
+import pickletools
 import re
+import zipfile
 from collections import Counter
 
 import numpy as np
@@ -21,7 +28,7 @@ from core.files import write_atomic
 
 # The globals a model-zoo pickle refers to. numpy 1.x pickles name `numpy.core`, numpy 2.x `numpy._core`;
 # `_codecs.encode` carries array bytes in protocol-2 pickles, `_frombuffer` in protocol-5 ones.
-# None of these can run arbitrary code.
+# None of these can run arbitrary code; the ones in _GUARDED resolve to the guarded stand-ins below.
 _SAFE_GLOBALS = {
     ("numpy.core.numeric", "_frombuffer"),
     ("numpy._core.numeric", "_frombuffer"),
@@ -48,15 +55,99 @@ _BLOCKS_BY_DEPTH = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 _BOTTLENECK_BLOCK = re.compile(r"(?:^|\.)res([2-5])\.(\d+)\.conv3\.")  # conv3 exists in bottleneck blocks only
 
 
+# Objects a checkpoint's pickle nests in one another: zoo and torch files nest at most 13 deep, and Python hashes a
+# tuple recursively, so a name nested 200,000 deep crashes the interpreter as the dict holding it is built.
+_DEEPEST = 100
+# Opcodes of a checkpoint's pickles, which _check_pickles reads at a few microseconds each: an R101 training
+# checkpoint has 17,000, about 32 per tensor.
+_MOST_OPCODES = 1_000_000
+
+
 class _Refused(pickle.UnpicklingError):
     pass
+
+
+class _NdarrayType:
+    """What `numpy.ndarray` resolves to in a zoo pickle: the type it asks `_reconstruct` for. Called, as no zoo pickle
+    does, numpy.ndarray would make an array of any size over a few bytes (strides 0), or allocate it."""
+
+    def __call__(self, *args):
+        raise _Refused("it calls numpy.ndarray, which a model-zoo checkpoint never does")
+
+
+def _reconstruct(subtype, shape, dtype):
+    """numpy's `_reconstruct` as zoo pickles call it, `(ndarray, (0,), b'b')`: an empty array that the pickle's state
+    then fills, from bytes the file holds. numpy's own would first allocate `shape`, which the file does not bound."""
+    if not isinstance(subtype, _NdarrayType):
+        raise _Refused("its numpy._reconstruct makes something other than numpy.ndarray")
+    return np.empty(0, dtype)
+
+
+def _encode(text, encoding):
+    """`_codecs.encode` as protocol-2 pickles call it, for the bytes they hold: `(text, 'latin1')`."""
+    if encoding != "latin1" or not isinstance(text, str):
+        raise _Refused(f"its _codecs.encode asks for codec {_printable(repr(encoding))[:40]}, not latin1")
+    return text.encode("latin1")
+
+
+_GUARDED = {("numpy", "ndarray"): _NdarrayType(), ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): _reconstruct, ("_codecs", "encode"): _encode}
 
 
 class _ZooUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in _SAFE_GLOBALS:
             raise _Refused(f"it references {module}.{name}, which a model-zoo checkpoint never contains")
-        return super().find_class(module, name)
+        return _GUARDED.get((module, name)) or super().find_class(module, name)
+
+
+# Opcodes that add to the object below their arguments on the stack rather than make a new one.
+_IN_PLACE = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}
+
+
+def _check_pickles(stream, count):
+    """Refuses, from the opcodes of the next `count` pickles in `stream` alone (nothing is built), more than
+    _MOST_OPCODES of them, objects nested deeper than _DEEPEST and a memo index beyond those written so far (pickle
+    writes them in order; the C unpickler allocates a memo twice as long as the index, 32 GB for 2**31). ValueError
+    for a pickle that is not one."""
+    opcodes = itertools.count(1)
+    for _ in range(count):
+        depths, marks, memo = [], [], {}  # the stack as nesting depths; where its marks are; the memo's depths
+        for op, arg, _ in pickletools.genops(stream):
+            if next(opcodes) > _MOST_OPCODES:
+                raise _Refused(f"its pickles hold more than {_MOST_OPCODES} opcodes")
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                index = len(memo) if arg is None else arg
+                if index > len(memo):
+                    raise _Refused(f"its pickle writes memo entry {index} after only {len(memo)}")
+                memo[index] = depths[-1] if depths else 0
+            elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+                depths.append(memo.get(arg, 0))
+            elif _nest(op, depths, marks) > _DEEPEST:
+                raise _Refused(f"its pickle nests objects more than {_DEEPEST} deep")
+
+
+def _nest(op, depths, marks):
+    """Applies opcode `op` to a stack of nesting depths, `depths`, whose marks are at `marks`: takes its arguments
+    off, puts its results on one level deeper than the deepest argument (what an in-place opcode adds to stays as deep
+    unless what it adds is deeper), and returns that depth."""
+    before = op.stack_before
+    if pickletools.markobject in before:  # what is above the last mark, and what lies below it
+        start = (marks.pop() if marks else 0) - before.index(pickletools.markobject)
+    else:
+        start = len(depths) - len(before)
+    start = max(start, 0)  # a stack that runs short: the unpickler refuses such a pickle itself
+    taken, depths[start:] = depths[start:], []
+    if op.name in _IN_PLACE and taken:
+        depth = max(taken[0], 1 + max(taken[1:], default=0))
+    else:
+        depth = 1 + max(taken, default=0)
+    for item in op.stack_after:
+        if item is pickletools.markobject:
+            marks.append(len(depths))
+        else:
+            depths.append(depth)
+    return depth
 
 
 def load_weights(path):
@@ -72,6 +163,9 @@ def load_weights(path):
         example = _printable(repr(named_otherwise[0]))[:80]
         raise D2TFError(f"{path}: not a detectron2 checkpoint: {len(named_otherwise)} of its weights are named by "
                         f"a {type(named_otherwise[0]).__name__}, not a string (e.g. {example})")
+    for name, value in state.items():
+        _check_kind(path, name, value)
+    _check_element_count(path, state)
     weights = {name: _array(path, name, value) for name, value in state.items()}
     _check_values(path, weights)
     return weights
@@ -94,38 +188,78 @@ def _is_legacy_torch_magic(data):
     return data == MAGIC_NUMBER
 
 
+def _mapped(path):
+    """The file's bytes, mapped: reading a length a pickle declares returns what the file holds, where a file object
+    would first allocate the length. _check_pickles reads them so, and then the unpickler asks only for lengths the
+    file holds."""
+    with open(path, "rb") as f:
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
 def _load_pickle(path):
     try:
+        with _mapped(path) as data:
+            _check_pickles(data, 1)
         with open(path, "rb") as f:
             return _ZooUnpickler(f, encoding="latin1").load()
     except _Refused as e:
         raise D2TFError(f"{path}: refused to load: {e}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError) as e:
-        raise D2TFError(f"{path}: corrupt or not a pickle ({type(e).__name__}: {' '.join(str(e).split())})") from None
+        why = _printable(" ".join(str(e).split()))[:200]  # pickle's messages quote the file, and span lines
+        raise D2TFError(f"{path}: corrupt or not a pickle ({type(e).__name__}: {why})") from None
 
 
 def _load_torch(path):
     import torch
 
     try:
+        _check_torch_file(path)
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise D2TFError(f"{path}: refused to load: {_torch_refusal(path)}") from None
-    except (RuntimeError, EOFError, ValueError) as e:
+    except _Refused as e:
+        raise D2TFError(f"{path}: refused to load: {e}") from None
+    except pickle.UnpicklingError as e:
+        raise D2TFError(f"{path}: refused to load: {_torch_refusal(path, e)}") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as e:
         raise D2TFError(f"{path}: corrupt or not a torch checkpoint ({type(e).__name__})") from None
 
 
-def _torch_refusal(path):
-    """Why torch's weights-only loader refused the file, from a scan of its pickle that runs nothing."""
+def _check_torch_file(path):
+    """What a torch file declares, checked before torch builds it: its pickles (_check_pickles) and, in a zip, the
+    sizes of its entries, which torch stores uncompressed: more bytes than the file has would be a compressed storage
+    that inflates to gigabytes."""
+    with _mapped(path) as data:
+        if data[:len(_ZIP_MAGIC)] != _ZIP_MAGIC:
+            _check_pickles(data, 5)  # the pre-1.6 format: magic number, protocol, system, objects, storage keys
+            return
+    with zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+        declared, size = sum(entry.file_size for entry in entries), os.path.getsize(path)
+        if declared > size:
+            raise _Refused(f"its zip entries declare {declared} bytes, more than the file's {size}")
+        for entry in entries:
+            if entry.filename.endswith(".pkl"):
+                _check_pickles(io.BytesIO(archive.read(entry)), 1)
+
+
+def _torch_refusal(path, error):
+    """Why torch's weights-only loader refused the file: the globals it names, from a scan of its pickle that runs
+    nothing, or torch's own reason."""
     import torch
 
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except (ValueError, RuntimeError):  # the scan reads only the zip format
+    except (ValueError, RuntimeError, pickle.UnpicklingError):  # the scan reads only the zip format, at protocol 2
         names = []
     if names:
         return f"it references {', '.join(names)}, which torch's weights-only loader refuses"
-    return "it holds objects other than tensors, which torch's weights-only loader refuses"
+    operand = re.search(r"Unsupported operand (\d+)", str(error))
+    opcode = operand and pickletools.code2op.get(chr(int(operand[1])))
+    if opcode and opcode.proto > 2:  # torch reads the opcodes of pickle protocol 2, its default, and no later ones
+        return (f"it was saved with pickle protocol {opcode.proto} (opcode {opcode.name}), which torch's weights-only "
+                "loader does not read: save it again with torch.save's default protocol")
+    paragraphs = str(error).split("\n\n")  # torch's: what changed in 2.6, the reason, where the documentation is
+    reason = paragraphs[-2] if len(paragraphs) > 1 else paragraphs[0]
+    return f"torch's weights-only loader refuses it ({_printable(' '.join(reason.split()))[:200]})"
 
 
 def _state_dict(path, data):
@@ -138,11 +272,35 @@ def _state_dict(path, data):
     return state
 
 
+def _check_kind(path, name, value):
+    """Refuses what is neither an array nor a dense tensor holding values in memory: a sparse or meta tensor."""
+    if isinstance(value, np.ndarray):
+        return
+    if not hasattr(value, "detach"):
+        raise D2TFError(f"{path}: entry {name!r} is a {type(value).__name__}, not an array")
+    import torch
+
+    if value.layout != torch.strided:
+        raise D2TFError(f"{path}: entry {name!r} is a {value.layout} tensor, not a dense one")
+    if value.device.type != "cpu":
+        raise D2TFError(f"{path}: entry {name!r} is a tensor on device {value.device.type}, which holds no values")
+
+
+def _check_element_count(path, state):
+    """Refuses tensors whose element counts add up to more than the file's size in bytes, before any is read: each
+    element a checkpoint holds takes a byte at least, so more is a view repeating a few bytes (strides 0) that would
+    cost memory out of proportion to the file."""
+    counts = {name: value.size if isinstance(value, np.ndarray) else value.numel() for name, value in state.items()}
+    size = os.path.getsize(path)
+    if sum(counts.values()) > size:
+        largest = max(counts, key=counts.get)
+        raise D2TFError(f"{path}: its tensors declare {sum(counts.values())} elements, more than the file's {size} "
+                        f"bytes can hold (the largest: {_printable(largest)}, {counts[largest]})")
+
+
 def _array(path, name, value):
     if isinstance(value, np.ndarray):
         return value
-    if not hasattr(value, "detach"):
-        raise D2TFError(f"{path}: entry {name!r} is a {type(value).__name__}, not an array")
     tensor = value.detach()  # a saved nn.Parameter requires grad
     try:
         return tensor.numpy()

@@ -1,14 +1,19 @@
 """Safe checkpoint loading (core.checkpoint): both zoo pickle dialects and torch.save files load whatever their
 extension, nothing executable ever runs, unusable tensors are named; mismatch errors stay short."""
 
+import codecs
+import io
 import os
 import pickle
+import zipfile
+from collections import OrderedDict
 
 import numpy as np
 import pytest
 
 from core import D2TFError
 from core.checkpoint import describe_mismatch, load_weights, save_pkl, save_pth
+from tests.test_config_safety import SMALL_LOADERS, TORCH_LOADERS, ZOO_BASE, refusal
 
 WEIGHTS = {"backbone.conv.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2), "x.bias": np.ones(3)}
 
@@ -258,6 +263,134 @@ def test_bad_files_give_clear_errors(tmp_path, name, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(D2TFError, match="weights file not found"):
         load_weights(tmp_path / "nope.pkl")
+
+
+# Hostile and careless checkpoints (issue 31), each refused in one line before what it declares is built: rows of the
+# probe list, run as test_config_safety.CONFIG_PROBES are.
+
+def _pickled(obj):
+    """A builder: model.pkl holding `obj` pickled (protocol 2, the zoo's), or `obj` itself if bytes."""
+    def build(directory):
+        (directory / "model.pkl").write_bytes(obj if isinstance(obj, bytes) else pickle.dumps(obj, protocol=2))
+        return directory / "model.pkl"
+    return build
+
+
+class _Reconstructed:
+    """Pickles as numpy's arrays do, `_reconstruct(ndarray, shape, b'f')` and then a state holding `values`, but with a
+    `shape` of its choosing, which numpy's own _reconstruct would allocate."""
+
+    def __init__(self, shape, values):
+        self.shape, self.values = shape, values
+
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+
+        return _reconstruct, (np.ndarray, self.shape, b"f"), (1, self.values.shape, self.values.dtype, False,
+                                                              self.values.tobytes())
+
+
+def _torch_saved(state, **options):
+    """A builder: model.pth, torch.save of `state(torch)` (made when the probe runs: collecting imports no PyTorch)."""
+    def build(directory):
+        import torch
+
+        torch.save(state(torch), directory / "model.pth", **options)
+        return directory / "model.pth"
+    return build
+
+
+def _torch_zip(pickled, storage_chunks=()):
+    """A builder: model.pth, a zip laid out as torch.save's holding the pickle `pickled` and, deflated, storage `0`
+    made of `storage_chunks` (torch.save never compresses; torch.load inflates what it finds)."""
+    def build(directory):
+        with zipfile.ZipFile(directory / "model.pth", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+            for name, data in (("data.pkl", pickled), ("byteorder", "little"), ("version", "3\n")):
+                archive.writestr(f"archive/{name}", data, zipfile.ZIP_STORED)
+            with archive.open("archive/data/0", "w") as storage:
+                for chunk in storage_chunks:
+                    storage.write(chunk)
+        return directory / "model.pth"
+    return build
+
+
+class _Storage:
+    """Storage `0` of `numel` float32 values, in a pickle _StoragePickler writes."""
+
+    def __init__(self, numel):
+        self.numel = numel
+
+
+class _StoragePickler(pickle.Pickler):
+    def persistent_id(self, obj):  # as torch.save names a storage
+        import torch
+
+        return ("storage", torch.FloatStorage, "0", "cpu", obj.numel) if isinstance(obj, _Storage) else None
+
+
+def _one_tensor_pickle(numel):
+    """torch.save's pickle of `{"model": {"w": tensor}}`, the tensor `numel` float32 values of storage `0`."""
+    import torch
+
+    data = io.BytesIO()
+    tensor = _Call(torch._utils._rebuild_tensor_v2, _Storage(numel), 0, (numel,), (1,), False, OrderedDict())
+    _StoragePickler(data, protocol=2).dump({"model": {"w": tensor}})
+    return data.getvalue()
+
+
+def _deflated_gib(directory):
+    """A 5 MB torch zip whose one storage inflates to 1 GiB."""
+    return _torch_zip(_one_tensor_pickle(1 << 28), [bytes(1 << 24)] * 64)(directory)
+
+
+# {"model": {name: 1}} with a name 200,000 tuples deep, built by opcodes (pickle.dumps would recurse).
+NESTED_NAME = b"\x80\x02}X\x05\x00\x00\x00model}" + b")" + b"\x85" * 200_000 + b"K\x01ss."
+PICKLE_PROBES = [  # family, builder (directory -> the weights), a fragment of the one line
+    ("a zero-stride view of 4 bytes as 10**10 elements",
+     _pickled(_zoo_dict({"w": _Call(np.ndarray, (100_000, 100_000), np.dtype("f4"), b"\0" * 4, 0, (0, 0))})),
+     "model.pkl: refused to load: it calls numpy.ndarray, which a model-zoo checkpoint never does"),
+    ("numpy.ndarray allocating 4 GB", _pickled(_zoo_dict({"w": _Call(np.ndarray, (10**9,), np.dtype("f4"))})),
+     "refused to load: it calls numpy.ndarray"),
+    ("_reconstruct allocating 16 GB for two values", _pickled(_zoo_dict({"w": _Reconstructed(
+        (4 * 10**9,), np.full(2, np.nan, np.float32))})), "non-finite values (NaN/Inf, or beyond float32's range)"),
+    ("a weight name nested 200,000 tuples deep", _pickled(NESTED_NAME),
+     "model.pkl: refused to load: its pickle nests objects more than 100 deep"),
+    ("_codecs.encode naming an unknown codec", _pickled(_zoo_dict({"w": _Call(codecs.encode, "x", "no-such-codec")})),
+     "refused to load: its _codecs.encode asks for codec 'no-such-codec', not latin1"),
+    ("a memo index of 2**31 - 1", _pickled(b"\x80\x02K\x01r\xff\xff\xff\x7f."),
+     "refused to load: its pickle writes memo entry 2147483647 after only 0"),
+    ("bytes declaring 1 TB", _pickled(b"\x80\x04\x8e" + (1 << 40).to_bytes(8, "little") + b"xx."),
+     "corrupt or not a pickle (ValueError: expected 1099511627776 bytes in a bytes8, but only 3 remain)"),
+    ("4 MB of two-byte opcodes", _pickled(b"\x80\x02" + b"N0" * 2_000_000 + b"N."),
+     "refused to load: its pickles hold more than 1000000 opcodes"),
+]
+TORCH_PROBES = [
+    ("a zero-stride view of 1 element as 10**10", _torch_saved(lambda torch: {
+        "model": {"w": torch.zeros(1).expand(100_000, 100_000)}}),
+     "model.pth: its tensors declare 10000000000 elements, more than the file's"),
+    ("a storage deflated from 1 GiB", _deflated_gib, "model.pth: refused to load: its zip entries declare 1073742"),
+    ("a weight name nested 200,000 tuples deep", _torch_zip(NESTED_NAME),
+     "model.pth: refused to load: its pickle nests objects more than 100 deep"),
+    ("a meta tensor", _torch_saved(lambda torch: {"model": {"w": torch.empty(10**6, device="meta")}}),
+     "model.pth: entry 'w' is a tensor on device meta, which holds no values"),
+    ("a sparse tensor", _torch_saved(lambda torch: {"model": {"w": torch.sparse_coo_tensor(
+        [[0, 99_999], [0, 99_999]], [1.0, 2.0], (100_000, 100_000))}}),
+     "model.pth: entry 'w' is a torch.sparse_coo tensor, not a dense one"),
+    ("pickle protocol 4 in the pre-1.6 format", _torch_saved(lambda torch: {"model": {"w": torch.ones(2)}},
+                                                             _use_new_zipfile_serialization=False, pickle_protocol=4),
+     "model.pth: refused to load: it was saved with pickle protocol 4 (opcode FRAME), which torch's weights-only "
+     "loader does not read"),
+]
+
+
+@pytest.mark.parametrize("build, fragment", [row[1:] for row in PICKLE_PROBES], ids=[row[0] for row in PICKLE_PROBES])
+def test_hostile_pickle_is_refused_in_one_line_within_bounds(tmp_path, build, fragment):
+    assert fragment in refusal(tmp_path, ZOO_BASE, build(tmp_path), SMALL_LOADERS)
+
+
+@pytest.mark.parametrize("build, fragment", [row[1:] for row in TORCH_PROBES], ids=[row[0] for row in TORCH_PROBES])
+def test_hostile_torch_file_is_refused_in_one_line_within_bounds(tmp_path, build, fragment):
+    assert fragment in refusal(tmp_path, ZOO_BASE, build(tmp_path), TORCH_LOADERS)
 
 
 def _resnet_names(blocks):

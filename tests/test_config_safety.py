@@ -3,11 +3,15 @@ loads it. detectron2's `merge_from_file` falls back to `yaml.unsafe_load`, so d2
 
 import glob
 import os
+import resource
+import subprocess
+import sys
 
 import pytest
 
 from core import D2TFError, zoo
-from tests.conftest import run_python
+from core.process import MALLOC
+from tests.conftest import ROOT, run_python
 
 ZOO_BASE = "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"
 REFUSED = "refused: configs must be plain YAML (Python tags run code when detectron2 loads them)"
@@ -166,15 +170,15 @@ def test_eval_tag_computes_arithmetic(tmp_path, expression, sizes):
     ("[x for x in [1, 2] if x > 1]", "' for x in [1, 2] if x > 1': only `for name in list` is arithmetic"),
     ("9 ** 9 ** 9", "numbers too large for a config"),
     ("[0 for a in [1] * 9]", "arithmetic on a list"),
-    ("[[0 for a in {big}] for b in {big}]", "more than 100000 values"),
+    ("[[[0 for a in {big}] for b in {big}] for c in {big}]", "more than 100000 values"),
     ("1 / 0", "division by zero"),
     ("(-8) ** (1 / 3)", "'(-8) ** (1 / 3)' is not a real number"),
-    ("-" * 5000 + "1", "maximum recursion depth exceeded during ast construction"),
+    ("-" * 30_000 + "1", "an expression of 30001 characters, longer than 1000"),
     ("[32,", "not a Python expression ('[' was never closed)"),
 ])
 def test_eval_tag_refuses_anything_but_arithmetic_in_one_line(tmp_path, expression, why):
     marker = tmp_path / "marker"
-    big = list(range(400))
+    big = list(range(50))
     config = _eval_config(tmp_path, expression.format(marker=marker, big=big))
     with pytest.raises(D2TFError) as err:
         zoo.load_config(config)
@@ -190,3 +194,128 @@ def test_eval_tag_takes_one_expression(tmp_path):
         zoo.load_config(str(config))
     assert str(err.value) == (f"{config}:3: YAML tag !!python/object/apply:eval refused: it takes one expression, as "
                               "a string")
+
+
+def test_aliases_and_a_base_named_twice_load_within_the_bounds(tmp_path):
+    (tmp_path / "shared.yaml").write_text("MODEL:\n  PIXEL_STD: [1.0, 2.0, 3.0]\n")
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(f"_BASE_: shared.yaml\nMODEL:\n  ROI_HEADS:\n    NAME: {name}\n")
+    config = tmp_path / "cfg.yaml"
+    config.write_text("_BASE_: [a.yaml, b.yaml]\nMODEL:\n  PIXEL_MEAN: &mean [4.0, 5.0, 6.0]\n"
+                      "  ANCHOR_GENERATOR:\n    SIZES: [*mean]\n")
+    assert zoo.read_yaml(str(config))[1] == {"MODEL": {"PIXEL_STD": [1.0, 2.0, 3.0], "ROI_HEADS": {"NAME": "b"},
+                                                       "PIXEL_MEAN": [4.0, 5.0, 6.0],
+                                                       "ANCHOR_GENERATOR": {"SIZES": [[4.0, 5.0, 6.0]]}}}
+
+
+# Hostile and careless inputs (issue 31), each refused in one line before the work it would cost. The tables below,
+# and the ones in test_checkpoint.py, are the probe list: the next round adds rows.
+
+# What `python -m export` runs first, as a command line: the config's chain read as zoo.load_config reads it (without
+# detectron2's merge, which imports PyTorch: every check is in the read), then the weights.
+LOADERS = ("import sys; from core import checkpoint, cli, zoo; "
+           "cli.run(lambda argv: (zoo.read_yaml(argv[0]), checkpoint.load_weights(argv[1])), sys.argv[1:])")
+# Address space a probe may take: the loaders' own is 0.1 GB, 3.3 GB once a torch file makes them import PyTorch, and
+# a probe adds a few hundred MB at most. The slowest probe takes 2 s.
+SMALL_LOADERS, TORCH_LOADERS, SECONDS = 1 << 30, 9 << 29, 30
+
+
+def refusal(directory, config, weights, address_space):
+    """The one line, `error: ...`, the loaders refuse `config` and `weights` with in a process limited to
+    `address_space` bytes and SECONDS; the test fails on anything else: another exit status, a crash, a traceback,
+    more lines, or a file written in `directory`."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    # the suite's malloc slack (core/process.MALLOC) is 1 GiB of address space, not of memory: left out here
+    env = {name: value for name, value in os.environ.items() if name not in MALLOC}
+    before = sorted(os.listdir(directory))
+    result = subprocess.run([sys.executable, "-c", LOADERS, str(config), str(weights)], capture_output=True, text=True,
+                            timeout=SECONDS, preexec_fn=limit, env=dict(env, PYTHONPATH=ROOT, OMP_NUM_THREADS="1"))
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+    assert sorted(os.listdir(directory)) == before
+    return lines[0]
+
+
+def _file(text, name="cfg.yaml"):
+    """A builder: `text` in `name`."""
+    def build(directory):
+        (directory / name).write_text(text)
+        return directory / name
+    return build
+
+
+def _base(make):
+    """A builder: cfg.yaml naming base.yaml as its _BASE_, which `make(path)` creates."""
+    def build(directory):
+        make(directory / "base.yaml")
+        return _file("_BASE_: base.yaml\n")(directory)
+    return build
+
+
+def _sparse_file(path):
+    with open(path, "wb") as f:
+        f.truncate(10**10)  # 10 GB that take no disk
+
+
+def _doubling_chain(directory):
+    """30 files, each naming the next twice as its _BASE_: 2**30 reads of the last."""
+    for i in range(30):
+        (directory / f"f{i}.yaml").write_text(f"_BASE_: [f{i + 1}.yaml, f{i + 1}.yaml]\n")
+    (directory / "f30.yaml").write_text("MODEL: {}\n")
+    return directory / "f0.yaml"
+
+
+def _nested_aliases(item, brackets):
+    """Ten collections, each holding the one before nine times: under 1 KB, 9**10 values once expanded."""
+    lines, value = [], "1"
+    for n in range(10):
+        items = ", ".join(item.format(i=i, value=value) for i in range(9))
+        lines.append(f"l{n}: &l{n} {brackets[0]}{items}{brackets[1]}")
+        value = f"*l{n}"
+    return "\n".join(lines) + "\n"
+
+
+def _eval_line(key, expression):
+    return f"  {key}: !!python/object/apply:eval [{expression!r}]\n"
+
+
+MAPPINGS_OF_ALIASES = _nested_aliases("k{i}: {value}", "{}")
+COMPREHENSION = f"[[[0 for a in {list(range(40))}] for b in {list(range(40))}] for c in {list(range(40))}]"  # 64,000
+CONFIG_PROBES = [  # family, builder (directory -> the config), a fragment of the one line
+    ("nested aliases of mappings", _file(MAPPINGS_OF_ALIASES), "cfg.yaml:4: more than 10000 values once its aliases"),
+    ("nested aliases of lists", _file(_nested_aliases("{value}", "[]")), "cfg.yaml:5: more than 10000 values once"),
+    ("nested aliases in a _BASE_", _base(lambda path: path.write_text(MAPPINGS_OF_ALIASES)),
+     "base.yaml:4: more than 10000 values once its aliases are expanded"),
+    ("an alias inside its own node", _file("A: &a [1, *a]\n"), "cfg.yaml:1: an alias inside the node it names"),
+    ("aliases 100 deep", _file("".join(f"a{n}: &a{n} [*a{n - 1}]\n" if n else "a0: &a0 [1]\n" for n in range(100))),
+     "nested deeper than 50 levels once its aliases are expanded"),
+    ("a list 10,000 deep", _file("A: " + "[" * 10_000 + "]" * 10_000), "cfg.yaml:1: nested deeper than 50 levels"),
+    ("a mapping 5,000 deep", _file("A: " + "{a: " * 5_000 + "1" + "}" * 5_000), "cfg.yaml:1: nested deeper than 50"),
+    ("a list 100,000 deep", _file("A: " + "[" * 100_000 + "]" * 100_000), "cfg.yaml: larger than 32768 bytes"),
+    ("a mapping 100,000 deep", _file("A: " + "{a: " * 100_000 + "1" + "}" * 100_000), "larger than 32768 bytes"),
+    ("a 10,001-digit integer", _file("MODEL:\n  ROI_HEADS:\n    NUM_CLASSES: " + "9" * 10_001 + "\n"),
+     "cfg.yaml:3: an integer of 10001 characters, longer than 100"),
+    ("eval of 200,000 unary minus signs", _file("MODEL:\n" + _eval_line("SIZES", "-" * 200_000 + "1")),
+     "cfg.yaml: larger than 32768 bytes"),
+    ("evals of 64,000 values each", _file("MODEL:\n" + _eval_line("A", COMPREHENSION) + _eval_line("B", COMPREHENSION)),
+     "cfg.yaml:3: YAML tag !!python/object/apply:eval refused: d2tf computes only arithmetic on numbers and lists; "
+     "more than 100000 values"),
+    ("a _BASE_ holding a list", _base(lambda path: path.write_text("[1, 2]\n")),
+     "base.yaml: a config is a mapping of keys, not a list"),
+    ("a _BASE_ holding text", _base(lambda path: path.write_text("just text\n")),
+     "base.yaml: a config is a mapping of keys, not a str"),
+    ("a _BASE_ chain of 30 files naming the next twice", _doubling_chain,
+     "f16.yaml: _BASE_ chain reads more than 16 files"),
+    ("a _BASE_ that is a FIFO", _base(os.mkfifo), "base.yaml: not a regular file"),
+    ("a _BASE_ that is a directory", _base(os.mkdir), "base.yaml: not a regular file"),
+    ("a _BASE_ that is /dev/zero", _file("_BASE_: /dev/zero\n"), "cannot read config /dev/zero: not a regular file"),
+    ("a _BASE_ of 10 GB", _base(_sparse_file), "base.yaml: larger than 32768 bytes"),
+]
+
+
+@pytest.mark.parametrize("build, fragment", [row[1:] for row in CONFIG_PROBES], ids=[row[0] for row in CONFIG_PROBES])
+def test_hostile_config_is_refused_in_one_line_within_bounds(tmp_path, build, fragment):
+    config = build(tmp_path)
+    assert fragment in refusal(tmp_path, config, tmp_path / "unread.pkl", SMALL_LOADERS)

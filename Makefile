@@ -16,6 +16,7 @@ FOLDBN_ARG := $(if $(FOLDBN),--fold-batchnorm)
 TENSORPACK_ARG := $(if $(TENSORPACK),--tensorpack "$(TENSORPACK)")
 SAVED_MODEL_ARG := $(if $(NO_SAVED_MODEL),--no-saved-model)
 TFLITE_ARG := $(if $(NO_TFLITE),--no-tflite)
+VERIFY_IMAGES_ARG := $(if $(VERIFY_IMAGES),--verify-images $(patsubst %,"%",$(VERIFY_IMAGES)))
 STAGE ?= graphfix
 PORT ?= 8080
 
@@ -29,15 +30,17 @@ setup:
 # saved_model (unless NO_SAVED_MODEL=1), model.tflite (unless NO_TFLITE=1), flags.txt, tensorpack_config.py,
 # report.md (and model.json, verify.png), or nothing new if any stage fails.
 # TENSORPACK=DIR (a tensorpack examples/FasterRCNN checkout): verify also runs tensorpack's own model on the npz.
+# VERIFY_IMAGES="a.jpg b.png": verify runs every stage and the SavedModel on these photos too (default: matplotlib's
+# sample photo), beside its synthetic images.
 convert: setup
 	@if [ "$(WEIGHTS)" = "$(EXAMPLE_WEIGHTS)" ] && [ ! -f "$(WEIGHTS)" ]; then \
 		echo "[d2tf] no WEIGHTS given: generating the example checkpoint $(WEIGHTS) (calibrated random weights)" >&2; \
 		mkdir -p "$$(dirname "$(WEIGHTS)")" && PYTHONWARNINGS=ignore $(D2TF) calibrate --config "$(MODEL)" --out "$(WEIGHTS)"; fi
-	$(D2TF) convert --config "$(MODEL)" --weights "$(WEIGHTS)" --out "$(OUT)" --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG) $(SAVED_MODEL_ARG) $(TFLITE_ARG)
+	$(D2TF) convert --config "$(MODEL)" --weights "$(WEIGHTS)" --out "$(OUT)" --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG) $(SAVED_MODEL_ARG) $(TFLITE_ARG) $(VERIFY_IMAGES_ARG)
 
 # Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.
 verify: setup
-	$(D2TF) verify --out "$(OUT)" $(EVALUATE_ARG) $(TENSORPACK_ARG)
+	$(D2TF) verify --out "$(OUT)" $(EVALUATE_ARG) $(TENSORPACK_ARG) $(VERIFY_IMAGES_ARG)
 
 # Serves one stage's ONNX file of OUT in Netron (STAGE=export: model.onnx, graphfix: model.fixed.onnx) at
 # http://localhost:$(PORT) until Ctrl-C; no browser is started.

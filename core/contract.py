@@ -1,6 +1,7 @@
 """The interface every d2tf model file keeps, from model.onnx to model.pb: defined here once.
 
-Input `image`: float32 [H, W, 3], BGR, 0..255, any H and W (normalisation and padding are inside the graph).
+Input `image`: float32 [H, W, 3] in the model's INPUT.FORMAT (BGR unless the config says RGB; the model info's
+`input.format`), 0..255, any H and W (normalisation and padding are inside the graph).
 ONNX outputs, by meta-architecture (onnx_outputs):
 - detectors (R-CNN, RetinaNet, Panoptic FPN): boxes [N, 4] (x1, y1, x2, y2 in input pixels), scores [N], classes [N]
   (int64, 0-based, detectron2's ids), masks [N, M, M] (sigmoid probabilities of the predicted class; mask models

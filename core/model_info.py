@@ -47,7 +47,7 @@ class Input:
     name: str = contract.INPUT
     shape: list = dataclasses.field(default_factory=lambda: ["height", "width", 3])
     dtype: str = contract.INPUT_DTYPE
-    format: str = "BGR"
+    format: str = "BGR"  # the channel order the graph takes, the config's INPUT.FORMAT
     range: list = dataclasses.field(default_factory=lambda: [0, 255])
 
 
@@ -97,6 +97,8 @@ class ModelInfo:
     num_keypoints: int = None
     keypoint_skeleton: list = dataclasses.field(default_factory=list)  # [a, b] keypoint index pairs verify.png draws
     sem_seg_classes: int = None  # Panoptic FPN's stuff classes
+    # {config key: value} of the keys a trained model tuned away from its reference zoo config (export/supported.py)
+    tuned: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self, indent=None):
         return json.dumps({"version": VERSION, **dataclasses.asdict(self)}, indent=indent, sort_keys=True)

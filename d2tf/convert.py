@@ -14,12 +14,13 @@ from core.files import hidden_work_dir
 from core.process import run_module
 from d2tf.publish import EVERY, MANIFEST, claimed, keep_failed, publish
 from graphfix.passes import DEFAULT, WITH_FOLDBN
-from verify.run import DEFAULT_SIZES, VerificationFailed, parse_sizes, verify
+from verify.photos import check_photos
+from verify.run import DEFAULT_SIZES, VERIFY_IMAGES_HELP, VerificationFailed, parse_sizes, verify
 
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
             coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True,
-            tflite=True):
+            tflite=True, verify_images=None):
     """Runs every stage; on success OUT holds FILES and what tf_import wrote: the pb, the SavedModel if
     `saved_model` and the TFLite model if `tflite` unless they cannot express the model, and the tensorpack files
     unless tensorpack cannot. Returns the tensorpack flags line, or None without them."""
@@ -33,6 +34,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
         raise D2TFError(f"weights file not found: {weights}")
     if coco_dir and not os.path.isdir(coco_dir):
         raise D2TFError(f"COCO-style directory not found: {coco_dir}")
+    check_photos(verify_images or ())
     if tensorpack_dir:
         from runners.tensorpack_runner import check_client
 
@@ -53,7 +55,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
         with cli.step("stage 4/4: verify"):
             # verify's working files (up to ~180 MB) stay in the staging directory unless the user keeps them.
             _verify(staging, out, verify_sizes, coco_dir, verify_work_dir or os.path.join(staging, "verify"),
-                    tensorpack_dir)
+                    tensorpack_dir, verify_images)
         published = publish(staging, out)
     if contract.FLAGS not in published:
         return None
@@ -76,8 +78,9 @@ def main(argv=None):
         prog="d2tf convert",
         description="Convert a detectron2 R-CNN or RetinaNet to a frozen TensorFlow pb, a SavedModel, TFLite and a "
         "tensorpack npz checkpoint + flags, verifying every stage.",
-        epilog="Reads the config (a model-zoo name, a d2tf/... name, or a .yaml with its _BASE_ files) and the "
-        "weights (.pkl or .pth). Writes OUT's files, all at once when every stage and the verification passed: "
+        epilog="Reads the config (a model-zoo name, a d2tf/... name, or a .yaml with its _BASE_ files), the weights "
+        "(.pkl or .pth) and verify's photos (--verify-images; default: matplotlib's sample photo). Writes OUT's files, "
+        "all at once when every stage and the verification passed: "
         + ", ".join(EVERY) + f" ({contract.TFLITE} unless TFLite's builtin ops cannot express the model, the last "
         "three unless tensorpack cannot, with the reason).",
     )
@@ -92,6 +95,7 @@ def main(argv=None):
                         help="size of the image traced (the outputs take any size; default 512x640)")
     parser.add_argument("--verify-sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="HxW[,HxW...]",
                         help="synthetic images verify runs through every stage (default: 480x640,600x904)")
+    parser.add_argument("--verify-images", nargs="+", metavar="IMAGE", help=VERIFY_IMAGES_HELP)
     parser.add_argument("--fold-batchnorm", action="store_true", help="fold the BatchNorms into the convs of the pb "
                         "(graphfix's opt-in foldbn pass; the npz keeps tensorpack's unfolded BatchNorm variables)")
     parser.add_argument("--evaluate", metavar="COCO_DIR", help="also report COCO box/mask AP of detectron2 and the "
@@ -112,7 +116,7 @@ def main(argv=None):
         signal.signal(sig, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
                    args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model,
-                   not args.no_tflite)
+                   not args.no_tflite, args.verify_images)
     files = ", ".join(f for f in EVERY if os.path.lexists(os.path.join(args.out, f)))
     if line is None:
         cli.log(f"[d2tf] done: {args.out} holds {files} (no tensorpack npz: see above)")

@@ -34,14 +34,15 @@ def row(config, recorded=None):
 
     try:
         cfg = zoo.load_config(config)
-        arch = check_supported(cfg)
+        arch, tuned = check_supported(cfg)
     except D2TFError as e:
         return config, "refused", _short(str(e)), ""
     tested = zoo.short_name(zoo.suite_config(config, arch.reference_config))
     why = f"{arch.name}: " + ("converted in the suite" if zoo.short_name(config) == tested
-                              else f"graph-changing keys equal those of `{tested}`")
+                              else f"graph-changing keys equal those of `{tested}`" if not tuned
+                              else f"graph-changing keys those of `{tested}` but tuned {', '.join(tuned)}")
     try:  # the model info as export writes it, but for the weights' digest and the traced size
-        check_expressible(model_info(cfg, arch, config, os.devnull, (0, 0)))
+        check_expressible(model_info(cfg, (arch, tuned), config, os.devnull, (0, 0)))
     except NotExpressible as e:
         return config, "pb", f"{why}. No npz: {e}", measured(tested, recorded)
     return config, "pb, npz", why, measured(tested, recorded)
@@ -92,9 +93,10 @@ def table():
              "graph-changing keys equal "
              "that config's (export/supported.py compares every one) differs only in values the graph carries: "
              "class count, thresholds, detection counts, pixel statistics. The last column is that architecture in "
-             "exact RoIAlign mode against detectron2 on the suite's two synthetic images (256x320, 300x452), as `make "
-             "zoo-table` last recorded it: the pb (TensorFlow), or for the suite's tensorpack-mode builds their exact "
-             "ONNX graph (onnxruntime; the tests check that the pb computes the same).", "",
+             "exact RoIAlign mode against detectron2 on the images the suite's verify runs, as `make zoo-table` last "
+             "recorded it: the pb (TensorFlow), or for the suite's tensorpack-mode builds their exact ONNX graph "
+             "(onnxruntime; the tests check that the pb computes the same). Every `make test` checks each "
+             "architecture's recorded runtime and share of matched detections against its own run.", "",
              "| zoo config | delivered | checked as, or why refused | exact mode vs detectron2 |", "|---|---|---|---|"]
     lines += [f"| `{c}` | {d} | {why} | {agreement} |" for c, d, why, agreement in rows]
     return "\n".join(lines + [END])

@@ -81,7 +81,7 @@ def detections(info, out_dir, dataset, work_dir, limits, runtimes, mask):
         images, sizes = {}, {}
         with cli.step(f"reading and resizing images {start + 1}-{start + len(chunk)} of {len(dataset.images)}"):
             for image_id, path in chunk:
-                images[f"image{image_id}"], sizes[image_id] = load_image(path, *limits[:2])
+                images[f"image{image_id}"], sizes[image_id] = load_image(path, *limits[:2], info.input.format)
                 check_size(dataset, image_id, sizes[image_id], path)
         outputs = predict(info, out_dir, images, work_dir, runtimes)
         for runtime in runtimes:

@@ -35,14 +35,14 @@ def export(config, weights_path, out_dir, trace_size=(512, 640)):
     """Runs the export stage; returns the paths written."""
     with cli.step("checking config"):
         cfg = zoo.load_config(config)
-        arch = check_supported(cfg)
-        cli.log(f"[d2tf] architecture: {arch.name}")
+        arch, tuned = check_supported(cfg)
+        cli.log(f"[d2tf] architecture: {arch.name}" + "".join(f"; tuned {key}={value}" for key, value in tuned.items()))
     with cli.step(f"loading weights {weights_path}"):
         weights = checkpoint.load_weights(weights_path)
         model = build_model(cfg, weights)
     with cli.step(f"tracing at {trace_size[0]}x{trace_size[1]}"):
         proto = trace_to_onnx(model, synthetic_image(*trace_size))
-    info = model_info(cfg, arch, config, weights_path, trace_size)
+    info = model_info(cfg, (arch, tuned), config, weights_path, trace_size)
     add_provenance(proto, info)
     with cli.step("checking ONNX"):
         onnx.checker.check_model(proto, full_check=True)

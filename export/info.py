@@ -8,7 +8,9 @@ from core.model_info import Architecture, Input, ModelInfo, Pooler, Resize, Sour
 from export.trace import OPSET
 
 
-def model_info(cfg, arch, config, weights_path, traced_size):
+def model_info(cfg, supported, config, weights_path, traced_size):
+    """`supported`: check_supported's (Architecture, tuned keys) of cfg."""
+    arch, tuned = supported
     num_classes, names, parts = _META_PARTS[arch.meta](cfg, arch)
     return ModelInfo(
         d2tf_version=core.__version__,
@@ -20,7 +22,9 @@ def model_info(cfg, arch, config, weights_path, traced_size):
             stride_in_1x1=bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1), reference_config=arch.reference_config),
         num_classes=num_classes,
         class_names=class_names(cfg, num_classes, names),
-        input=Input(size_divisibility=32 if arch.backbone == "FPN" else 0, traced_size=list(traced_size)),
+        input=Input(size_divisibility=32 if arch.backbone == "FPN" else 0, traced_size=list(traced_size),
+                    format=cfg.INPUT.FORMAT),
+        tuned=tuned,
         pixel_mean_bgr=list(cfg.MODEL.PIXEL_MEAN),
         pixel_std_bgr=list(cfg.MODEL.PIXEL_STD),
         outputs=contract.onnx_outputs(arch.meta, arch.mask, arch.keypoints),

@@ -25,6 +25,20 @@ _CARRIED = {
     "MODEL.RETINANET.SCORE_THRESH_TEST", "MODEL.RETINANET.NMS_THRESH_TEST", "MODEL.RETINANET.TOPK_CANDIDATES_TEST",
     "MODEL.SEM_SEG_HEAD.NUM_CLASSES", "MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS",
 }
+# Keys a trained model may have tuned away from its reference config: the traced graph takes them from detectron2's
+# own modules, the checkpoint's shapes must agree with them when it loads, and verify compares the result with
+# detectron2. The model info records those that differ (`tuned`); tensorpack's npz is not written for them.
+_TUNABLE = {
+    "MODEL.ANCHOR_GENERATOR.SIZES", "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", "MODEL.ANCHOR_GENERATOR.OFFSET",
+    "MODEL.RPN.NMS_THRESH", "MODEL.RPN.BBOX_REG_WEIGHTS", "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS",
+    *(f"MODEL.{head}.{key}" for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")
+      for key in ("NUM_CONV", "CONV_DIM", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO")),
+    "MODEL.ROI_BOX_HEAD.NUM_FC", "MODEL.ROI_BOX_HEAD.FC_DIM", "MODEL.FPN.OUT_CHANNELS",
+    "MODEL.RESNETS.DEPTH", "MODEL.RESNETS.RES2_OUT_CHANNELS",
+}
+_DEPTHS = {18, 34, 50, 101, 152}  # detectron2's ResNets: BasicBlock below 50, bottleneck from 50
+_INPUT_FORMATS = {"BGR", "RGB"}
+
 # Subtrees that do not exist in the graph, by meta-architecture (the mask, keypoint and cascade heads: by the
 # Architecture, _graph_keys). Panoptic FPN's PANOPTIC_FPN.COMBINE is its postprocessing, which the graph leaves to the
 # user (its sem_seg and instances are outputs).
@@ -59,7 +73,7 @@ _POOLERS = {"ROIAlignV2", "ROIAlign"}
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     backbone: str  # "C4", "DC5" (C4's ResNet with a dilated res5, the heads on res5) or "FPN"
-    depth: int  # 50 or 101
+    depth: int  # one of _DEPTHS
     mask: bool
     cascade: bool
     class_agnostic: bool = False  # one box regression and one mask for all classes (the cascade's boxes always are)
@@ -82,12 +96,17 @@ class Architecture:
 
     @property
     def reference_config(self):
+        """The zoo config this architecture's config is compared with; one of R50's where the zoo has none of this
+        depth (MODEL.RESNETS.DEPTH is tunable); None where it has neither."""
+        return self._reference(self.depth) or self._reference(50)
+
+    def _reference(self, depth):
         # Each variant is one zoo model (R50-FPN, or X101-FPN for ResNeXt); the key comparison refuses any other
-        # combination.
+        # combination but the _TUNABLE keys.
         if self.meta != "GeneralizedRCNN":
-            return zoo.OTHER_META[self.meta, self.backbone, self.depth]
+            return zoo.OTHER_META.get((self.meta, self.backbone, depth))
         if self.keypoints:
-            return zoo.KEYPOINTS[self.depth, self.groups, self.aligned]
+            return zoo.KEYPOINTS.get((depth, self.groups, self.aligned))
         if self.class_agnostic:
             return zoo.CLASS_AGNOSTIC
         if self.norm != "FrozenBN":
@@ -97,14 +116,15 @@ class Architecture:
         if self.groups != 1:
             return zoo.RESNEXT[self.mask]
         if self.backbone == "DC5":
-            return zoo.DILATED[self.depth, self.mask]
+            return zoo.DILATED.get((depth, self.mask))
         head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
-        name = f"{head}_rcnn_R_{self.depth}_{self.backbone}_3x"
-        return next(c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name)
+        name = f"{head}_rcnn_R_{depth}_{self.backbone}_3x"
+        return next((c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name), None)
 
 
 def check_supported(cfg):
-    """Returns the Architecture of cfg, or raises one D2TFError naming every unsupported key and value."""
+    """(the Architecture of cfg, {tuned key: value} of the _TUNABLE keys that differ from its reference config), or
+    raises one D2TFError naming every unsupported key and value."""
     problems = []
 
     def require(key, allowed):
@@ -122,8 +142,8 @@ def check_supported(cfg):
     backbone = _BACKBONES[meta].get(require("MODEL.BACKBONE.NAME", set(_BACKBONES[meta])))
     if backbone == "C4" and cfg.MODEL.RESNETS.RES5_DILATION == 2:
         backbone = "DC5"
-    depth = require("MODEL.RESNETS.DEPTH", {50, 101})
-    require("INPUT.FORMAT", {"BGR"})
+    depth = require("MODEL.RESNETS.DEPTH", _DEPTHS)
+    require("INPUT.FORMAT", _INPUT_FORMATS)
     norm = require("MODEL.RESNETS.NORM", _NORMS)
     if meta in ("RetinaNet", "ProposalNetwork", "SemanticSegmentor"):
         arch = Architecture(backbone, depth, False, False, norm=norm, meta=meta)
@@ -136,11 +156,14 @@ def check_supported(cfg):
         arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
                             pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP, meta,
                             bool(cfg.MODEL.KEYPOINT_ON))
-    if arch.meta != "GeneralizedRCNN" and (arch.meta, arch.backbone, arch.depth) not in zoo.OTHER_META:
+    if depth < 50 and cfg.MODEL.RESNETS.RES2_OUT_CHANNELS != 64:
+        problems.append(f"MODEL.RESNETS.RES2_OUT_CHANNELS={cfg.MODEL.RESNETS.RES2_OUT_CHANNELS} (detectron2 builds "
+                        f"R{depth}'s BasicBlocks with 64 only)")
+    if arch.meta != "GeneralizedRCNN" and arch.reference_config is None:
         known = sorted(f"R{d}-{b}" for m, b, d in zoo.OTHER_META if m == arch.meta)
-        problems.append(f"a {arch.backbone} ResNet of depth {depth} (the zoo's {meta} models, which d2tf converts, "
+        problems.append(f"a {arch.backbone} ResNet (the zoo's {meta} models, whose configs d2tf compares with, "
                         f"are {', '.join(known)})")
-    if arch.keypoints and (depth, arch.groups, arch.aligned) not in zoo.KEYPOINTS:
+    if arch.keypoints and arch.reference_config is None:
         known = ", ".join(zoo.short_name(c) for c in zoo.KEYPOINTS.values())
         problems.append(f"MODEL.KEYPOINT_ON=True with this backbone and pooler (the zoo's keypoint R-CNNs, which d2tf "
                         f"converts, are {known})")
@@ -148,9 +171,14 @@ def check_supported(cfg):
         raise _unsupported(cfg, problems)
 
     reference = zoo.load_config(arch.reference_config)
+    tuned = {}
     for key, value in _graph_keys(cfg, arch):
         expected = _get(reference, key)
-        if _normalise(value) != _normalise(expected):
+        if _normalise(value) == _normalise(expected):
+            continue
+        if key in _TUNABLE:
+            tuned[key] = _plain(value)
+        else:
             problems.append(f"{key}={value!r} (the {arch.name} d2tf converts has {expected!r})")
     rpn = cfg.MODEL.RPN
     if arch.meta == "GeneralizedRCNN" and arch.backbone == "FPN" and rpn.PRE_NMS_TOPK_TEST != rpn.POST_NMS_TOPK_TEST:
@@ -159,7 +187,7 @@ def check_supported(cfg):
                         "RPN.TEST_PER_LEVEL_NMS_TOPK)")
     if problems:
         raise _unsupported(cfg, problems)
-    return arch
+    return arch, tuned
 
 
 def _refused_family(cfg):
@@ -208,6 +236,11 @@ def _get(cfg, key):
     for part in key.split("."):
         node = node[part]
     return node
+
+
+def _plain(value):
+    """A config value as JSON has it: lists, not tuples."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def _normalise(value):

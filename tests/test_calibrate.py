@@ -7,7 +7,8 @@ import torch
 from core import zoo
 from core.checkpoint import load_weights
 from core.synthetic import synthetic_image
-from tests.conftest import run_python
+from tests.builds import SUITE
+from tests.processes import run_python
 
 
 def _d2_model(config, weights_path):
@@ -27,9 +28,9 @@ def _detect(model, height=256, width=320):
         return model.inference([{"image": image}], do_postprocess=False)[0]
 
 
-@pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", SUITE, ids=zoo.short_name)
 def test_checkpoint_loads_into_detectron2_exactly(config, checkpoint_path):
-    yaml, weights = checkpoint_path(config)  # the test config: the zoo's, or its tests/conftest.py VARIANTS
+    yaml, weights = checkpoint_path(config)  # the test config: the zoo's, or its tests/builds.py VARIANTS
     _, incompatible = _d2_model(str(yaml), weights)
     assert incompatible.missing_keys == []
     assert incompatible.unexpected_keys == []

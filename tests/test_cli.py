@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from d2tf.cli import COMMANDS
-from tests.conftest import ROOT
+from tests.processes import ROOT
 from tests.test_layering import LAYERS
 
 D2TF = os.path.join(os.path.dirname(sys.executable), "d2tf")  # beside the venv's python, where the set-up puts it

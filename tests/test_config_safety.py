@@ -11,7 +11,7 @@ import pytest
 
 from core import D2TFError, zoo
 from core.process import MALLOC
-from tests.conftest import ROOT, run_python
+from tests.processes import ROOT, run_python
 
 ZOO_BASE = "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"
 REFUSED = "refused: configs must be plain YAML (Python tags run code when detectron2 loads them)"
@@ -51,6 +51,34 @@ def test_other_unknown_tags_are_refused(tmp_path, line, tag):
     with pytest.raises(D2TFError) as err:
         zoo.load_config(str(config))
     assert str(err.value) == f"{config}:3: YAML tag {tag} {REFUSED}"
+
+
+# Every YAML tag family that makes PyYAML's unsafe loader run code, in each way a tag can be written (shorthand,
+# verbatim, through a %TAG handle) and on each kind of node (scalar, sequence, mapping). `{m}`: a marker file the
+# payload would create.
+CODE_TAGS = {
+    "object/apply, shorthand": ("", '!!python/object/apply:os.system ["touch {m}"]'),
+    "object/apply, verbatim": ("", '!<tag:yaml.org,2002:python/object/apply:os.system> ["touch {m}"]'),
+    "object/apply, %TAG handle": ("%TAG !p! tag:yaml.org,2002:python/\n---\n",
+                                  '!p!object/apply:os.system ["touch {m}"]'),
+    "object/apply, mapping": ("", '!!python/object/apply:os.system {{args: ["touch {m}"]}}'),
+    "object/new": ("", '!!python/object/new:os.system ["touch {m}"]'),
+    "object on a mapping": ("", "!!python/object:subprocess.Popen {{args: [touch, '{m}']}}"),
+    "object/apply on a scalar": ("", "!!python/object/apply:os.system 'touch {m}'"),
+    "name": ("", "!!python/name:os.system"),
+    "module": ("", "!!python/module:os"),
+}
+
+
+@pytest.mark.parametrize("directive, value", CODE_TAGS.values(), ids=CODE_TAGS)
+def test_every_tag_family_that_runs_code_is_refused_and_runs_nothing(directive, value, tmp_path):
+    marker = tmp_path / "ran"
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"{directive}MODEL:\n  ROI_HEADS:\n    NUM_CLASSES: {value.format(m=marker)}\n")
+    with pytest.raises(D2TFError) as err:
+        zoo.load_config(str(config))
+    assert str(err.value).startswith(f"{config}:") and "YAML tag !!python/" in str(err.value), err.value
+    assert "\n" not in str(err.value) and not marker.exists()
 
 
 @pytest.mark.parametrize("module, through_base", [("export", False), ("d2tf.convert", True)])

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 README_MAX_LINES = 200
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")

@@ -13,7 +13,7 @@ from evaluate.model import read_model, resize_limits
 from evaluate.postprocess import paste_mask
 from evaluate.preprocess import output_shape
 from evaluate.run import RUNTIMES, detections, report, scored
-from tests.conftest import run_python
+from tests.processes import run_python
 
 CONFIG = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
 # (height, width, format): landscape, portrait, and one whose long side hits the max size at the min size.

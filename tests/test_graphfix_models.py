@@ -8,14 +8,14 @@ from core import zoo
 from core.contract import as_detections, has_detections
 from core.matching import match_detections
 from core.metadata import read_info, read_passes
-from tests.conftest import IMAGES
+from tests.builds import IMAGES, SUITE
 from tests.parity import assert_same_outputs
 
 # The passes other than roialign preserve semantics: only float evaluation order may differ.
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-5, 1e-5
 
 
-@pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", SUITE, ids=zoo.short_name)
 def test_fixed_graph_is_valid_and_equals_the_export(config, pipeline, measure):
     p = pipeline(config)
     proto = onnx.load(str(p.out / "model.fixed.onnx"))
@@ -34,7 +34,7 @@ def test_fixed_graph_is_valid_and_equals_the_export(config, pipeline, measure):
                             SCORE_TOL, min_detections=0)
 
 
-@pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", SUITE, ids=zoo.short_name)
 def test_tensorpack_roialign_difference_is_measured(config, pipeline, measure):
     p = pipeline(config)
     tensorpack = onnx.load(str(p.fixed("tensorpack")[0]), load_external_data=False)

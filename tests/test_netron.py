@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from d2tf.netron import netron_dir
-from tests.conftest import run_python
+from tests.processes import run_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BROWSER_TIMEOUT = 30  # s for one page to settle; it takes 2-4 s

@@ -21,7 +21,7 @@ from core.process import run_module
 from d2tf import convert as convert_module
 from d2tf.convert import convert
 from d2tf.publish import FAILED, FILES, MANIFEST
-from tests.conftest import ROOT, run_python
+from tests.processes import ROOT, run_python
 from verify.run import VerificationFailed, _work_dir
 
 WRITTEN = FILES + (PB, SAVED_MODEL, TFLITE)  # by every conversion but one with --no-saved-model or --no-tflite
@@ -41,7 +41,7 @@ class Stages:
         monkeypatch.setattr(convert_module, "run_module", lambda *args, label: None)
         monkeypatch.setattr(convert_module, "verify", self.verify)
 
-    def verify(self, staging, sizes, coco_dir, work_dir, tensorpack_dir):
+    def verify(self, staging, sizes, coco_dir, work_dir, tensorpack_dir, photo_paths):
         self.before_verify()
         if work_dir:  # None: verify would make a temporary one
             os.makedirs(work_dir, exist_ok=True)

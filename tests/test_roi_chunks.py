@@ -1,5 +1,6 @@
 """tf_import/roi_chunks.py: which nodes TFLite runs a chunk of boxes at a time, on graphs built by hand. (That the
-chunked TFLite form computes what onnxruntime does: tests/test_ops.py, roi_align_head_in_chunks_*.)"""
+chunked TFLite form computes what onnxruntime does: tests/tf_import/ops/test_roi_align.py,
+roi_align_head_in_chunks_*.)"""
 
 import numpy as np
 import onnx

@@ -7,12 +7,17 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 
 from core import contract, zoo
 from core.files import load_outputs
-from tests.conftest import IMAGES, run_python
+from core.metadata import write_info
+from tests.builds import IMAGES
+from tests.model_infos import model_info
 from tests.parity import assert_same_detections
+from tests.processes import run_python
+from tests.threshold_detector import detector_nodes, graph_model
 from verify.agreement import EXACT
 
 # The default example in exact mode (masks) and a box-only model in tensorpack mode.
@@ -55,3 +60,39 @@ def test_tensorpack_signature_computes_what_the_pb_computes(config, pipeline, tm
     for key in IMAGES:
         assert len(pb[key]["scores"]) >= 10
         assert_same_detections(pb[key], signature[key], EXACT["box"], EXACT["score"], EXACT["mask"] if p.mask else None)
+
+
+# One 64x64 photo: pixel (y 5, x 7) has R 10 and B 20, pixel (30, 50) G 40. tests/threshold_detector.py makes a
+# detection of each value above 0.5 in the order of the graph's input values, boxed [0, 0, v, 2v]: in BGR order
+# 20, 10, 40; in RGB order 10, 20, 40.
+PHOTO = np.zeros((1, 64, 64, 3), np.uint8)
+PHOTO[0, 5, 7] = [10, 0, 20]
+PHOTO[0, 30, 50] = [0, 40, 0]
+
+
+@pytest.mark.parametrize("format, values", [("BGR", [20, 10, 40]), ("RGB", [10, 20, 40])])
+def test_the_serving_signature_answers_in_the_object_detection_apis_layout(format, values, tmp_path):
+    """Literal outputs of a hand-made detector's SavedModel (no test resize): num_detections float [1]; boxes
+    [1, N, 4] as ymin, xmin, ymax, xmax over the image's height and width, clipped to it ([0, 0, 40, 80] ends at
+    y 64); scores [1, N]; classes float, 1-based [1, N]; the photo handed to the graph in the model's
+    INPUT.FORMAT."""
+    model = graph_model(detector_nodes("corner"))
+    write_info(model, model_info(architecture={"mask": False}, outputs=contract.onnx_outputs(),
+                                 resize={"min_size_test": 0}, input={"format": format}))
+    onnx.save(model, tmp_path / "detector.onnx")
+    result = run_python("-m", "tf_import", tmp_path / "detector.onnx", "--out", tmp_path / "out", "--no-tflite")
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.save(tmp_path / "photo.npy", PHOTO)
+    saved_model_cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run([saved_model_cli, "run", "--dir", str(tmp_path / "out" / "saved_model"), "--tag_set",
+                             "serve", "--signature_def", "serving_default",
+                             "--inputs", f"input_tensor={tmp_path / 'photo.npy'}", "--outdir", str(tmp_path / "cli")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = {name: np.load(tmp_path / "cli" / f"{name}.npy") for name in
+           ("num_detections", "detection_boxes", "detection_scores", "detection_classes")}
+    assert {name: value.dtype for name, value in got.items()} == dict.fromkeys(got, np.float32)
+    assert got["num_detections"].tolist() == [3.0]
+    assert got["detection_boxes"].tolist() == [[[0.0, 0.0, min(2 * v, 64) / 64, v / 64] for v in values]]
+    assert got["detection_scores"].tolist() == [[float(v) for v in values]]
+    assert got["detection_classes"].tolist() == [[v + 1.0 for v in values]]

@@ -1,6 +1,6 @@
 """The SavedModel's serving steps (tf_import/serving) against detectron2's own: its test resize to the pixel, its
-detector_postprocess of boxes, its paste_masks_in_image. The TensorFlow side runs once, in tests/serving_runner.py;
-the cases and detectron2's results are made here."""
+detector_postprocess of boxes, its paste_masks_in_image. The TensorFlow side runs once, in
+tests/children/serving_runner.py; the cases and detectron2's results are made here."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from detectron2.modeling.postprocessing import detector_postprocess
 from detectron2.structures import Boxes, Instances
 
 from core.files import load_outputs, save_outputs
-from tests.conftest import ROOT, run_python
+from tests.processes import CHILDREN, run_python
 from tests.test_evaluate_restatements import TIE, paste_boxes, postprocess_boxes, probability_masks, random_limits
 
 
@@ -38,7 +38,7 @@ def served(tmp_path_factory):
     directory = tmp_path_factory.mktemp("serving")
     cases = _cases()
     save_outputs(directory / "cases.npz", cases)
-    result = run_python(f"{ROOT}/tests/serving_runner.py", directory / "cases.npz", directory / "out.npz")
+    result = run_python(f"{CHILDREN}/serving_runner.py", directory / "cases.npz", directory / "out.npz")
     assert result.returncode == 0, result.stderr[-3000:]
     return cases, load_outputs(directory / "out.npz")
 

@@ -13,9 +13,10 @@ import pytest
 
 from core import zoo
 from core.model_info import Architecture
-from tests.conftest import CUSTOM, IMAGES, ROOT, TENSORPACK_CLIENT, needs_tensorpack, run_python
+from tests.builds import CUSTOM, IMAGES, TENSORPACK_CLIENT, needs_tensorpack
 from tests.model_infos import model_info
 from tests.parity import assert_same_detections
+from tests.processes import CHILDREN, run_python
 from tf_import import tensorpack_config as tpc
 from tf_import.cli import tensorpack_files
 from verify.run import tensorpack_computes_the_graph
@@ -31,14 +32,16 @@ def test_tensorpacks_own_model_equals_the_tensorpack_mode_graph(config, pipeline
     p = pipeline(config)
     reference, candidate = p.outputs(p.graph("tensorpack")), p.outputs("tensorpack")
     backbone = p.info.architecture.backbone
-    compared = [key for key, (_, size) in IMAGES.items() if tensorpack_computes_the_graph(backbone, *size)]
+    from verify.report import figures_of
+
+    figures = figures_of((p.out / "report.md").read_text())
+    # the synthetic images and verify's default photo, at the sizes they ran at
+    compared = [key for key, size in figures["images"].items() if tensorpack_computes_the_graph(backbone, *size)]
     assert compared, "at least the 256x320 image (verify.run.tensorpack_computes_the_graph says why not the other)"
     for key in compared:
         assert len(reference[key]["scores"]) >= 10
         assert_same_detections(reference[key], candidate[key], BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None, IOU)
-    from verify.report import figures_of
-
-    rows = {r["against"]: r for r in figures_of((p.out / "report.md").read_text())["tensorpack"]}
+    rows = {r["against"]: r for r in figures["tensorpack"]}
     graph = rows["model.pb" if p.roialign == "tensorpack" else "other:tensorpack"]
     assert graph["images"] == len(compared) and graph["strict_agreement"] == 1.0, (
         "verify --tensorpack reports it too, on the images where tensorpack computes the graph")
@@ -75,7 +78,7 @@ def test_tensorpacks_resize_equals_detectron2s_test_resize(pipeline):
     needs_tensorpack()
     p = pipeline(CUSTOM)
     sizes = [(480, 640), (300, 1000), (1200, 500), (333, 777), (2000, 1000)]
-    result = run_python(os.path.join(ROOT, "tests", "tensorpack_resize.py"), TENSORPACK_CLIENT, p.out,
+    result = run_python(os.path.join(CHILDREN, "tensorpack_resize.py"), TENSORPACK_CLIENT, p.out,
                         ",".join(f"{h}x{w}" for h, w in sizes))
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])

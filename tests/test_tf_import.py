@@ -9,15 +9,17 @@ import os
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import helper
 
 from core import contract, zoo
 from core.files import load_outputs
 from core.metadata import write_info
 from core.synthetic import synthetic_image
-from tests.conftest import IMAGES, ROOT, TRACE_SIZE, run_python
+from tests.builds import IMAGES, SUITE, TRACE_SIZE
 from tests.model_infos import model_info
 from tests.parity import assert_same_detections, assert_same_outputs
+from tests.processes import CHILDREN, run_python
+from tests.threshold_detector import detector_nodes, graph_model
 
 # float32 round-off between TF's and onnxruntime's kernels; measured ~2e-4 px, 1e-5 on scores and masks.
 BOX_TOL, SCORE_TOL, MASK_TOL = 0.05, 1e-4, 1e-4
@@ -61,7 +63,7 @@ def _check_interface(got, info, height, width):
         assert "masks" not in got
 
 
-@pytest.mark.parametrize("config", zoo.SUITE_ARCHITECTURES, ids=zoo.short_name)
+@pytest.mark.parametrize("config", SUITE, ids=zoo.short_name)
 def test_pb_matches_onnxruntime(config, pipeline, measure):
     p = pipeline(config)
     reference, candidate = p.outputs("model.fixed.onnx"), p.outputs("model.pb")
@@ -90,7 +92,7 @@ def test_fast_start_config_computes_what_the_default_session_does(pipeline, tmp_
 def test_pb_has_no_default_valued_attributes(config, pipeline):
     """Older TF versions load the pb without unknown-attribute errors (MatMul's grad_a/grad_b, GatherNd's
     bad_indices_policy are newer than TF 2.15): tf_import strips every attribute equal to its op's default."""
-    result = _ok(os.path.join(ROOT, "tests", "default_attrs.py"), pipeline(config).out / "model.pb")
+    result = _ok(os.path.join(CHILDREN, "default_attrs.py"), pipeline(config).out / "model.pb")
     report = json.loads(result.stdout)
     assert report["ops"].get("MatMul", 0) + report["ops"].get("GatherNd", 0) > 0, "ops that carry such attributes"
     assert report["default_valued_attrs"] == []
@@ -99,7 +101,7 @@ def test_pb_has_no_default_valued_attributes(config, pipeline):
 def test_repeated_nodes_are_merged_into_the_first():
     """freeze's merge_repeated_nodes: equal stateless nodes merge, chains of them too; large constants are not
     compared, random ops and kept names stay; the graph computes what it did."""
-    report = json.loads(_ok(os.path.join(ROOT, "tests", "repeated_nodes.py")).stdout)
+    report = json.loads(_ok(os.path.join(CHILDREN, "repeated_nodes.py")).stdout)
     merged = set(report["nodes"]) - set(report["kept"])
     assert merged == {"two_b", "mul_b", "Const_1", "rand_b/shape", "two_c"}, merged
     assert report["outputs_equal"]
@@ -111,7 +113,7 @@ def test_zero_detections_give_empty_outputs(pipeline, high_threshold, tmp_path):
     high_threshold's score threshold: the pb its exported graph translates to, without a second translation."""
     p = pipeline(EXAMPLE)
     _, grey, threshold = high_threshold(EXAMPLE)
-    _ok(os.path.join(ROOT, "tests", "score_threshold_pb.py"), p.out / "model.pb", tmp_path / "model.pb",
+    _ok(os.path.join(CHILDREN, "score_threshold_pb.py"), p.out / "model.pb", tmp_path / "model.pb",
         p.info.test.score_thresh, threshold)
     results = run_pb(tmp_path / "model.pb", {"grey": grey, "trace": synthetic_image(*TRACE_SIZE, seed=0)}, tmp_path)
     assert len(results["trace"]["scores"]) > 0
@@ -126,8 +128,8 @@ def test_tflite_outputs_are_padded_with_their_count(tmp_path):
     """model.tflite's outputs have the model's detections-per-image rows and num_detections says how many are
     detections (TF's Python interpreter cannot return an empty tensor); the runner cuts them back, to none on an
     image without detections."""
-    path = _write_model(tmp_path, "threshold.onnx", _model(_threshold_nodes()))
-    report = json.loads(_ok(os.path.join(ROOT, "tests", "tflite_interface.py"), path, 3).stdout)
+    path = _write_model(tmp_path, "threshold.onnx", graph_model(detector_nodes()))
+    report = json.loads(_ok(os.path.join(CHILDREN, "tflite_interface.py"), path, 3).stdout)
     none, two = report["none"], report["two"]
     assert none["raw"]["num_detections"] == [0] and none["raw"]["boxes"] == [[0.0] * 4] * 3
     assert none["cut"] == {"boxes": [], "scores": [], "labels": []}
@@ -143,7 +145,7 @@ def test_files_of_kinds_a_run_does_not_write_are_left_as_they_were_and_named(tmp
     (out / "saved_model").mkdir(parents=True)
     for name in ("saved_model/saved_model.pb", "model.tflite", "model.npz"):
         (out / name).write_text(f"the user's {name}")
-    model = _model(_threshold_nodes())
+    model = graph_model(detector_nodes())
     write_info(model, model_info(architecture={"name": "threshold", "meta": "RetinaNet"},  # no npz, said so
                                  outputs=contract.onnx_outputs()))
     onnx.save(model, tmp_path / "threshold.onnx")
@@ -156,23 +158,6 @@ def test_files_of_kinds_a_run_does_not_write_are_left_as_they_were_and_named(tmp
            "are not this model's" in result.stderr
 
 
-def _threshold_nodes():
-    """A detector of sorts: every pixel value above 0.5 is a detection scored and labelled by its value."""
-    return [helper.make_node("Constant", [], ["minus_one"],
-                             value=helper.make_tensor("m", TensorProto.INT64, [1], [-1])),
-            helper.make_node("Reshape", ["image", "minus_one"], ["flat"]),
-            helper.make_node("Constant", [], ["half"], value=helper.make_tensor("h", TensorProto.FLOAT, [], [0.5])),
-            helper.make_node("Greater", ["flat", "half"], ["above"]),
-            helper.make_node("NonZero", ["above"], ["where"]),
-            helper.make_node("Constant", [], ["zero"], value=helper.make_tensor("z", TensorProto.INT64, [1], [0])),
-            helper.make_node("Squeeze", ["where", "zero"], ["kept"]),
-            helper.make_node("Gather", ["flat", "kept"], ["scores"]),
-            helper.make_node("Constant", [], ["one"], value=helper.make_tensor("o", TensorProto.INT64, [1], [1])),
-            helper.make_node("Unsqueeze", ["scores", "one"], ["column"]),
-            helper.make_node("Concat", ["column"] * 4, ["boxes"], axis=1),
-            helper.make_node("Cast", ["scores"], ["classes"], to=TensorProto.INT64)]
-
-
 def _write_model(tmp_path, name, model):
     """A hand-made graph carrying model info as export records it (translation fails before the npz needs more)."""
     write_info(model, model_info(architecture={"mask": False}, outputs=contract.onnx_outputs()))
@@ -180,17 +165,8 @@ def _write_model(tmp_path, name, model):
     return tmp_path / name
 
 
-def _model(nodes, initializers=()):
-    graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["h", "w", 3])],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("boxes", "scores", "classes")],
-        initializer=list(initializers),
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
-
-
 def test_unknown_op_is_refused_naming_the_node(tmp_path):
-    model = _model([
+    model = graph_model([
         helper.make_node("Hardmax", ["image"], ["boxes"], name="/roi_heads/mystery"),
         helper.make_node("Relu", ["image"], ["scores"], name="relu"),
         helper.make_node("Relu", ["image"], ["classes"], name="relu2"),
@@ -204,7 +180,7 @@ def test_unknown_op_is_refused_naming_the_node(tmp_path):
 
 def test_unsupported_attribute_is_refused_naming_the_node(tmp_path):
     weight = onnx.numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
-    model = _model([
+    model = graph_model([
         helper.make_node("Transpose", ["image"], ["chw"], perm=[2, 0, 1]),
         helper.make_node("Unsqueeze", ["chw", "axes"], ["nchw"]),
         helper.make_node("Conv", ["nchw", "w"], ["boxes"], name="/backbone/padded", auto_pad="SAME_UPPER"),

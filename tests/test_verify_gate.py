@@ -9,10 +9,11 @@ import numpy as np
 import onnx
 import pytest
 
+import core
 from core import D2TFError
 from core.metadata import record_passes, write_info
-from tests.conftest import run_python
 from tests.model_infos import model_info
+from tests.processes import run_python
 from verify import report, run, serving
 from verify.agreement import inexact, measure
 from verify.report import figures_of
@@ -34,11 +35,14 @@ def _detections(n=3):
             "masks": np.full((n, 4, 4), 0.5, np.float32)}
 
 
-def _outputs(mode, n=3, tensorpack=True):
-    """Every runtime verify compares, all agreeing exactly; tests then change some."""
+def _outputs(mode, n=3, tensorpack=True, images=tuple(SHAPES), photos=tuple(SHAPES)):
+    """Every runtime verify compares on the `images`, and the SavedModel's on the `photos`, all agreeing exactly;
+    tests then change some."""
     other = "exact" if mode == "tensorpack" else "tensorpack"
-    runtimes = ["detectron2", "model.onnx", "model.fixed.onnx", "model.pb", f"other:{other}", *serving.RUNTIMES]
-    return {r: {key: _detections(n) for key in SHAPES} for r in runtimes + (["tensorpack"] if tensorpack else [])}
+    runtimes = ["detectron2", "model.onnx", "model.fixed.onnx", "model.pb", f"other:{other}"]
+    runtimes += ["tensorpack"] if tensorpack else []
+    return {r: {key: _detections(n) for key in (photos if r in serving.RUNTIMES else images)}
+            for r in runtimes + list(serving.RUNTIMES)}
 
 
 def _shift(outputs, runtimes, px, keys=tuple(SHAPES)):
@@ -48,12 +52,23 @@ def _shift(outputs, runtimes, px, keys=tuple(SHAPES)):
             outputs[runtime][key]["boxes"] += np.float32(px)
 
 
+def _run_all(n=3, change=lambda outputs: None):
+    """A stand-in for verify's _run_all (which verify calls by position): _outputs on the images and photos verify
+    hands it (the default photo among them), changed by `change`."""
+    def run_all(out_dir, info, fixed, other, images, photos_npz, *rest):
+        with np.load(photos_npz) as photos:
+            outputs = _outputs("exact", n, False, list(images), photos.files)
+        change(outputs)
+        return outputs
+
+    return run_all
+
+
 def _served(outputs, mode, photos=None, saved_model=None):
     """verify's SavedModel row: the SavedModel on photos against detectron2's whole inference (by default both
     detectron2's outputs on the synthetic images)."""
     photos = photos or outputs["detectron2"]
-    return dict(photos=SHAPES, **serving.row(dict(zip(serving.RUNTIMES, (photos, saved_model or photos))),
-                                             exact=mode == "exact"))
+    return serving.row(dict(zip(serving.RUNTIMES, (photos, saved_model or photos))), SHAPES, exact=mode == "exact")
 
 
 def _figures(outputs, mode, backbone="FPN", tried=2, served=None, pooled=True):
@@ -160,6 +175,34 @@ def test_the_saved_model_gate_compares_detections_at_image_scale_and_masks_by_eq
     assert "| 6 vs 6 | 100.0% | 100.0% | 0.0000 | 0.00e+00 | 99.8500% | **exact: FAILED** |" in text
 
 
+def test_report_lists_every_image_with_its_file_size_and_detections():
+    """A photo is listed by its file, the size it was read at and the size each runtime ran it at; every image with
+    detectron2's detections on it. A C4 model's tensorpack check takes a photo whose resized sides are multiples of
+    16 like any image."""
+    shapes = {**SHAPES, "image1_holiday": [256, 336]}
+    photos = {"photo1_153x217": [153, 217], "image1_holiday": [3000, 4000]}
+    outputs = _outputs("exact", images=shapes, photos=photos)
+    for runtime in outputs:
+        outputs[runtime]["synthetic2_300x452"] = _detections(2)
+    _shift(outputs, ["other:tensorpack", "tensorpack"], 1.0)
+    served = serving.row({runtime: outputs[runtime] for runtime in serving.RUNTIMES}, photos, exact=True)
+    files = {"image1_holiday": {"path": "/photos/holiday.JPG", "size": [3000, 4000]}}
+    figures = run._figures(outputs, "exact", "tensorpack", shapes, "C4", 2, served, files=files)
+    assert (figures["failures"], figures["tensorpack"][1]["images"]) == ([], 2)
+    lines = report.render(dataclasses.replace(INFO, architecture=C4), "exact", figures).splitlines()
+    assert "- images: 2 synthetic images (synthetic1_256x320, synthetic2_300x452); 1 photo (holiday.JPG), " \
+        f"d2tf {core.__version__}" in lines
+    table = lines.index("| image | from | run by | size (HxW) | detections |")
+    assert lines[table + 2:table + 8] == [
+        "| synthetic1_256x320 | synthetic | every stage | 256x320 | 3 |",
+        "| synthetic2_300x452 | synthetic | every stage | 300x452 | 2 |",
+        "| image1_holiday | `/photos/holiday.JPG` (3000x4000 as read) | every stage | 256x336 | 3 |",
+        "| photo1_153x217 | synthetic | the SavedModel, as it comes | 153x217 | 3 |",
+        "| image1_holiday | `/photos/holiday.JPG` (3000x4000 as read) | the SavedModel, as it comes | 3000x4000 | 3 |",
+        ""]
+    assert "![detectron2 (left) and model.pb (right) on image1_holiday](verify.png)" in lines
+
+
 def test_report_says_failed_at_its_top_and_lists_what_failed():
     outputs = _outputs("exact")
     _shift(outputs, ["model.pb"], 0.07)
@@ -220,6 +263,14 @@ def test_make_verify_refuses_weights_that_changed_since_export(tmp_path):
         "recorded 0123456789abcdef...): restore it, or convert again")
 
 
+def test_make_verify_refuses_a_photo_it_cannot_read(tmp_path):
+    out, _ = _fake_out(tmp_path)
+    result = run_python("-m", "verify", "--out", out, "--verify-images", tmp_path / "model.pkl")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'model.pkl'}: not an image (Pillow cannot " \
+        "read it)"
+
+
 def test_verify_says_when_the_weights_are_gone(tmp_path):
     out, weights = _fake_out(tmp_path)
     weights.unlink()
@@ -231,9 +282,7 @@ def test_verify_says_when_the_weights_are_gone(tmp_path):
 
 def test_failed_verification_writes_its_report_then_exits_3(tmp_path, monkeypatch):
     out, _ = _fake_out(tmp_path)
-    outputs = _outputs("exact", tensorpack=False)
-    _shift(outputs, ["model.pb"], 0.07)
-    monkeypatch.setattr(run, "_run_all", lambda *args: outputs)  # verify passes its arguments by position
+    monkeypatch.setattr(run, "_run_all", _run_all(change=lambda outputs: _shift(outputs, ["model.pb"], 0.07)))
     with pytest.raises(run.VerificationFailed) as e:
         run.verify(out, sizes=((256, 320), (300, 452)))
     assert e.value.exit_status == 3
@@ -250,9 +299,9 @@ def test_images_without_detections_are_replaced_by_probed_ones(tmp_path, monkeyp
     ran = []
 
     def run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2=None):
-        ran.append((sorted(images), detectron2 and sorted(detectron2)))
-        return {r: {key: _detections(3 if detectron2 else 0) for key in images}
-                for r in _outputs("exact", tensorpack=False)}
+        with np.load(photos_npz) as photos:
+            ran.append((list(images), detectron2 and sorted(detectron2), photos.files))
+        return _run_all(3 if detectron2 else 0)(out_dir, info, fixed, other, images, photos_npz)
 
     def detectron2_on_images(info, images_npz, out_npz):
         with np.load(images_npz) as images:
@@ -262,23 +311,27 @@ def test_images_without_detections_are_replaced_by_probed_ones(tmp_path, monkeyp
     monkeypatch.setattr(run, "_run_all", run_all)
     monkeypatch.setattr(run, "detectron2_on_images", detectron2_on_images)
     figures = run.verify(out, sizes=((256, 320), (300, 452)))
-    picked = ["synthetic6_300x452", "synthetic7_256x320"]
-    assert ran == [(list(SHAPES), None), (picked, picked)]
+    picked, photo = ["synthetic6_300x452", "synthetic7_256x320"], "image1_grace_hopper"
+    assert ran == [([*SHAPES, photo], None, ["photo1_39x55", "photo2_83x73", photo]),
+                   ([*picked, photo], sorted([*picked, photo]), ["photo6_39x55", "photo7_83x73", photo])], (
+        "the default photo is verified, by the SavedModel too, and detectron2's outputs on it kept when the synthetic "
+        "images change")
     assert (figures["images"], figures["tried"], figures["failures"]) == (
-        {"synthetic6_300x452": [300, 452], "synthetic7_256x320": [256, 320]}, 10, [])
+        {"synthetic6_300x452": [300, 452], "synthetic7_256x320": [256, 320], photo: [75, 64]}, 10, [])
     assert ("- images: 2 synthetic images (synthetic6_300x452, synthetic7_256x320), the first of each size "
-            "detectron2 detected something on, of 10 tried") in (out / "report.md").read_text()
+            "detectron2 detected something on, of 10 tried; 1 photo (grace_hopper.jpg)"
+            ) in (out / "report.md").read_text()
 
 
 def test_no_image_with_detections_fails_as_checking_nothing(tmp_path, monkeypatch):
     out, _ = _fake_out(tmp_path)
-    monkeypatch.setattr(run, "_run_all", lambda *args: _outputs("exact", n=0, tensorpack=False))
+    monkeypatch.setattr(run, "_run_all", _run_all(n=0))
     monkeypatch.setattr(run, "detectron2_on_images",
                         lambda info, images_npz, out_npz: {key: _detections(0) for key in np.load(images_npz).files})
     with pytest.raises(run.VerificationFailed) as e:
         run.verify(out, sizes=((256, 320), (300, 452)))
-    assert str(e.value) == ("verification FAILED: detectron2 detected nothing on any of the 10 synthetic images tried; "
-                            "5 more in report.md")  # the SavedModel's row on the photos is the fifth
+    assert str(e.value) == ("verification FAILED: detectron2 detected nothing on any of the 10 synthetic images tried "
+                            "nor on grace_hopper.jpg; 5 more in report.md")  # the SavedModel's row is the fifth
 
 
 def test_semantic_logits_pass_within_their_tolerance_or_with_the_argmax_equal():

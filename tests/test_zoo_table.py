@@ -4,7 +4,7 @@ import pytest
 
 from core import zoo
 from d2tf.zoo_table import BEGIN, END, record_agreement, recorded_agreement, row, table, zoo_configs
-from tests.conftest import ROOT, run_python
+from tests.processes import ROOT, run_python
 from verify.agreement import EXACT
 
 

@@ -59,6 +59,12 @@ def check_expressible(info):
     if not arch.aligned:
         raise NotExpressible("ROIAlign without the half-pixel shift (POOLER_TYPE ROIAlign); tensorpack's roi_align "
                              "always shifts by half a pixel")
+    if info.tuned:
+        raise NotExpressible(f"keys tuned away from its reference zoo config ({', '.join(info.tuned)}), which d2tf "
+                             "does not map to tensorpack's flags")
+    if info.input.format != "BGR":
+        raise NotExpressible(f"INPUT.FORMAT={info.input.format}: d2tf maps BGR models' weights to tensorpack's, "
+                             "whose predict takes BGR images")
     if not info.resize.min_size_test:
         raise NotExpressible("INPUT.MIN_SIZE_TEST=0 (detectron2 does not resize at test time); tensorpack's predict "
                         "always resizes (PREPROC.TEST_SHORT_EDGE_SIZE)")

@@ -49,6 +49,13 @@ def kept_set(info):
     return KeptSet(test.score_thresh, test.nms_thresh, test.detections_per_image)
 
 
+def detections_per_image(outputs):
+    """{image key: detections (an RPN's proposals)} of one runtime's outputs; None for an image of a model that
+    detects nothing by design (a semantic FPN)."""
+    return {key: len(as_detections(image)["scores"]) if has_detections(image) else None
+            for key, image in outputs.items()}
+
+
 def measure(reference, candidate, kept=None):
     """compare() at IoU 0.9, plus how many detections match at STRICT_IOU and how many of the others `kept` (a
     KeptSet) explains as at the edge of the kept set."""

@@ -1,20 +1,23 @@
 """verify.png: detectron2's and the pb's outputs drawn side by side on the same image: detections (an RPN's
-proposals) as boxes, masks and semantic classes tinted."""
+proposals) as boxes labelled with their class and score, masks and semantic classes as translucent fills."""
 
+import functools
 import io
+import os
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from core.contract import as_detections, has_detections
 
 MIN_SCORE, MAX_SHOWN = 0.5, 30  # beyond a few dozen boxes a picture shows nothing
 
 
-def side_by_side(image_bgr, panels, skeleton=()):
-    """PNG bytes: one copy of the image per (title, outputs) panel, the outputs drawn on it; keypoints joined by
-    `skeleton` (pairs of keypoint indices)."""
-    drawn = [_panel(image_bgr, title, dets, skeleton) for title, dets in panels]
+def side_by_side(image_rgb, panels, skeleton=(), class_names=None):
+    """PNG bytes: one copy of the HxWx3 RGB image per (title, outputs) panel, the outputs drawn on it; keypoints
+    joined by `skeleton` (pairs of keypoint indices); labels by `class_names` where given, else by class id."""
+    font = _font(max(11, min(image_rgb.shape[:2]) // 32))  # readable at the picture's size
+    drawn = [_panel(image_rgb, title, dets, skeleton, class_names, font) for title, dets in panels]
     width, height = sum(p.width for p in drawn), max(p.height for p in drawn)
     canvas = Image.new("RGB", (width, height), "white")
     for i, panel in enumerate(drawn):
@@ -24,8 +27,8 @@ def side_by_side(image_bgr, panels, skeleton=()):
     return buffer.getvalue()
 
 
-def _panel(image_bgr, title, outputs, skeleton):
-    image = Image.fromarray(np.clip(image_bgr[:, :, ::-1], 0, 255).astype(np.uint8))
+def _panel(image_rgb, title, outputs, skeleton, class_names, font):
+    image = Image.fromarray(np.clip(image_rgb, 0, 255).astype(np.uint8))
     if "sem_seg" in outputs:
         image = _tint_classes(image, outputs["sem_seg"].argmax(0))
     detects = has_detections(outputs)
@@ -39,15 +42,31 @@ def _panel(image_bgr, title, outputs, skeleton):
         draw.rectangle([float(v) for v in dets["boxes"][i]], outline=color, width=2)
         if "keypoints" in dets:
             _keypoints(draw, dets["keypoints"][i], skeleton, color)
-        draw.text((float(dets["boxes"][i][0]) + 2, float(dets["boxes"][i][1]) + 1),
-                  f"{int(dets['classes'][i])}:{dets['scores'][i]:.2f}", fill=color)
-    header = Image.new("RGB", (image.width, 18), "white")
+        cls = int(dets["classes"][i])
+        _label(draw, dets["boxes"][i][:2], f"{class_names[cls] if class_names else cls} {dets['scores'][i]:.2f}",
+               color, font)
+    header = Image.new("RGB", (image.width, font.size + 8), "white")
     caption = f"{len(shown)} with score >= {MIN_SCORE}" if detects else "per-pixel classes tinted"
-    ImageDraw.Draw(header).text((4, 3), f"{title}: {caption}", fill="black")
+    ImageDraw.Draw(header).text((4, 4), f"{title}: {caption}", fill="black", font=font)
     panel = Image.new("RGB", (image.width, image.height + header.height), "white")
     panel.paste(header, (0, 0))
     panel.paste(image, (0, header.height))
     return panel
+
+
+def _label(draw, corner, text, color, font):
+    """`text` in white on a box of the detection's colour, inside the detection's top-left `corner`."""
+    x, y = float(corner[0]) + 1, float(corner[1]) + 1
+    draw.rectangle(draw.textbbox((x, y), text, font=font), fill=color)
+    draw.text((x, y), text, fill="white", font=font)
+
+
+@functools.lru_cache()
+def _font(size):
+    """DejaVu Sans at `size` px, from matplotlib's data (PIL's built-in font has one small size)."""
+    import matplotlib
+
+    return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf"), size)
 
 
 def _keypoints(draw, keypoints, skeleton, color):

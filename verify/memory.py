@@ -2,7 +2,8 @@
 
 A runtime's peak is estimated from what it holds (`estimate`): its framework once loaded, its copies of the
 weights, the backbone's activations (bytes per pixel of the largest image it runs) and the per-box part: a C4 model
-runs res5 on the pooled features of every proposal, 0.8 MB a proposal at 1000 proposals. The factors are measured
+runs res5 on the pooled features of every proposal, 0.8 MB a proposal at 1000 proposals. On photos as they come, a
+mask model's masks are pasted at the photo's size, one per detection. The factors are measured
 peaks over those parts, rounded up (docs/pipeline.md, "verify's memory"). `Budget` then starts a runtime only when
 its estimate fits beside the estimates of those running."""
 
@@ -22,24 +23,26 @@ class Factors:
     weights: float  # copies of the weights it holds
     pixel: float  # bytes per pixel of the largest image
     pooled: float  # copies of the pooled features of every proposal (pooled_bytes)
+    pasted: float = 0  # bytes per photo pixel and detection of masks pasted at the photo's size
 
 
 FACTORS = {
-    "detectron2": Factors(1.0 * GIB, 2, 2048, 2),
+    "detectron2": Factors(1.0 * GIB, 2, 2048, 2, pasted=2),
     "onnxruntime": Factors(0.5 * GIB, 2, 1536, 1.5),
     "model.pb": Factors(1.0 * GIB, 3, 4096, 8),
-    "saved_model": Factors(1.0 * GIB, 3, 4096, 8),
+    "saved_model": Factors(1.0 * GIB, 3, 4096, 8, pasted=12),
     "tensorpack": Factors(1.0 * GIB, 3, 4096, 8),
     # TFLite runs the per-box nodes a chunk of boxes at a time (tf_import/roi_chunks.py): their part is bounded.
     "model.tflite": Factors(1.5 * GIB, 2, 2048, 0),
 }
 
 
-def estimate(runtime, weights, pixels, pooled):
-    """Bytes `runtime` is expected to peak at: `weights` bytes of weights, images of up to `pixels` pixels, and
-    `pooled` bytes of pooled features (pooled_bytes)."""
+def estimate(runtime, weights, pixels, pooled, pasted=0):
+    """Bytes `runtime` is expected to peak at: `weights` bytes of weights, images of up to `pixels` pixels (as the
+    model runs them), `pooled` bytes of pooled features (pooled_bytes) and `pasted` photo pixels times detections of
+    masks pasted at a photo's size."""
     f = FACTORS[runtime]
-    return int(f.base + f.weights * weights + f.pixel * pixels + f.pooled * pooled)
+    return int(f.base + f.weights * weights + f.pixel * pixels + f.pooled * pooled + f.pasted * pasted)
 
 
 def weight_bytes(model):

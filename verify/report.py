@@ -2,6 +2,7 @@
 comment for tools (invisible when rendered). Its title says whether the verification passed or FAILED."""
 
 import json
+import os
 
 import core
 from core.contract import TFLITE
@@ -67,13 +68,19 @@ def render(info, mode, figures, evaluation=None):
         "",
         *_tensorpack_section(figures.get("tensorpack"), info.architecture.backbone, len(figures["images"])),
         *_serving_section(figures["serving"]),
-        "![detectron2 (left) and model.pb (right) on the first image](verify.png)",
+        *_images_section(figures),
+        f"![detectron2 (left) and model.pb (right) on {shown_image(figures)}](verify.png)",
         "",
     ]
     if evaluation:
         lines += [evaluation, ""]
     lines += [f"<!-- {FIGURES_MARKER} {json.dumps(figures)} -->", ""]
     return "\n".join(lines)
+
+
+def shown_image(figures):
+    """The image verify.png shows: the first photo, else the first image."""
+    return next(iter(figures["files"]), next(iter(figures["images"])))
 
 
 def _tflite_note(stages):
@@ -97,10 +104,50 @@ def _verdict(figures):
 
 
 def _images(figures):
-    shown = f"{len(figures['images'])} synthetic images ({', '.join(figures['images'])})"
-    if figures["tried"] > len(figures["images"]):  # the requested ones gave detectron2 nothing to detect
+    files = figures["files"]
+    synthetic = [key for key in figures["images"] if key not in files]
+    shown = f"{_counted(synthetic, 'synthetic image')} ({', '.join(synthetic)})"
+    if figures["tried"] > len(synthetic):  # the requested ones gave detectron2 nothing to detect
         shown += f", the first of each size detectron2 detected something on, of {figures['tried']} tried"
+    if files:
+        shown += f"; {_counted(files, 'photo')} ({', '.join(os.path.basename(f['path']) for f in files.values())})"
     return shown
+
+
+def _counted(items, noun):
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _images_section(figures):
+    """Each image by name, where it came from, the size it ran at, and detectron2's detections on it: what every
+    check on it compares."""
+    files, rows = figures["files"], []
+    for run_by, shapes, detections in [("every stage", figures["images"], figures["detections"]),
+                                       *(("the SavedModel, as it comes", row["photos"], row["detections"])
+                                         for row in figures["serving"])]:
+        rows += [f"| {key} | {_origin(files.get(key))} | {run_by} | {_size(size)} | "
+                 f"{'none by design' if detections[key] is None else detections[key]} |"
+                 for key, size in shapes.items()]
+    return [
+        "## Images",
+        "",
+        "Every stage runs on each image as the graph's input (float32; a photo turned upright as its EXIF orientation",
+        "says and resized as the config's test resize does), the SavedModel on its photos as they come (uint8 RGB).",
+        "Detections: detectron2's on the image, which every check on it compares.",
+        "",
+        "| image | from | run by | size (HxW) | detections |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def _origin(file):
+    return "synthetic" if file is None else f"`{file['path']}` ({_size(file['size'])} as read)"
+
+
+def _size(size):
+    return "x".join(map(str, size))
 
 
 def _matched(row):
@@ -187,7 +234,7 @@ def _serving_section(rows):
         "",
         "saved_model's `serving_default` (uint8 RGB in; the test resize, the model and detectron2's postprocessing in",
         "the graph) against detectron2's whole inference (DefaultPredictor's steps) on photos of "
-        f"{', '.join('x'.join(map(str, size)) for size in row['photos'].values())} pixels,",
+        f"{', '.join(map(_size, row['photos'].values()))} pixels,",
         "compared at image scale; masks by the least share of equal pixels of a matched instance "
         f"(>= {MASK_EQUAL:.1%}).",
         "",

@@ -2,7 +2,8 @@
 OUT/model.fixed.onnx, the frozen OUT/model.pb (TensorFlow) and OUT/model.tflite (TFLite, against the pb) if there is
 one, then writes OUT/report.md and OUT/verify.png. It also runs OUT/saved_model's serving signature on photos as
 they come against detectron2's whole inference (verify/serving.py), unless OUT has none (converted with
---no-saved-model).
+--no-saved-model). The images: synthetic ones, and the user's photos (`--verify-images`; by default a real
+photograph the installed packages ship, verify/photos.py).
 
 The other RoIAlign mode is measured too: verify switches a copy of the fixed graph to it (a temporary file) and runs
 that in onnxruntime, so the report shows what tensorpack's sampling (or the exact grid) costs against detectron2.
@@ -25,12 +26,13 @@ import numpy as np
 
 from core import D2TFError, cli, contract
 from core.cli import parse_size
-from core.contract import TFLITE, as_detections, has_detections
+from core.contract import TFLITE
 from core.digest import file_sha256
 from core.files import hidden_work_dir, load_onnx, load_outputs, save_outputs, write_atomic
 from core.metadata import read_info, read_passes, record_passes, roialign_mode
 from core.process import kill_running
 from core.synthetic import synthetic_image
+from evaluate.preprocess import resized_shape, swap_channels
 from runners import onnx_runner
 from runners.processes import (
     detectron2_on_images,
@@ -41,10 +43,14 @@ from runners.processes import (
     tflite_on_images,
 )
 from verify import memory, report, serving
-from verify.agreement import EXACT, STRICT_IOU, agreement_ap, inexact, kept_set, measure
+from verify.agreement import EXACT, STRICT_IOU, agreement_ap, detections_per_image, inexact, kept_set, measure
 from verify.draw import side_by_side
+from verify.photos import default_photo, read_photos
 
 DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple of 32 (FPN pads inside the graph)
+VERIFY_IMAGES_HELP = ("photos (jpg, png, any size; turned upright as their EXIF orientation says) verified beside the "
+                      "synthetic images: by every stage, resized as the config's test resize does, and by the "
+                      "SavedModel as they come (default: matplotlib's sample photo grace_hopper.jpg)")
 PROBE_SEEDS = 4  # further synthetic images per size detectron2 tries when it detects nothing on the requested ones
 MEMORY_SHARE = 0.9  # of the memory available when verify starts, what its runtimes' estimates may add up to
 
@@ -56,9 +62,10 @@ class VerificationFailed(D2TFError):
     exit_status = 3
 
 
-def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpack_dir=None):
+def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpack_dir=None, photo_paths=None):
     """Writes report.md and verify.png into out_dir; returns the report's figures, or, once both are written, raises
-    VerificationFailed if the report says FAILED. With `work_dir`, verify's working files stay there: images.npz,
+    VerificationFailed if the report says FAILED. `photo_paths`: image files verified beside the synthetic images of
+    `sizes` (default: verify.photos.default_photo). With `work_dir`, verify's working files stay there: images.npz,
     each runtime's outputs as `<runtime>.npz` (entries `<image>/<output>`; 0-based classes, but the TensorFlow
     runtimes' own 1-based labels in model.pb.npz and tensorpack.npz) and the other RoIAlign mode's fixed graph."""
     fixed_path = os.path.join(out_dir, contract.FIXED_ONNX)
@@ -69,34 +76,37 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     pooled = bool(info.pooler)  # without RoIAlign (RetinaNet) either mode's graph is detectron2's, gated as exact
     kept = kept_set(info)  # what explains a detection kept by one runtime only (verify.agreement.KeptSet)
     _check_weights(info.source)
+    real = read_photos(photo_paths or [default_photo()], info)
     if tensorpack_dir:
         tensorpack_dir = _tensorpack_client(tensorpack_dir, out_dir, info)
     other = "exact" if mode == "tensorpack" else "tensorpack"
-    images = _synthetic(enumerate(sizes, start=1))
-    tried = len(images)
+    images = {**_synthetic(enumerate(sizes, start=1)), **_inputs(real)}
+    tried = len(sizes)
     served = os.path.isdir(os.path.join(out_dir, contract.SAVED_MODEL))
     with _work_dir(work_dir, out_dir) as work:
-        photos, photos_npz = _photos(info, range(1, len(sizes) + 1), work, served)
+        photos, photos_npz = _photos(info, range(1, len(sizes) + 1), real, work, served)
         outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir)
         if _count(outputs["detectron2"]) == 0:
             picked, detectron2 = _probe(info, sizes, work)
             tried += PROBE_SEEDS * len(sizes)
             if picked:
-                images = picked
-                # the photos too: drawn with the seeds of the images detectron2 detected something on
-                photos, photos_npz = _photos(info, [_seed(key) for key in picked], work, served)
+                images = {**picked, **_inputs(real)}
+                detectron2.update({photo.key: outputs["detectron2"][photo.key] for photo in real})  # ran on them
+                # the synthetic photos too: drawn with the seeds of the images detectron2 detected something on
+                photos, photos_npz = _photos(info, [_seed(key) for key in picked], real, work, served)
                 outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2)
         on_photos = {runtime: outputs.pop(runtime) for runtime in serving.RUNTIMES if runtime in outputs}
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     shapes = {key: list(image.shape[:2]) for key, image in images.items()}
-    serving_row = dict(photos={key: list(photo.shape[:2]) for key, photo in photos.items()},
-                       **serving.row(on_photos, exact=mode == "exact" or not pooled, kept=kept)) if served else None
+    serving_row = serving.row(on_photos, {key: list(photo.shape[:2]) for key, photo in photos.items()},
+                              exact=mode == "exact" or not pooled, kept=kept) if served else None
+    files = {photo.key: dict(path=photo.path, size=list(photo.rgb.shape[:2])) for photo in real}
     figures = _figures(outputs, mode, other, shapes, info.architecture.backbone, tried, serving_row, pooled,
-                       kept)
-    first = next(iter(images))
-    png = side_by_side(images[first], [("detectron2", outputs["detectron2"][first]),
-                                       (f"model.pb ({mode})", outputs["model.pb"][first])],
-                       info.keypoint_skeleton)
+                       kept, files)
+    first = report.shown_image(figures)
+    panels = [("detectron2", outputs["detectron2"][first]), (f"model.pb ({mode})", outputs["model.pb"][first])]
+    png = side_by_side(swap_channels(images[first], info.input.format), panels, info.keypoint_skeleton,
+                       info.class_names)
     text = report.render(info, mode, figures, evaluation)
     write_atomic(os.path.join(out_dir, contract.VERIFY_PNG), png)
     write_atomic(os.path.join(out_dir, contract.REPORT), text.encode())
@@ -124,16 +134,22 @@ def _synthetic(seeded):
     return {f"synthetic{seed}_{h}x{w}": synthetic_image(h, w, seed=seed) for seed, (h, w) in seeded}
 
 
+def _inputs(photos):
+    """{key: the graph's input} of verify.photos.Photos."""
+    return {photo.key: photo.image for photo in photos}
+
+
 def _seed(key):
     """The seed of a _synthetic image key."""
     return int(key[len("synthetic"):key.index("_")])
 
 
-def _photos(info, seeds, work, served):
-    """(serving.photos of `seeds`, the npz in `work` holding them); ({}, None) unless the SavedModel is `served`."""
+def _photos(info, seeds, real, work, served):
+    """({key: uint8 RGB photo}: serving.photos of `seeds` and the Photos `real` as they come, the npz in `work`
+    holding them); ({}, None) unless the SavedModel is `served`."""
     if not served:
         return {}, None
-    photos = serving.photos(info, seeds)
+    photos = {**serving.photos(info, seeds), **{photo.key: photo.rgb for photo in real}}
     npz = os.path.join(work, "photos.npz")
     np.savez(npz, **photos)
     return photos, npz
@@ -142,9 +158,8 @@ def _photos(info, seeds, work, served):
 def _count(outputs):
     """Detections (an RPN's proposals) over all images; None for a model that detects nothing by design (a semantic
     FPN)."""
-    if not all(has_detections(image) for image in outputs.values()):
-        return None
-    return sum(len(as_detections(image)["scores"]) for image in outputs.values())
+    counts = detections_per_image(outputs).values()
+    return None if None in counts else sum(counts)
 
 
 def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2=None):
@@ -202,20 +217,24 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
 
 
 def _needs(fixed, info, images, photos_npz):
-    """{runtime: estimated peak bytes} (verify/memory.py) for `images`, and the photos for the SavedModel and
-    detectron2's whole inference."""
+    """{runtime: estimated peak bytes} (verify/memory.py) for `images`, and for the SavedModel and detectron2's whole
+    inference the photos: the model runs each at its test resize, and a mask model pastes a mask per detection at
+    the photo's size."""
     weights = memory.weight_bytes(fixed)
     pooled = memory.pooled_bytes(fixed, info.test.rpn_post_nms_topk or 0)
     pixels = max(image.shape[0] * image.shape[1] for image in images.values())
+    sizes = []
     if photos_npz:
         with np.load(photos_npz) as photos:
-            photo_pixels = max(photos[key].shape[0] * photos[key].shape[1] for key in photos.files)
-    else:
-        photo_pixels = 0
+            sizes = [photos[key].shape[:2] for key in photos.files]
+    resize = info.resize.min_size_test, info.resize.max_size_test
+    resized = max((np.prod(resized_shape(*size, *resize)) for size in sizes), default=0)
+    masks = info.test.detections_per_image if info.architecture.mask else 0  # pasted on each photo, at most
+    pasted = masks * max((np.prod(size) for size in sizes), default=0)
     needs = {runtime: memory.estimate(runtime, weights, pixels, pooled) for runtime in memory.FACTORS}
-    needs["saved_model"] = memory.estimate("saved_model", weights, photo_pixels, pooled)
-    needs["detectron2"] = needs["detectron2.photos"] = memory.estimate("detectron2", weights,
-                                                                        max(pixels, photo_pixels), pooled)
+    needs["saved_model"] = memory.estimate("saved_model", weights, resized, pooled, pasted)
+    needs["detectron2"] = needs["detectron2.photos"] = memory.estimate("detectron2", weights, max(pixels, resized),
+                                                                        pooled, pasted)
     return needs
 
 
@@ -271,10 +290,11 @@ def tensorpack_computes_the_graph(backbone, height, width):
     return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
 
 
-def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=True, kept=None):
+def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=True, kept=None, files=None):
     """Each stage against the one before it, agreement with detectron2 and, when it ran, tensorpack's model, on the
-    images `shapes` ({key: [height, width]}) picked from `tried`, and the SavedModel's row (`serving_row`, on its
-    photos); the rows that must be exact carry their failures, and `failures` lists them all. In tensorpack mode
+    images `shapes` ({key: [height, width]}): those of `files` ({key: {path, size as read}}: the photos) and
+    synthetic ones picked from `tried`; detectron2's detections on each, and the SavedModel's row (`serving_row`, on
+    its photos). The rows that must be exact carry their failures, and `failures` lists them all. In tensorpack mode
     model.fixed.onnx differs from model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for
     it. A model that does not pool (`pooled` False) is the same graph in both modes: every row is exact."""
     stages = [("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", mode == "exact" or not pooled)]
@@ -299,8 +319,8 @@ def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=
             dict(against=graph, images=len(same or shapes),
                  **_row(outputs, "tensorpack", graph, bool(same), same or None, kept)),
         ]
-    figures.update(images=shapes, tried=tried, tolerance=dict(iou=STRICT_IOU, **EXACT),
-                   serving=[serving_row] if serving_row else [])
+    figures.update(images=shapes, files=files or {}, detections=detections_per_image(outputs["detectron2"]),
+                   tried=tried, tolerance=dict(iou=STRICT_IOU, **EXACT), serving=[serving_row] if serving_row else [])
     figures["failures"] = _failures(figures, _count(outputs["detectron2"]))
     return figures
 
@@ -321,7 +341,9 @@ def _failures(figures, detections):
     lines = [line for section in ("stages", "agreement", "tensorpack", "serving") for row in figures.get(section, ())
              for line in row["failures"]]
     if detections == 0:
-        lines.insert(0, f"detectron2 detected nothing on any of the {figures['tried']} synthetic images tried")
+        photos = ", ".join(os.path.basename(file["path"]) for file in figures["files"].values())
+        lines.insert(0, f"detectron2 detected nothing on any of the {figures['tried']} synthetic images tried"
+                        + (f" nor on {photos}" if photos else ""))
     return lines
 
 
@@ -377,12 +399,14 @@ def main(argv=None):
     parser = cli.ArgumentParser(
         prog="d2tf verify", description=__doc__.split("\n\n")[0],
         epilog="Reads OUT/model.onnx, model.fixed.onnx, model.pb, model.tflite and saved_model/ (those written), the "
-        "weights (.pkl/.pth) the conversion recorded, with --tensorpack OUT/model.npz and tensorpack_config.py, with "
-        "--evaluate COCO_DIR's images and instances json. Writes OUT/report.md and OUT/verify.png; with --work-dir, "
-        "DIR/images.npz, DIR/<runtime>.npz per runtime and the other RoIAlign mode's DIR/model.fixed.<mode>.onnx.")
+        "weights (.pkl/.pth) the conversion recorded, the --verify-images files (default: matplotlib's sample photo "
+        "grace_hopper.jpg), with --tensorpack OUT/model.npz and tensorpack_config.py, with --evaluate COCO_DIR's "
+        "images and instances json. Writes OUT/report.md and OUT/verify.png; with --work-dir, DIR/images.npz, "
+        "DIR/<runtime>.npz per runtime and the other RoIAlign mode's DIR/model.fixed.<mode>.onnx.")
     parser.add_argument("--out", required=True, help="a directory written by `d2tf convert`")
     parser.add_argument("--sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="HxW[,HxW...]",
                         help="sizes of the synthetic verification images (default: 480x640,600x904)")
+    parser.add_argument("--verify-images", nargs="+", metavar="IMAGE", help=VERIFY_IMAGES_HELP)
     parser.add_argument("--evaluate", metavar="COCO_DIR",
                         help="also evaluate detectron2 and the pb on a COCO-style dir (images + instances json)")
     parser.add_argument("--work-dir", metavar="DIR", help="keep verify's working files in DIR: the images, each "
@@ -390,5 +414,5 @@ def main(argv=None):
     parser.add_argument("--tensorpack", metavar="DIR", help="also run tensorpack's own model (DIR: a tensorpack "
                         "examples/FasterRCNN checkout) on model.npz and tensorpack_config.py")
     args = parser.parse_args(argv)
-    verify(args.out, args.sizes, args.evaluate, args.work_dir, args.tensorpack)
+    verify(args.out, args.sizes, args.evaluate, args.work_dir, args.tensorpack, args.verify_images)
 

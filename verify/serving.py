@@ -1,13 +1,14 @@
 """The SavedModel's serving signature against detectron2's whole inference (DefaultPredictor: its test resize, the
-model, detector_postprocess), on uint8 RGB images as they come: two synthetic photos of odd, non-square sizes, one
-smaller and one larger than the config's test resize. Detections are compared at image scale; masks, pasted at image
-size by both, by the share of their pixels that are equal. verify runs them (verify/run.py: _run_all)."""
+model, detector_postprocess), on uint8 RGB images as they come: verify's photos (verify/photos.py) and two synthetic
+photos of odd, non-square sizes, one smaller and one larger than the config's test resize. Detections are compared at
+image scale; masks, pasted at image size by both, by the share of their pixels that are equal. verify runs them
+(verify/run.py: _run_all)."""
 
 import numpy as np
 
 from core.matching import match_detections
 from core.synthetic import synthetic_image
-from verify.agreement import STRICT_IOU, inexact, measure
+from verify.agreement import STRICT_IOU, detections_per_image, inexact, measure
 
 RUNTIMES = ("detectron2.photos", "saved_model")  # verify's runtimes on the photos (outputs as <runtime>.npz)
 MASK_EQUAL = 0.999  # the least share of equal pixels in a matched instance's image-size mask
@@ -23,10 +24,10 @@ def photos(info, seeds):
             for seed, (h, w) in zip(seeds, sizes)}
 
 
-def row(outputs, exact, kept=None):
-    """measure() of the SavedModel against detectron2 on boxes and scores (`kept`: the model's KeptSet), and
-    `mask_equal`: the least share of equal pixels over matched instances (None without masks); with `exact`, what
-    keeps it from being exact."""
+def row(outputs, shapes, exact, kept=None):
+    """measure() of the SavedModel against detectron2 on boxes and scores (`kept`: the model's KeptSet) on the photos
+    `shapes` ({key: [height, width]}), detectron2's detections on each, and `mask_equal`: the least share of equal
+    pixels over matched instances (None without masks); with `exact`, what keeps it from being exact."""
     reference, candidate = (outputs[runtime] for runtime in RUNTIMES)
     unmasked = [{key: {k: v for k, v in image.items() if k != "masks"} for key, image in side.items()}
                 for side in (reference, candidate)]
@@ -35,8 +36,8 @@ def row(outputs, exact, kept=None):
     problems = inexact(figures) if exact else []
     if exact and figures["mask_equal"] is not None and figures["mask_equal"] < MASK_EQUAL:
         problems.append(f"a matched mask has {figures['mask_equal']:.4%} of its pixels equal, < {MASK_EQUAL:.1%}")
-    figures.update(exact=exact, failures=[f"saved_model against detectron2: {'; '.join(problems)}"] if problems
-                   else [])
+    figures.update(photos=shapes, detections=detections_per_image(reference), exact=exact,
+                   failures=[f"saved_model against detectron2: {'; '.join(problems)}"] if problems else [])
     return figures
 
 

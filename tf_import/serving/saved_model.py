@@ -47,11 +47,12 @@ class _Served(tf.Module):
         self._mask = info.architecture.mask
         self._outputs = contract.pb_outputs(info.outputs)
         self._resize = info.resize
+        self._bgr = info.input.format == "BGR"
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
     def _model(self, image):
-        """{pb output: tensor} of the pb's graph on one float32 BGR [H, W, 3] image; one function, which both
-        signatures call."""
+        """{pb output: tensor} of the pb's graph on one float32 [H, W, 3] image in the model's INPUT.FORMAT; one
+        function, which both signatures call."""
         feeds = {f"{contract.INPUT}:0": image}
         feeds.update({f"{name}:0": tf.convert_to_tensor(variable)
                       for name, variable in zip(self._weight_names, self.weight_variables)})
@@ -65,7 +66,8 @@ class _Served(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name=contract.SERVING_INPUT)])
     def serve(self, input_tensor):
-        image = input_tensor[0, :, :, ::-1]  # BGR, as DefaultPredictor hands images to the model
+        # In the model's INPUT.FORMAT, as DefaultPredictor hands images to the model.
+        image = input_tensor[0, :, :, ::-1] if self._bgr else input_tensor[0]
         height, width = tf.shape(image)[0], tf.shape(image)[1]
         resized_hw = (height, width)
         if self._resize.min_size_test:

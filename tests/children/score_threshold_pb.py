@@ -1,7 +1,7 @@
-"""`python tests/score_threshold_pb.py SOURCE DESTINATION OLD NEW`: writes the frozen pb SOURCE with the score
-threshold OLD of its box head's NMS calls (one Reshape of a Const feeds them all, tf_import/ops/non_max_suppression.py)
-set to NEW, a constant of its own: the pb conftest.with_score_threshold's ONNX graph translates to. A child process:
-TensorFlow must not share the test process with PyTorch."""
+"""`python tests/children/score_threshold_pb.py SOURCE DESTINATION OLD NEW`: writes the frozen pb SOURCE with the
+score threshold OLD of its box head's NMS calls (one Reshape of a Const feeds them all,
+tf_import/ops/non_max_suppression.py) set to NEW, a constant of its own: the pb conftest.with_score_threshold's ONNX
+graph translates to. A child process: TensorFlow must not share the test process with PyTorch."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""`python tests/tflite_interface.py MODEL.onnx ROWS`: converts a d2tf-interface ONNX graph with
+"""`python tests/children/tflite_interface.py MODEL.onnx ROWS`: converts a d2tf-interface ONNX graph with
 tf_import.tflite.tflite_bytes (outputs padded to ROWS) and prints, as JSON, for a zero image and one with two
 pixels above 0.5: the raw signature outputs (padded, with num_detections) and runners.tflite_runner.detections' cut.
 A child process: TensorFlow must not share the test process with PyTorch."""

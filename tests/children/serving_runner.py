@@ -1,6 +1,7 @@
-"""`python tests/serving_runner.py cases.npz out.npz`: tf_import/serving's steps on the cases tests/test_serving.py
-writes, in a TensorFlow process of their own. A case's kind is its key's prefix: resize (image, limits = [short
-edge, max size]), boxes (boxes, resized = [h, w], size = [h, w]), paste (masks, boxes, size = [h, w])."""
+"""`python tests/children/serving_runner.py cases.npz out.npz`: tf_import/serving's steps on the cases
+tests/test_serving.py writes, in a TensorFlow process of their own. A case's kind is its key's prefix: resize
+(image, limits = [short edge, max size]), boxes (boxes, resized = [h, w], size = [h, w]), paste (masks, boxes,
+size = [h, w])."""
 
 import sys
 

@@ -1,7 +1,7 @@
 """The attributes of a pb that equal their op's default (tf_import strips them, so older TF versions load the pb),
 restated from TensorFlow's op registry; run as a subprocess, TensorFlow must not share the PyTorch test process:
 
-    python tests/default_attrs.py model.pb   ->   {"default_valued_attrs": [...], "ops": {op: count}} on stdout
+    python tests/children/default_attrs.py model.pb   ->   {"default_valued_attrs": [...], "ops": {op: count}}
 """
 
 import json

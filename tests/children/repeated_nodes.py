@@ -1,7 +1,8 @@
 """tf_import.freeze.merge_repeated_nodes on a small graph with known repeats; run as a subprocess (TensorFlow must
 not share the PyTorch test process):
 
-    python tests/repeated_nodes.py   ->   {"nodes": [names before], "kept": [names after], "outputs_equal": bool}
+    python tests/children/repeated_nodes.py
+        ->   {"nodes": [names before], "kept": [names after], "outputs_equal": bool}
 
 The graph: two equal scalar Consts and the two Muls that use them (a repeat, then a chain's repeat), a Mul repeated
 under a name to keep, two equal large Consts (not compared), two random ops (stateful: never merged).

@@ -1,6 +1,6 @@
-"""`python tests/tensorpack_resize.py CLIENT OUT HxW[,HxW...]`: the image sizes tensorpack's own predict_image
-resizes to (its CustomResize with cfg.PREPROC as OUT/tensorpack_config.py leaves it once the model is built), as a
-JSON list of [h, w] on stdout. A TensorFlow process of its own."""
+"""`python tests/children/tensorpack_resize.py CLIENT OUT HxW[,HxW...]`: the image sizes tensorpack's own
+predict_image resizes to (its CustomResize with cfg.PREPROC as OUT/tensorpack_config.py leaves it once the model is
+built), as a JSON list of [h, w] on stdout. A TensorFlow process of its own."""
 
 import json
 import sys

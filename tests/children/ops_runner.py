@@ -1,6 +1,6 @@
-"""Translates and runs every handler case of tests/test_ops.py, all in one TensorFlow process.
+"""Translates and runs every op handler case (tests/tf_import/op_cases.py), all in one TensorFlow process.
 
-    python tests/ops_runner.py DIR [--tflite]
+    python tests/children/ops_runner.py DIR [--tflite]
 
 With --tflite, each case is translated for TFLite, converted as tf_import/tflite.py converts a model (builtin ops
 only) and run in tf.lite.Interpreter.

@@ -1,7 +1,7 @@
 """Calibrated checkpoints of several test configs from one process, so PyTorch and detectron2 are imported once
-instead of once per architecture (tests/conftest.py starts it at session start):
+instead of once per architecture (tests/builds.py starts it at session start):
 
-    python tests/calibrate_all.py a.yaml b.yaml ...   ->   a.pkl, b.pkl, ... beside each yaml, in that order
+    python tests/children/calibrate_all.py a.yaml b.yaml ...   ->   a.pkl, b.pkl, ... beside each yaml, in that order
 
 Each goes through `python -m d2tf.calibrate`'s own main and appears at once (written under another name, then
 renamed), so a build may use it as soon as it exists.

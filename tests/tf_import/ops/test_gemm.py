@@ -1,0 +1,14 @@
+"""tf_import/ops/gemm.py: Gemm."""
+
+from tests.tf_import.op_cases import draws, handler_tests, one_op
+
+floats = draws(2994).floats
+
+CASES = [
+    one_op("gemm_transb_alpha_beta", "Gemm", {"a": floats(3, 4)}, {"b": floats(5, 4), "c": floats(5)}, transB=1,
+           alpha=0.5, beta=2.0),
+    one_op("gemm_run_time_b", "Gemm", {"a": floats(3, 4), "b": floats(5, 4), "c": floats(3, 5)}, transB=1),
+    one_op("gemm_transa_refused", "Gemm", {"a": floats(4, 3), "b": floats(4, 5)}, transA=1, refused="transA=1"),
+]
+
+test_handler, test_handler_in_tflite = handler_tests(CASES)

@@ -17,6 +17,7 @@ TENSORPACK_ARG := $(if $(TENSORPACK),--tensorpack "$(TENSORPACK)")
 SAVED_MODEL_ARG := $(if $(NO_SAVED_MODEL),--no-saved-model)
 TFLITE_ARG := $(if $(NO_TFLITE),--no-tflite)
 VERIFY_IMAGES_ARG := $(if $(VERIFY_IMAGES),--verify-images $(patsubst %,"%",$(VERIFY_IMAGES)))
+CLASS_NAMES_ARG := $(if $(CLASS_NAMES),--class-names "$(CLASS_NAMES)")
 STAGE ?= graphfix
 PORT ?= 8080
 
@@ -30,13 +31,15 @@ setup:
 # saved_model (unless NO_SAVED_MODEL=1), model.tflite (unless NO_TFLITE=1), flags.txt, tensorpack_config.py,
 # report.md (and model.json, verify.png), or nothing new if any stage fails.
 # TENSORPACK=DIR (a tensorpack examples/FasterRCNN checkout): verify also runs tensorpack's own model on the npz.
-# VERIFY_IMAGES="a.jpg b.png": verify runs every stage and the SavedModel on these photos too (default: matplotlib's
-# sample photo), beside its synthetic images.
+# VERIFY_IMAGES="a.jpg b.png": verify runs every stage and the SavedModel on these photos too, beside its synthetic
+# images.
+# CLASS_NAMES=FILE: the model's class names, one a line (or a COCO json's categories), into model.json,
+# tensorpack_config.py and verify.png.
 convert: setup
 	@if [ "$(WEIGHTS)" = "$(EXAMPLE_WEIGHTS)" ] && [ ! -f "$(WEIGHTS)" ]; then \
 		echo "[d2tf] no WEIGHTS given: generating the example checkpoint $(WEIGHTS) (calibrated random weights)" >&2; \
 		mkdir -p "$$(dirname "$(WEIGHTS)")" && PYTHONWARNINGS=ignore $(D2TF) calibrate --config "$(MODEL)" --out "$(WEIGHTS)"; fi
-	$(D2TF) convert --config "$(MODEL)" --weights "$(WEIGHTS)" --out "$(OUT)" --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG) $(SAVED_MODEL_ARG) $(TFLITE_ARG) $(VERIFY_IMAGES_ARG)
+	$(D2TF) convert --config "$(MODEL)" --weights "$(WEIGHTS)" --out "$(OUT)" --roialign $(ROIALIGN) $(FOLDBN_ARG) $(EVALUATE_ARG) $(TENSORPACK_ARG) $(SAVED_MODEL_ARG) $(TFLITE_ARG) $(VERIFY_IMAGES_ARG) $(CLASS_NAMES_ARG)
 
 # Re-runs the verification of a converted OUT: detectron2 vs onnxruntime (both ONNX files) vs the pb.
 verify: setup

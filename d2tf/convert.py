@@ -9,6 +9,7 @@ import os
 import signal
 
 from core import D2TFError, cli, contract, zoo
+from core.class_names import read_class_names
 from core.cli import parse_size
 from core.files import hidden_work_dir
 from core.process import run_module
@@ -20,7 +21,7 @@ from verify.run import DEFAULT_SIZES, VERIFY_IMAGES_HELP, VerificationFailed, pa
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
             coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True,
-            tflite=True, verify_images=None):
+            tflite=True, verify_images=None, class_names=None):
     """Runs every stage; on success OUT holds FILES and what tf_import wrote: the pb, the SavedModel if
     `saved_model` and the TFLite model if `tflite` unless they cannot express the model, and the tensorpack files
     unless tensorpack cannot. Returns the tensorpack flags line, or None without them."""
@@ -35,6 +36,9 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
     if coco_dir and not os.path.isdir(coco_dir):
         raise D2TFError(f"COCO-style directory not found: {coco_dir}")
     check_photos(verify_images or ())
+    if class_names:  # the count is checked by export, which knows the model's
+        class_names = os.path.abspath(class_names)
+        read_class_names(class_names)
     if tensorpack_dir:
         from runners.tensorpack_runner import check_client
 
@@ -42,7 +46,8 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
     with claimed(out), hidden_work_dir(out, "staging") as staging:
         stages = (
             ("export", ["--config", config, "--weights", weights, "--out", staging,
-                        "--trace-size", "x".join(map(str, trace_size))]),
+                        "--trace-size", "x".join(map(str, trace_size)),
+                        *(["--class-names", class_names] if class_names else [])]),
             ("graphfix", [os.path.join(staging, contract.ONNX), "--out", os.path.join(staging, contract.FIXED_ONNX),
                           "--roialign", roialign, "--passes", ",".join(WITH_FOLDBN if fold_batchnorm else DEFAULT)]),
             ("tf_import", [os.path.join(staging, contract.FIXED_ONNX), "--out", staging,
@@ -79,7 +84,7 @@ def main(argv=None):
         description="Convert a detectron2 R-CNN or RetinaNet to a frozen TensorFlow pb, a SavedModel, TFLite and a "
         "tensorpack npz checkpoint + flags, verifying every stage.",
         epilog="Reads the config (a model-zoo name, a d2tf/... name, or a .yaml with its _BASE_ files), the weights "
-        "(.pkl or .pth) and verify's photos (--verify-images; default: matplotlib's sample photo). Writes OUT's files, "
+        "(.pkl or .pth) and the photos given to verify (--verify-images). Writes OUT's files, "
         "all at once when every stage and the verification passed: "
         + ", ".join(EVERY) + f" ({contract.TFLITE} unless TFLite's builtin ops cannot express the model, the last "
         "three unless tensorpack cannot, with the reason).",
@@ -96,6 +101,10 @@ def main(argv=None):
     parser.add_argument("--verify-sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="HxW[,HxW...]",
                         help="synthetic images verify runs through every stage (default: 480x640,600x904)")
     parser.add_argument("--verify-images", nargs="+", metavar="IMAGE", help=VERIFY_IMAGES_HELP)
+    parser.add_argument("--class-names", metavar="FILE", help="the model's class names: a text file, one a line in "
+                        "class order, or a COCO json (its categories by id); they go into model.json, "
+                        "tensorpack_config.py and verify.png (default: the config's test dataset's, when detectron2 "
+                        "knows it; else the outputs' class ids stand alone)")
     parser.add_argument("--fold-batchnorm", action="store_true", help="fold the BatchNorms into the convs of the pb "
                         "(graphfix's opt-in foldbn pass; the npz keeps tensorpack's unfolded BatchNorm variables)")
     parser.add_argument("--evaluate", metavar="COCO_DIR", help="also report COCO box/mask AP of detectron2 and the "
@@ -116,7 +125,7 @@ def main(argv=None):
         signal.signal(sig, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
                    args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model,
-                   not args.no_tflite, args.verify_images)
+                   not args.no_tflite, args.verify_images, args.class_names)
     files = ", ".join(f for f in EVERY if os.path.lexists(os.path.join(args.out, f)))
     if line is None:
         cli.log(f"[d2tf] done: {args.out} holds {files} (no tensorpack npz: see above)")

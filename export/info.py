@@ -2,16 +2,19 @@
 writes a readable copy as model.json."""
 
 import core
-from core import contract
+from core import D2TFError, contract
 from core.digest import file_sha256
 from core.model_info import Architecture, Input, ModelInfo, Pooler, Resize, Source, TestSettings
 from export.trace import OPSET
 
 
-def model_info(cfg, supported, config, weights_path, traced_size):
-    """`supported`: check_supported's (Architecture, tuned keys) of cfg."""
+def model_info(cfg, supported, config, weights_path, traced_size, names=None):
+    """`supported`: check_supported's (Architecture, tuned keys) of cfg; `names`: the user's class names (else the
+    config's test dataset's, when detectron2 knows them for the class count)."""
     arch, tuned = supported
-    num_classes, names, parts = _META_PARTS[arch.meta](cfg, arch)
+    num_classes, dataset_key, parts = _META_PARTS[arch.meta](cfg, arch)
+    if names is not None and len(names) != num_classes:
+        raise D2TFError(f"--class-names gives {len(names)} names, the model predicts {num_classes} classes")
     return ModelInfo(
         d2tf_version=core.__version__,
         source=Source(config=config, weights=str(weights_path), weights_sha256=file_sha256(weights_path)),
@@ -21,7 +24,7 @@ def model_info(cfg, supported, config, weights_path, traced_size):
             aligned=arch.aligned, groups=arch.groups, width_per_group=arch.width_per_group,
             stride_in_1x1=bool(cfg.MODEL.RESNETS.STRIDE_IN_1X1), reference_config=arch.reference_config),
         num_classes=num_classes,
-        class_names=class_names(cfg, num_classes, names),
+        class_names=names or class_names(cfg, num_classes, dataset_key),
         input=Input(size_divisibility=32 if arch.backbone == "FPN" else 0, traced_size=list(traced_size),
                     format=cfg.INPUT.FORMAT),
         tuned=tuned,

@@ -1,7 +1,7 @@
 """The suite's architectures and their builds. Each architecture is built once: a calibrated checkpoint and its
 conversion (`python -m d2tf.convert --tensorpack`, with tensorpack's examples/FasterRCNN where found:
-TENSORPACK_CLIENT), whose verify keeps every runtime's outputs on the same images (IMAGES, the two synthetic ones, and
-verify's default photo): detectron2, both ONNX files and the other RoIAlign mode's fixed graph in onnxruntime, the
+TENSORPACK_CLIENT), whose verify keeps every runtime's outputs on the same images (IMAGES, the two synthetic ones):
+detectron2, both ONNX files and the other RoIAlign mode's fixed graph in onnxruntime, the
 pb, and tensorpack's own model. The stage tests compare those kept outputs pair by pair, so no test runs a model
 again. Builds are subprocesses, and the next architecture's build runs while the current one's tests do: on two cores
 that overlaps one build's single-threaded stretches (imports, tracing, graph optimisation) with the other's.
@@ -36,6 +36,7 @@ OWN_MODELS = {OWN_MODEL: ("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml", [
     "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", [[0.25, 0.5, 1.0, 2.0, 4.0]], "MODEL.RPN.NMS_THRESH", 0.6,
     "MODEL.ROI_HEADS.NUM_CLASSES", 5])}
 SUITE = zoo.SUITE_ARCHITECTURES + list(OWN_MODELS)  # every architecture the suite builds, in build order
+CLASS_NAMES = {OWN_MODEL: ["balloon", "kite", "drone", "bird", "plane"]}  # given to the conversion (--class-names)
 
 TRACE_SIZE = (256, 320)  # small inputs keep the suite fast; full sizes belong in the benchmark
 OTHER_SIZE = (300, 452)  # another aspect, and not a multiple of 32 (FPN pads inside the graph)
@@ -243,13 +244,17 @@ class Build:
     def make(cls, config, directory, checkpoints):
         build = cls(config, directory, checkpoints.get(config))
         sizes = ",".join(f"{h}x{w}" for _, (h, w) in IMAGES.values())
+        names = directory / "class_names.txt"
+        if config in CLASS_NAMES:
+            names.write_text("".join(f"{name}\n" for name in CLASS_NAMES[config]))
         build.result = build.run("-m", "d2tf.convert", "--config", build.yaml, "--weights", build.weights,
                                  "--out", build.out, "--roialign", build.roialign,
                                  "--trace-size", "x".join(map(str, TRACE_SIZE)), "--verify-sizes", sizes,
                                  "--verify-work-dir", build.work,
                                  *(["--tensorpack", TENSORPACK_CLIENT] if TENSORPACK_CLIENT else []),
                                  *([] if build.saved_model else ["--no-saved-model"]),
-                                 *([] if build.tflite else ["--no-tflite"]))
+                                 *([] if build.tflite else ["--no-tflite"]),
+                                 *(["--class-names", names] if config in CLASS_NAMES else []))
         build.info = ModelInfo.read(build.out / "model.json")
         return build
 

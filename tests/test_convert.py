@@ -16,7 +16,7 @@ from core.contract import PB, SAVED_MODEL, TENSORPACK_FILES, TFLITE
 from core.files import HIDDEN, remove_abandoned
 from d2tf.publish import FILES
 from d2tf.zoo_table import record_agreement, recorded_agreement
-from tests.builds import C4_AT_ZOO_PROPOSALS, OWN_MODEL, SUITE, yaml_with
+from tests.builds import C4_AT_ZOO_PROPOSALS, CLASS_NAMES, OWN_MODEL, SUITE, yaml_with
 from tests.processes import ROOT, run_python
 from tf_import import roi_chunks
 from verify.agreement import inexact
@@ -75,7 +75,7 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
             "sem_seg_argmax": exact["sem_seg_argmax"], "keypoint_px": exact["keypoint"],
             "keypoint_score": exact["keypoint_score"], "keypoints_moved": exact["keypoints_moved"],
             "keypoints_regridded": exact["keypoints_regridded"]})
-    measure("agreement with detectron2 (report.md: synthetic 256x320 and 300x452, and the default photo)",
+    measure("agreement with detectron2 (report.md, synthetic 256x320 and 300x452)",
             architecture=zoo.short_name(config), pb=p.roialign, exact_matched_iou99=f"{exact['strict_agreement']:.0%}",
             exact_ap=exact["ap"], exact_max_box_px=exact["box"],
             tensorpack_matched_iou90=f"{tensorpack['agreement']:.0%}", tensorpack_ap=tensorpack["ap"],
@@ -95,6 +95,7 @@ def test_a_users_tuned_rgb_model_converts_and_says_what_it_tuned(pipeline):
              "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS": [[0.25, 0.5, 1.0, 2.0, 4.0]], "MODEL.RPN.NMS_THRESH": 0.6,
              "MODEL.RESNETS.DEPTH": 34, "MODEL.RESNETS.RES2_OUT_CHANNELS": 64}
     assert (p.info.architecture.name, p.info.input.format, p.info.tuned) == ("R34-FPN Faster R-CNN", "RGB", tuned)
+    assert p.info.class_names == CLASS_NAMES[OWN_MODEL], "its --class-names"
     assert "[d2tf] architecture: R34-FPN Faster R-CNN; tuned MODEL.ANCHOR_GENERATOR.SIZES=" in p.result.stderr
     assert ("[d2tf] no tensorpack npz: keys tuned away from its reference zoo config (MODEL.ANCHOR_GENERATOR."
             "ASPECT_RATIOS, MODEL.ANCHOR_GENERATOR.SIZES, MODEL.RESNETS.DEPTH, MODEL.RESNETS.RES2_OUT_CHANNELS, "
@@ -232,7 +233,7 @@ def test_bad_inputs_give_one_line_errors(case, checkpoint_path, tmp_path):
     elif case == "missing coco dir":
         extra = ["--evaluate", tmp_path / "no_such_coco"]
     elif case == "unsupported config":
-        config = yaml_with(config, "MODEL:\n  RESNETS:\n    DEPTH: 152\n", tmp_path)
+        config = yaml_with(config, "MODEL:\n  RESNETS:\n    NORM: BN\n", tmp_path)
     else:
         weights = tmp_path / "model_final_corrupt.pkl"
         weights.write_bytes(b"\x80\x04not really a pickle")

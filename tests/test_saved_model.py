@@ -70,15 +70,21 @@ PHOTO[0, 5, 7] = [10, 0, 20]
 PHOTO[0, 30, 50] = [0, 40, 0]
 
 
-@pytest.mark.parametrize("format, values", [("BGR", [20, 10, 40]), ("RGB", [10, 20, 40])])
-def test_the_serving_signature_answers_in_the_object_detection_apis_layout(format, values, tmp_path):
+# With class names, the label map in the SavedModel's assets (names with a quote and a non-ASCII letter).
+NAMES = ["cat", 'a "big" dog', "café"]
+LABEL_MAP = ('item {\n  id: 1\n  name: "cat"\n}\nitem {\n  id: 2\n  name: "a \\"big\\" dog"\n}\n'
+             'item {\n  id: 3\n  name: "café"\n}\n')
+
+
+@pytest.mark.parametrize("format, values, names", [("BGR", [20, 10, 40], NAMES), ("RGB", [10, 20, 40], None)])
+def test_the_serving_signature_answers_in_the_object_detection_apis_layout(format, values, names, tmp_path):
     """Literal outputs of a hand-made detector's SavedModel (no test resize): num_detections float [1]; boxes
     [1, N, 4] as ymin, xmin, ymax, xmax over the image's height and width, clipped to it ([0, 0, 40, 80] ends at
     y 64); scores [1, N]; classes float, 1-based [1, N]; the photo handed to the graph in the model's
-    INPUT.FORMAT."""
+    INPUT.FORMAT; the class names, when known, as a label map among its assets."""
     model = graph_model(detector_nodes("corner"))
     write_info(model, model_info(architecture={"mask": False}, outputs=contract.onnx_outputs(),
-                                 resize={"min_size_test": 0}, input={"format": format}))
+                                 resize={"min_size_test": 0}, input={"format": format}, class_names=names))
     onnx.save(model, tmp_path / "detector.onnx")
     result = run_python("-m", "tf_import", tmp_path / "detector.onnx", "--out", tmp_path / "out", "--no-tflite")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -96,3 +102,5 @@ def test_the_serving_signature_answers_in_the_object_detection_apis_layout(forma
     assert got["detection_boxes"].tolist() == [[[0.0, 0.0, min(2 * v, 64) / 64, v / 64] for v in values]]
     assert got["detection_scores"].tolist() == [[float(v) for v in values]]
     assert got["detection_classes"].tolist() == [[v + 1.0 for v in values]]
+    label_map = tmp_path / "out" / "saved_model" / "assets" / "label_map.pbtxt"
+    assert (label_map.read_text(encoding="utf-8") if names else label_map.exists()) == (LABEL_MAP if names else False)

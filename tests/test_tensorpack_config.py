@@ -35,7 +35,7 @@ def test_tensorpacks_own_model_equals_the_tensorpack_mode_graph(config, pipeline
     from verify.report import figures_of
 
     figures = figures_of((p.out / "report.md").read_text())
-    # the synthetic images and verify's default photo, at the sizes they ran at
+    # the images verify ran, at the sizes they ran at
     compared = [key for key, size in figures["images"].items() if tensorpack_computes_the_graph(backbone, *size)]
     assert compared, "at least the 256x320 image (verify.run.tensorpack_computes_the_graph says why not the other)"
     for key in compared:

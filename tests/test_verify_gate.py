@@ -14,6 +14,7 @@ from core import D2TFError
 from core.metadata import record_passes, write_info
 from tests.model_infos import model_info
 from tests.processes import run_python
+from tests.test_verify_images import SAMPLE_PHOTO
 from verify import report, run, serving
 from verify.agreement import inexact, measure
 from verify.report import figures_of
@@ -54,7 +55,7 @@ def _shift(outputs, runtimes, px, keys=tuple(SHAPES)):
 
 def _run_all(n=3, change=lambda outputs: None):
     """A stand-in for verify's _run_all (which verify calls by position): _outputs on the images and photos verify
-    hands it (the default photo among them), changed by `change`."""
+    hands it (photos among them when given), changed by `change`."""
     def run_all(out_dir, info, fixed, other, images, photos_npz, *rest):
         with np.load(photos_npz) as photos:
             outputs = _outputs("exact", n, False, list(images), photos.files)
@@ -310,11 +311,11 @@ def test_images_without_detections_are_replaced_by_probed_ones(tmp_path, monkeyp
 
     monkeypatch.setattr(run, "_run_all", run_all)
     monkeypatch.setattr(run, "detectron2_on_images", detectron2_on_images)
-    figures = run.verify(out, sizes=((256, 320), (300, 452)))
+    figures = run.verify(out, sizes=((256, 320), (300, 452)), photo_paths=[SAMPLE_PHOTO])
     picked, photo = ["synthetic6_300x452", "synthetic7_256x320"], "image1_grace_hopper"
     assert ran == [([*SHAPES, photo], None, ["photo1_39x55", "photo2_83x73", photo]),
                    ([*picked, photo], sorted([*picked, photo]), ["photo6_39x55", "photo7_83x73", photo])], (
-        "the default photo is verified, by the SavedModel too, and detectron2's outputs on it kept when the synthetic "
+        "the photo is verified, by the SavedModel too, and detectron2's outputs on it kept when the synthetic "
         "images change")
     assert (figures["images"], figures["tried"], figures["failures"]) == (
         {"synthetic6_300x452": [300, 452], "synthetic7_256x320": [256, 320], photo: [75, 64]}, 10, [])
@@ -329,7 +330,7 @@ def test_no_image_with_detections_fails_as_checking_nothing(tmp_path, monkeypatc
     monkeypatch.setattr(run, "detectron2_on_images",
                         lambda info, images_npz, out_npz: {key: _detections(0) for key in np.load(images_npz).files})
     with pytest.raises(run.VerificationFailed) as e:
-        run.verify(out, sizes=((256, 320), (300, 452)))
+        run.verify(out, sizes=((256, 320), (300, 452)), photo_paths=[SAMPLE_PHOTO])
     assert str(e.value) == ("verification FAILED: detectron2 detected nothing on any of the 10 synthetic images tried "
                             "nor on grace_hopper.jpg; 5 more in report.md")  # the SavedModel's row is the fifth
 

@@ -1,4 +1,4 @@
-"""verify's photos (`--verify-images`, by default matplotlib's sample photo): read as detectron2's read_image reads
+"""verify's photos (`--verify-images`): read as detectron2's read_image reads
 them (EXIF orientation), resized as its test resize does, refused in one line when they cannot be; and on a converted
 model, a user's photos verified by every stage and the SavedModel."""
 
@@ -8,6 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
+from matplotlib import cbook
 from PIL import Image
 
 from core import D2TFError, contract, zoo
@@ -16,9 +17,10 @@ from core.synthetic import synthetic_image
 from evaluate.preprocess import MAX_PIXELS, output_shape
 from tests.model_infos import model_info
 from tests.processes import run_python
-from verify.photos import check_photos, default_photo, read_photos
+from verify.photos import check_photos, read_photos
 from verify.report import figures_of
 
+SAMPLE_PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # a real jpg the packages ship
 ORIENTATION = 0x0112  # the EXIF tag detectron2's read_image turns images upright by
 # A 2x3 image's pixels, numbered, and where each EXIF orientation puts them once upright (the EXIF standard's
 # meaning: 6 is rotated 90 degrees clockwise to be viewed, 8 counter-clockwise, 5 and 7 mirrored across a diagonal).
@@ -133,8 +135,9 @@ def test_a_photo_the_model_would_take_larger_than_max_side_is_refused(tmp_path):
                             "more than 2048 a side: give a smaller copy")
 
 
-def test_the_default_photo_is_a_real_photograph_the_packages_ship():
-    (photo,) = read_photos([default_photo()], model_info(resize={"min_size_test": 256, "max_size_test": 480}))
+def test_a_real_photograph_reads_at_its_test_size():
+    """matplotlib's sample photo (600x512), as a user's jpg."""
+    (photo,) = read_photos([SAMPLE_PHOTO], model_info(resize={"min_size_test": 256, "max_size_test": 480}))
     assert (photo.key, photo.rgb.shape, photo.image.shape) == ("image1_grace_hopper", (600, 512, 3), (300, 256, 3))
 
 

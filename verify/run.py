@@ -2,8 +2,7 @@
 OUT/model.fixed.onnx, the frozen OUT/model.pb (TensorFlow) and OUT/model.tflite (TFLite, against the pb) if there is
 one, then writes OUT/report.md and OUT/verify.png. It also runs OUT/saved_model's serving signature on photos as
 they come against detectron2's whole inference (verify/serving.py), unless OUT has none (converted with
---no-saved-model). The images: synthetic ones, and the user's photos (`--verify-images`; by default a real
-photograph the installed packages ship, verify/photos.py).
+--no-saved-model). The images: synthetic ones, and the user's photos (`--verify-images`, verify/photos.py).
 
 The other RoIAlign mode is measured too: verify switches a copy of the fixed graph to it (a temporary file) and runs
 that in onnxruntime, so the report shows what tensorpack's sampling (or the exact grid) costs against detectron2.
@@ -45,12 +44,12 @@ from runners.processes import (
 from verify import memory, report, serving
 from verify.agreement import EXACT, STRICT_IOU, agreement_ap, detections_per_image, inexact, kept_set, measure
 from verify.draw import side_by_side
-from verify.photos import default_photo, read_photos
+from verify.photos import read_photos
 
 DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple of 32 (FPN pads inside the graph)
 VERIFY_IMAGES_HELP = ("photos (jpg, png, any size; turned upright as their EXIF orientation says) verified beside the "
                       "synthetic images: by every stage, resized as the config's test resize does, and by the "
-                      "SavedModel as they come (default: matplotlib's sample photo grace_hopper.jpg)")
+                      "SavedModel as they come")
 PROBE_SEEDS = 4  # further synthetic images per size detectron2 tries when it detects nothing on the requested ones
 MEMORY_SHARE = 0.9  # of the memory available when verify starts, what its runtimes' estimates may add up to
 
@@ -65,7 +64,7 @@ class VerificationFailed(D2TFError):
 def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpack_dir=None, photo_paths=None):
     """Writes report.md and verify.png into out_dir; returns the report's figures, or, once both are written, raises
     VerificationFailed if the report says FAILED. `photo_paths`: image files verified beside the synthetic images of
-    `sizes` (default: verify.photos.default_photo). With `work_dir`, verify's working files stay there: images.npz,
+    `sizes`. With `work_dir`, verify's working files stay there: images.npz,
     each runtime's outputs as `<runtime>.npz` (entries `<image>/<output>`; 0-based classes, but the TensorFlow
     runtimes' own 1-based labels in model.pb.npz and tensorpack.npz) and the other RoIAlign mode's fixed graph."""
     fixed_path = os.path.join(out_dir, contract.FIXED_ONNX)
@@ -76,7 +75,7 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     pooled = bool(info.pooler)  # without RoIAlign (RetinaNet) either mode's graph is detectron2's, gated as exact
     kept = kept_set(info)  # what explains a detection kept by one runtime only (verify.agreement.KeptSet)
     _check_weights(info.source)
-    real = read_photos(photo_paths or [default_photo()], info)
+    real = read_photos(photo_paths or (), info)
     if tensorpack_dir:
         tensorpack_dir = _tensorpack_client(tensorpack_dir, out_dir, info)
     other = "exact" if mode == "tensorpack" else "tensorpack"
@@ -399,9 +398,9 @@ def main(argv=None):
     parser = cli.ArgumentParser(
         prog="d2tf verify", description=__doc__.split("\n\n")[0],
         epilog="Reads OUT/model.onnx, model.fixed.onnx, model.pb, model.tflite and saved_model/ (those written), the "
-        "weights (.pkl/.pth) the conversion recorded, the --verify-images files (default: matplotlib's sample photo "
-        "grace_hopper.jpg), with --tensorpack OUT/model.npz and tensorpack_config.py, with --evaluate COCO_DIR's "
-        "images and instances json. Writes OUT/report.md and OUT/verify.png; with --work-dir, DIR/images.npz, "
+        "weights (.pkl/.pth) the conversion recorded, the --verify-images files, with --tensorpack OUT/model.npz "
+        "and tensorpack_config.py, with --evaluate COCO_DIR's images and instances json. Writes OUT/report.md and "
+        "OUT/verify.png; with --work-dir, DIR/images.npz, "
         "DIR/<runtime>.npz per runtime and the other RoIAlign mode's DIR/model.fixed.<mode>.onnx.")
     parser.add_argument("--out", required=True, help="a directory written by `d2tf convert`")
     parser.add_argument("--sizes", type=parse_sizes, default=DEFAULT_SIZES, metavar="HxW[,HxW...]",

@@ -10,8 +10,10 @@ The weights are variables, not the pb's constants: TensorFlow optimises a graph 
 weights inside the graph it copies them with every pass (the DC5 pb's first run took 60 s where the next took 1.4 s).
 """
 
+import json
 import os
 import shutil
+import tempfile
 
 import tensorflow as tf
 
@@ -20,6 +22,9 @@ from tf_import.serving.postprocess import paste_masks, scale_boxes
 from tf_import.serving.resize import output_size, resize_bilinear
 
 _LIFTED_BYTES = 1024  # a constant larger than this becomes a variable: the weights, not shapes or axes
+# With class names, the SavedModel's assets hold them as the TF Object Detection API's label map (item id: the
+# detection_classes value), tracked as the module's `label_map` asset.
+LABEL_MAP = "label_map.pbtxt"
 
 
 def write(graph_def, info, path):
@@ -28,13 +33,25 @@ def write(graph_def, info, path):
     module = _Served(graph_def, info)
     partial = path + ".partial"
     shutil.rmtree(partial, ignore_errors=True)
-    # Without custom gradients: save would trace a gradient for each function it finds, and the exact RoIAlign's
-    # loop bodies, imported with the pb, made it fail ("duplicate function ... definitions differ", R50-DC5 Mask).
-    tf.saved_model.save(module, partial, signatures={contract.SERVING_SIGNATURE: module.serve,
-                                                    contract.TENSORPACK_SIGNATURE: module.tensorpack},
-                        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+    with tempfile.TemporaryDirectory() as assets:
+        if info.class_names:
+            labels = os.path.join(assets, LABEL_MAP)
+            with open(labels, "w", encoding="utf-8") as f:
+                f.write(label_map(info.class_names))
+            module.label_map = tf.saved_model.Asset(labels)
+        # Without custom gradients: save would trace a gradient for each function it finds, and the exact RoIAlign's
+        # loop bodies, imported with the pb, made it fail ("duplicate function ... definitions differ", R50-DC5 Mask).
+        tf.saved_model.save(module, partial, signatures={contract.SERVING_SIGNATURE: module.serve,
+                                                        contract.TENSORPACK_SIGNATURE: module.tensorpack},
+                            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
     shutil.rmtree(path, ignore_errors=True)
     os.replace(partial, path)
+
+
+def label_map(names):
+    """The text of a label map of `names` (0-based classes): `item { id: <class + LABEL_BASE> name: "..." }`."""
+    return "".join(f"item {{\n  id: {i + contract.LABEL_BASE}\n  name: {json.dumps(name, ensure_ascii=False)}\n}}\n"
+                   for i, name in enumerate(names))
 
 
 class _Served(tf.Module):

@@ -4,10 +4,9 @@ one name a line (blank lines skipped), or a COCO-style json, whose categories ar
 (as detectron2's COCO loader maps them to 0-based classes)."""
 
 import json
-import os
-import stat
 
 from core import D2TFError
+from core.files import read_regular
 
 MAX_BYTES = 1 << 20  # a name file is a few KB; LVIS's 1203 names are 30 KB as text, 460 KB as its categories json
 MAX_NAME = 200  # characters of one name
@@ -29,15 +28,15 @@ def read_class_names(path):
 
 def _read(path):
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise D2TFError(f"--class-names {path}: not a regular file")
-        if info.st_size > MAX_BYTES:
-            raise D2TFError(f"--class-names {path}: {info.st_size} bytes, more than {MAX_BYTES}")
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        data = read_regular(path, MAX_BYTES)
     except OSError as e:
         raise D2TFError(f"--class-names {path}: {e.strerror}") from None
+    except ValueError:
+        raise D2TFError(f"--class-names {path}: not a regular file") from None
+    if data is None:
+        raise D2TFError(f"--class-names {path}: more than {MAX_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise D2TFError(f"--class-names {path}: not UTF-8 text") from None
 

@@ -17,11 +17,11 @@ import ast
 import itertools
 import operator
 import os
-import stat
 
 import yaml
 
 from core import D2TFError
+from core.files import read_regular
 
 BASE_KEY = "_BASE_"  # fvcore's key for the configs a yaml inherits from
 _STANDARD_TAG = "tag:yaml.org,2002:"
@@ -226,16 +226,12 @@ def _load(path):
 def _read(path):
     """The bytes of a regular file of at most _LARGEST_FILE bytes (a FIFO would block, /dev/zero never end)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens without waiting for a writer
+        data = read_regular(path, _LARGEST_FILE)
     except OSError as e:
         raise D2TFError(f"cannot read config {path}: {e.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise D2TFError(f"cannot read config {path}: not a regular file")
-        data = os.read(fd, _LARGEST_FILE + 1)  # a regular file's read is short only at its end
-    finally:
-        os.close(fd)
-    if len(data) > _LARGEST_FILE:
+    except ValueError:
+        raise D2TFError(f"cannot read config {path}: not a regular file") from None
+    if data is None:
         raise D2TFError(f"{path}: larger than {_LARGEST_FILE} bytes, which no config needs")
     return data
 

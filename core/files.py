@@ -5,6 +5,7 @@ import contextlib
 import io
 import os
 import shutil
+import stat
 import tempfile
 
 import numpy as np
@@ -29,6 +30,20 @@ def write_atomic(path, payload):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def read_regular(path, limit):
+    """The bytes of the regular file at `path`, or None if it holds more than `limit`. OSError if it cannot be opened,
+    ValueError if it is no regular file: a FIFO opens without waiting for a writer and /dev/zero is refused before a
+    byte is read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        data = os.read(fd, limit + 1)  # a regular file's read is short only at its end
+    finally:
+        os.close(fd)
+    return data if len(data) <= limit else None
 
 
 def load_onnx(path):

@@ -99,6 +99,16 @@ TFLITE_SIGNATURE, NUM_DETECTIONS = "serving_default", "num_detections"
 TENSORPACK_SIGNATURE = "tensorpack"  # the SavedModel's second signature: the pb's interface
 
 
+# A detector's score threshold is the `score_threshold` input of its box head's NMS (export/per_class_nms.py; RetinaNet
+# thresholds nowhere else either), and stays that input in every form: ONNX NonMaxSuppression, TF's
+# NonMaxSuppressionV3 and TFLite's NON_MAX_SUPPRESSION_V4 all take it at this index. An NMS that thresholds nothing (an
+# RPN's) has none there, or a value at or below NO_SCORE_THRESHOLD (-inf; TFLite's lowest float).
+SCORE_THRESHOLD_INPUT, NO_SCORE_THRESHOLD = 4, -3.0e38
+# verify runs every stage with its score threshold lowered to this (runners/lowered.py), so that each compares the
+# detections the per-image cap lets through whatever the model's threshold; the threshold is checked on its own.
+LOWERED_SCORE_THRESHOLD = 0.0
+
+
 def serving_outputs(mask):
     return ["num_detections", "detection_boxes", "detection_scores", "detection_classes"] + (
         ["detection_masks"] if mask else [])

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from core import checkpoint, cli, zoo
+from core.contract import LOWERED_SCORE_THRESHOLD
 from export.model import ExportWrapper, build_model
-from runners import on_npz
+from runners import lowered, on_npz
 
 
 def predict(model, image):
@@ -53,6 +54,8 @@ def main(argv=None):
     parser.add_argument("--out", help="npz to write, entries <image key>/<output>")
     parser.add_argument("--photos", help="npz of HxWx3 uint8 RGB photos, run as DefaultPredictor runs them")
     parser.add_argument("--photos-out", help="npz to write the photos' outputs to")
+    parser.add_argument(lowered.ARGUMENT, type=float, metavar="FROM", dest="lower_from",
+                        help=lowered.ARGUMENT_HELP + " on the images (the photos run at the model's own threshold)")
     args = parser.parse_args(argv)
     pairs = [(args.images, args.out), (args.photos, args.photos_out)]
     if any(bool(given) != bool(out) for given, out in pairs) or not any(given for given, _ in pairs):
@@ -61,9 +64,14 @@ def main(argv=None):
     with cli.step("building detectron2's model"):
         model = build_model(cfg, checkpoint.load_weights(args.weights))
     if args.images:
+        if args.lower_from is not None:
+            lowered.check(lowered.detectron2_model(model, LOWERED_SCORE_THRESHOLD), args.lower_from,
+                          "detectron2's model")
         on_npz(args.images, args.out, "detectron2 (PyTorch)",
                lambda images: {key: predict(model, image) for key, image in images.items()})
     if args.photos:
+        if args.lower_from is not None:
+            lowered.detectron2_model(model, args.lower_from)
         on_npz(args.photos, args.photos_out, "detectron2's whole inference",
                lambda photos: {key: predict_as_they_come(model, cfg, photo) for key, photo in photos.items()})
 

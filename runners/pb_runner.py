@@ -2,12 +2,15 @@
 way a tensorpack predict.py user loads it (tf.compat.v1 GraphDef, import, Session). Outputs are the pb's own:
 output/boxes, output/scores, output/labels (1-based), output/masks."""
 
+import os
+
 from core import D2TFError, cli, contract
-from runners import on_npz
+from runners import lowered, on_npz
 
 
-def load_pb(path):
-    """(tf.Graph, {output: tensor name}) of a frozen pb."""
+def load_pb(path, lower_from=None):
+    """(tf.Graph, {output: tensor name}) of a frozen pb; with `lower_from` (the model info's score threshold), with
+    that threshold checked and lowered (runners/lowered.py)."""
     import tensorflow as tf
 
     graph_def = tf.compat.v1.GraphDef()
@@ -16,6 +19,8 @@ def load_pb(path):
             graph_def.ParseFromString(f.read())
     except Exception as e:  # OSError, or protobuf's DecodeError
         raise D2TFError(f"cannot read the frozen graph {path}: {e}") from None
+    if lower_from is not None:
+        lowered.graph_def(graph_def, lower_from, os.path.basename(path))
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
@@ -48,11 +53,12 @@ def fast_start_config():
     return config
 
 
-def session(path, config=None):
-    """(tf.compat.v1.Session on the pb's graph, {output: tensor name}); `config` is a tf.compat.v1.ConfigProto."""
+def session(path, config=None, lower_from=None):
+    """(tf.compat.v1.Session on the pb's graph, {output: tensor name}); `config` is a tf.compat.v1.ConfigProto,
+    `lower_from` as load_pb's."""
     import tensorflow as tf
 
-    graph, tensors = load_pb(path)
+    graph, tensors = load_pb(path, lower_from)
     return tf.compat.v1.Session(graph=graph, config=config), tensors
 
 
@@ -61,9 +67,9 @@ def run(sess, tensors, image):
     return dict(zip(tensors, sess.run(list(tensors.values()), {f"{contract.INPUT}:0": image})))
 
 
-def predict(path, images, config=None):
+def predict(path, images, config=None, lower_from=None):
     """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image}."""
-    sess, tensors = session(path, config)
+    sess, tensors = session(path, config, lower_from)
     with sess:
         return {key: run(sess, tensors, image) for key, image in images.items()}
 
@@ -75,9 +81,11 @@ def main(argv=None):
     parser.add_argument("out", help="npz to write, entries <image key>/<output>")
     parser.add_argument("--fast-start", action="store_true", help="run under fast_start_config() (a shorter first "
                         "run: one round of constant folding and the remapper)")
+    parser.add_argument(lowered.ARGUMENT, type=float, metavar="FROM", dest="lower_from", help=lowered.ARGUMENT_HELP)
     args = parser.parse_args(argv)
     config = fast_start_config() if args.fast_start else None
-    on_npz(args.images, args.out, "the pb (TensorFlow)", lambda images: predict(args.pb, images, config))
+    on_npz(args.images, args.out, "the pb (TensorFlow)",
+           lambda images: predict(args.pb, images, config, args.lower_from))
 
 
 if __name__ == "__main__":

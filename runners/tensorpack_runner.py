@@ -9,7 +9,7 @@ import os
 import sys
 
 from core import D2TFError, cli, contract
-from runners import on_npz
+from runners import lowered, on_npz
 
 # Set before TensorFlow is imported: tensorpack's layers need Keras 2, and its NCHW layers run on a CPU only through
 # oneDNN, which TF does not enable by default on every CPU ("Default MaxPoolingOp only supports NHWC").
@@ -35,15 +35,18 @@ def check_inputs(client_dir, out_dir):
                             "is incomplete; convert again, or leave out --tensorpack")
 
 
-def predictor(client_dir, out_dir):
+def predictor(client_dir, out_dir, lower_from=None):
     """A callable image -> {output: ndarray}: tensorpack's model as out_dir's tensorpack_config.py (the module
-    tensorpack users import) builds it, restores model.npz into it and runs it (frozen)."""
+    tensorpack users import) builds it, restores model.npz into it and runs it (frozen); with `lower_from` (the
+    model info's score threshold), with the threshold its flags give checked, then lowered (runners/lowered.py)."""
     check_inputs(client_dir, out_dir)
     sys.path.insert(0, os.path.abspath(client_dir))
     path = os.path.join(out_dir, contract.TENSORPACK_CONFIG)
     spec = importlib.util.spec_from_file_location("tensorpack_config", path)
     settings = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(settings)
+    if lower_from is not None:
+        _lower(settings, lower_from)
     with _SmartInitMismatch() as mismatch:
         model = settings.predictor(os.path.join(out_dir, contract.NPZ))
     if mismatch.messages:
@@ -52,6 +55,17 @@ def predictor(client_dir, out_dir):
 
     outputs = contract.pb_outputs(contract.onnx_outputs(mask=cfg.MODE_MASK))
     return lambda image: dict(zip(outputs, model(image)))
+
+
+def _lower(settings, expected):
+    """tensorpack_config's FLAGS with TEST.RESULT_SCORE_THRESH lowered, once the threshold they set (tensorpack's
+    default where they set none) is checked."""
+    from config import config as cfg  # the client's, with tensorpack's defaults until configure() applies FLAGS
+
+    key = "TEST.RESULT_SCORE_THRESH"
+    given = [float(flag.split("=", 1)[1]) for flag in settings.FLAGS if flag.startswith(key + "=")]
+    lowered.check(given[-1:] or [cfg.TEST.RESULT_SCORE_THRESH], expected, contract.TENSORPACK_CONFIG)
+    settings.FLAGS = [*settings.FLAGS, f"{key}={contract.LOWERED_SCORE_THRESHOLD!r}"]
 
 
 class _SmartInitMismatch(logging.Handler):
@@ -80,9 +94,9 @@ class _SmartInitMismatch(logging.Handler):
         logger.setLevel(self.level)
 
 
-def predict(client_dir, out_dir, images):
+def predict(client_dir, out_dir, images, lower_from=None):
     """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image} (already resized)."""
-    model = predictor(client_dir, out_dir)
+    model = predictor(client_dir, out_dir, lower_from)
     return {key: model(image) for key, image in images.items()}
 
 
@@ -92,8 +106,10 @@ def main(argv=None):
     parser.add_argument("out", help="a d2tf conversion (model.npz, tensorpack_config.py)")
     parser.add_argument("images", help="npz of HxWx3 float32 BGR images")
     parser.add_argument("outputs", help="npz to write, entries <image key>/<output>")
+    parser.add_argument(lowered.ARGUMENT, type=float, metavar="FROM", dest="lower_from", help=lowered.ARGUMENT_HELP)
     args = parser.parse_args(argv)
-    on_npz(args.images, args.outputs, "tensorpack's model", lambda images: predict(args.client, args.out, images))
+    on_npz(args.images, args.outputs, "tensorpack's model",
+           lambda images: predict(args.client, args.out, images, args.lower_from))
 
 
 if __name__ == "__main__":

@@ -141,22 +141,10 @@ def high_threshold(pipeline, workspace):
 
 
 def with_score_threshold(source, destination, old, new):
-    """Writes `source` with the box head's score threshold `old` (the score_threshold input of its
-    NonMaxSuppression, export/per_class_nms.py) set to `new`, a constant of its own so nothing else that shares the
-    value changes."""
+    """Writes `source` with the box head's score threshold `old` set to `new` (runners/lowered.py)."""
     import onnx
-    from onnx import numpy_helper
 
-    model = onnx.load(str(source))
-    values = {n.output[0]: numpy_helper.to_array(a.t) for n in model.graph.node if n.op_type == "Constant"
-              for a in n.attribute if a.name == "value"}
-    found = [n for n in model.graph.node if n.op_type == "NonMaxSuppression" and len(n.input) == 5
-             and values.get(n.input[4]) is not None and values[n.input[4]].item() == np.float32(old)]
-    assert len(found) == 1, f"{source}: {len(found)} NonMaxSuppression nodes take the score threshold {old}"
-    node = found[0]
-    node.input[4] = "d2tf_test_score_threshold"  # a Constant node: every initializer is a checkpoint weight
-    position = list(model.graph.node).index(node)
-    model.graph.node.insert(position, onnx.helper.make_node(
-        "Constant", [], [node.input[4]], value=numpy_helper.from_array(np.array([new], np.float32))))
-    onnx.save(model, str(destination))
+    from runners import lowered
+
+    onnx.save(lowered.onnx_model(onnx.load(str(source)), old, str(source), new), str(destination))
     return destination

@@ -89,3 +89,27 @@ def test_the_kept_set_of_a_model_info():
     rpn = TestSettings(rpn_pre_nms_topk=1000, rpn_post_nms_topk=1000, rpn_nms_thresh=0.7)
     assert kept_set(model_info(test=rpn)) is None
     assert kept_set(model_info(test=TestSettings())) is None  # a semantic FPN
+
+
+# The stages run with the score threshold lowered; the model's own threshold is then checked on the matched scores.
+def test_a_matched_detection_on_the_other_side_of_the_threshold_fails():
+    """Scores 0.3 and 0.2 straddle the threshold 0.25, each 0.05 from it: a wrong threshold decision (a score that
+    far off fails on its own too, so the matched pair is built with its scores apart)."""
+    reference, candidate = image(FAR[:2], [0.9, 0.3], [1, 1]), image(FAR[:2], [0.9, 0.2], [1, 1])
+    figures = measure({"image": reference}, {"image": candidate}, KEPT, threshold=0.25)
+    assert figures["threshold_flips"] == 1
+    assert "1 matched detections on different sides of the score threshold, each farther than 0.0001 from it" in \
+        inexact(figures)
+
+
+def test_scores_within_the_tolerance_of_the_threshold_may_fall_either_side():
+    """0.25004 and 0.24997: 4e-5 and 3e-5 from the threshold 0.25, where round-off decides."""
+    reference, candidate = image(FAR[:1], [0.25004], [1]), image(FAR[:1], [0.24997], [1])
+    figures = measure({"image": reference}, {"image": candidate}, KEPT, threshold=0.25)
+    assert figures["threshold_flips"] == 0 and inexact(figures) == []
+
+
+def test_the_lowered_kept_set_keeps_the_models_nms_and_cap():
+    info = model_info(test=TestSettings(score_thresh=0.7, nms_thresh=0.4, detections_per_image=30))
+    assert kept_set(info, lowered=True) == KeptSet(0.0, 0.4, 30)
+    assert kept_set(info) == KeptSet(0.7, 0.4, 30)

@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 
-from core.contract import as_detections, has_detections
+from core.contract import LOWERED_SCORE_THRESHOLD, as_detections, has_detections
 from core.matching import iou_matrix, match_detections
 
 # "Exact": two runtimes of the same computation, float round-off apart. Every detection matched at IoU >= STRICT_IOU,
@@ -40,29 +40,32 @@ class KeptSet:
     cap: int = None
 
 
-def kept_set(info):
-    """The KeptSet of a model info's test settings; None for a model whose outputs are not NMS'ed detections of
-    classes (an RPN's proposals are NMS'ed per FPN level, which the outputs do not say)."""
+def kept_set(info, lowered=False):
+    """The KeptSet of a model info's test settings, `lowered`: with the score threshold verify runs the stages with
+    (core.contract.LOWERED_SCORE_THRESHOLD); None for a model whose outputs are not NMS'ed detections of classes (an
+    RPN's proposals are NMS'ed per FPN level, which the outputs do not say)."""
     test = info.test
     if test.score_thresh is None:
         return None
-    return KeptSet(test.score_thresh, test.nms_thresh, test.detections_per_image)
+    return KeptSet(LOWERED_SCORE_THRESHOLD if lowered else test.score_thresh, test.nms_thresh,
+                   test.detections_per_image)
 
 
-def detections_per_image(outputs):
-    """{image key: detections (an RPN's proposals)} of one runtime's outputs; None for an image of a model that
-    detects nothing by design (a semantic FPN)."""
-    return {key: len(as_detections(image)["scores"]) if has_detections(image) else None
-            for key, image in outputs.items()}
+def detections_per_image(outputs, threshold=None):
+    """{image key: detections (an RPN's proposals), or those scored above `threshold`} of one runtime's outputs;
+    None for an image of a model that detects nothing by design (a semantic FPN)."""
+    return {key: int(np.sum(as_detections(image)["scores"] > (-np.inf if threshold is None else threshold)))
+            if has_detections(image) else None for key, image in outputs.items()}
 
 
-def measure(reference, candidate, kept=None):
-    """compare() at IoU 0.9, plus how many detections match at STRICT_IOU and how many of the others `kept` (a
-    KeptSet) explains as at the edge of the kept set."""
+def measure(reference, candidate, kept=None, threshold=None):
+    """compare() at IoU 0.9, plus how many detections match at STRICT_IOU, how many of the others `kept` (a
+    KeptSet) explains as at the edge of the kept set, and, given the model's score `threshold`, how many matched
+    ones are on different sides of it (threshold_flips)."""
     row = compare(reference, candidate)
-    strict = compare(reference, candidate, STRICT_IOU, kept)
+    strict = compare(reference, candidate, STRICT_IOU, kept, threshold)
     row["strict_matched"], row["strict_agreement"] = strict["matched"], strict["agreement"]
-    row["at_the_edge"] = strict["at_the_edge"]
+    row["at_the_edge"], row["threshold_flips"] = strict["at_the_edge"], strict["threshold_flips"]
     return row
 
 
@@ -81,6 +84,9 @@ def inexact(row):
         edge = f", {row['at_the_edge']} of the others at the edge of the kept set" if row.get("at_the_edge") else ""
         problems.append(f"{row['strict_matched']} of {max(row['candidate'], row['reference'])} detections matched "
                         f"at IoU >= {STRICT_IOU} ({row['candidate']} vs {row['reference']}{edge}), not all")
+    if row.get("threshold_flips"):
+        problems.append(f"{row['threshold_flips']} matched detections on different sides of the score threshold, "
+                        f"each farther than {EXACT['score']:g} from it")
     if row["keypoints_moved"] and row["keypoints_moved"] > KEYPOINT_TIES * row["keypoints_compared"]:
         problems.append(f"{row['keypoints_moved']} of {row['keypoints_compared']} keypoints moved more than "
                         f"{EXACT['keypoint']:g} px, above the {KEYPOINT_TIES:.0%} that argmax ties may move")
@@ -90,11 +96,13 @@ def inexact(row):
     return problems
 
 
-def compare(reference, candidate, iou_threshold=0.9, kept=None):
-    """Differences over images ({key: outputs} each, classes 0-based), detections matched by label and IoU, and how
-    many unmatched ones `kept` (a KeptSet) explains (at_the_edge); sem_seg: the largest logit difference and the
-    least share of pixels whose argmax is equal."""
-    totals = dict(detections=False, reference=0, candidate=0, matched=0, at_the_edge=0, box=0.0, score=0.0,
+def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None):
+    """Differences over images ({key: outputs} each, classes 0-based), detections matched by label and IoU, how
+    many unmatched ones `kept` (a KeptSet) explains (at_the_edge) and how many matched ones a score `threshold` puts
+    on different sides (threshold_flips); sem_seg: the largest logit difference and the least share of pixels whose
+    argmax is equal."""
+    totals = dict(detections=False, reference=0, candidate=0, matched=0, at_the_edge=0, threshold_flips=0, box=0.0,
+                  score=0.0,
                   mask=None, sem_seg=None, sem_seg_argmax=None, keypoint=None, keypoint_score=None,
                   keypoints_moved=None, keypoints_compared=None, keypoints_regridded=None)
     for key, ref in reference.items():
@@ -112,6 +120,7 @@ def compare(reference, candidate, iou_threshold=0.9, kept=None):
         totals["candidate"] += match.num_candidate
         totals["matched"] += len(match.pairs)
         totals["at_the_edge"] += at_the_edge(ref, cand, match.pairs, kept) if kept else 0
+        totals["threshold_flips"] += threshold_flips(ref, cand, match.pairs, threshold) if threshold is not None else 0
         totals["box"] = max(totals["box"], match.max_box_diff)
         totals["score"] = max(totals["score"], match.max_score_diff)
         if "masks" in ref and "masks" in cand:
@@ -141,6 +150,15 @@ def at_the_edge(ref, cand, pairs, kept):
             edge |= np.abs(scores - kept.score_thresh) <= EXACT["score"]
         explained += int(edge.sum())
     return explained
+
+
+def threshold_flips(ref, cand, pairs, threshold):
+    """How many matched detections (`pairs` of indices into ref and cand) `threshold` keeps on one side only while
+    both scores are farther than EXACT["score"] from it: the model's own threshold, checked on scores the stages
+    computed with it lowered (where round-off decides, within EXACT["score"], either side is right)."""
+    scores = [np.asarray(side["scores"])[pairs[:, column]] for column, side in enumerate((ref, cand))]
+    away = (np.abs(scores[0] - threshold) > EXACT["score"]) & (np.abs(scores[1] - threshold) > EXACT["score"])
+    return int(np.sum(((scores[0] > threshold) != (scores[1] > threshold)) & away))
 
 
 def _nms_near_ties(ref, cand, nms_thresh):

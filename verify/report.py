@@ -107,8 +107,6 @@ def _images(figures):
     files = figures["files"]
     synthetic = [key for key in figures["images"] if key not in files]
     shown = f"{_counted(synthetic, 'synthetic image')} ({', '.join(synthetic)})"
-    if figures["tried"] > len(synthetic):  # the requested ones gave detectron2 nothing to detect
-        shown += f", the first of each size detectron2 detected something on, of {figures['tried']} tried"
     if files:
         shown += f"; {_counted(files, 'photo')} ({', '.join(os.path.basename(f['path']) for f in files.values())})"
     return shown
@@ -121,25 +119,34 @@ def _counted(items, noun):
 def _images_section(figures):
     """Each image by name, where it came from, the size it ran at, and detectron2's detections on it: what every
     check on it compares."""
-    files, rows = figures["files"], []
+    files, rows, threshold = figures["files"], [], figures["score_threshold"]
+    above = figures["above_threshold"]
     for run_by, shapes, detections in [("every stage", figures["images"], figures["detections"]),
                                        *(("the SavedModel, as it comes", row["photos"], row["detections"])
                                          for row in figures["serving"])]:
         rows += [f"| {key} | {_origin(files.get(key))} | {run_by} | {_size(size)} | "
-                 f"{'none by design' if detections[key] is None else detections[key]} |"
+                 f"{_detections(detections[key], above.get(key) if run_by == 'every stage' else None, threshold)} |"
                  for key, size in shapes.items()]
     return [
         "## Images",
         "",
         "Every stage runs on each image as the graph's input (float32; a photo turned upright as its EXIF orientation",
         "says and resized as the config's test resize does), the SavedModel on its photos as they come (uint8 RGB).",
-        "Detections: detectron2's on the image, which every check on it compares.",
+        "Detections: detectron2's on the image, which every check on it compares. The stages run with the score",
+        "threshold lowered, so they compare what the detections-per-image cap lets through; how many of those the",
+        "model's own threshold keeps is said beside them. The SavedModel runs at the model's threshold.",
         "",
         "| image | from | run by | size (HxW) | detections |",
         "|---|---|---|---|---|",
         *rows,
         "",
     ]
+
+
+def _detections(count, above, threshold):
+    if count is None:
+        return "none by design"
+    return f"{count} ({above} above the threshold {threshold:g})" if above is not None else str(count)
 
 
 def _origin(file):

@@ -14,6 +14,11 @@ tensorpack-mode graph (the pb, or in exact mode the switched copy).
 The checks that must be exact gate (verify.agreement.EXACT): when one is outside its tolerance, or detectron2
 detected nothing on any image, so that nothing was compared, verify writes the report (FAILED at its top) and exits
 with status 3. Before running anything, it checks that the weights are still those export converted (their sha256).
+
+Every stage runs with the model's score threshold lowered (runners/lowered.py: each runner first checks that its
+model's threshold is the model info's), so each compares the detections the per-image cap lets through, whatever the
+threshold and the images; the threshold is then checked on detectron2's scores and each stage's (agreement.compare's
+threshold_flips). The SavedModel runs at the model's own threshold, as it is served.
 """
 
 import concurrent.futures
@@ -35,7 +40,6 @@ from evaluate.preprocess import resized_shape, swap_channels
 from runners import onnx_runner
 from runners.processes import (
     detectron2_on_images,
-    detectron2_on_photos,
     pb_on_images,
     saved_model_on_images,
     tensorpack_on_images,
@@ -50,7 +54,6 @@ DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple o
 VERIFY_IMAGES_HELP = ("photos (jpg, png, any size; turned upright as their EXIF orientation says) verified beside the "
                       "synthetic images: by every stage, resized as the config's test resize does, and by the "
                       "SavedModel as they come")
-PROBE_SEEDS = 4  # further synthetic images per size detectron2 tries when it detects nothing on the requested ones
 MEMORY_SHARE = 0.9  # of the memory available when verify starts, what its runtimes' estimates may add up to
 
 
@@ -73,35 +76,25 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
     fixed = load_onnx(fixed_path)
     info, mode = read_info(fixed, fixed_path), roialign_mode(fixed, fixed_path)
     pooled = bool(info.pooler)  # without RoIAlign (RetinaNet) either mode's graph is detectron2's, gated as exact
-    kept = kept_set(info)  # what explains a detection kept by one runtime only (verify.agreement.KeptSet)
+    threshold = info.test.score_thresh  # None for a model that thresholds no scores (an RPN, a semantic FPN)
     _check_weights(info.source)
     real = read_photos(photo_paths or (), info)
     if tensorpack_dir:
         tensorpack_dir = _tensorpack_client(tensorpack_dir, out_dir, info)
     other = "exact" if mode == "tensorpack" else "tensorpack"
     images = {**_synthetic(enumerate(sizes, start=1)), **_inputs(real)}
-    tried = len(sizes)
     served = os.path.isdir(os.path.join(out_dir, contract.SAVED_MODEL))
     with _work_dir(work_dir, out_dir) as work:
         photos, photos_npz = _photos(info, range(1, len(sizes) + 1), real, work, served)
         outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir)
-        if _count(outputs["detectron2"]) == 0:
-            picked, detectron2 = _probe(info, sizes, work)
-            tried += PROBE_SEEDS * len(sizes)
-            if picked:
-                images = {**picked, **_inputs(real)}
-                detectron2.update({photo.key: outputs["detectron2"][photo.key] for photo in real})  # ran on them
-                # the synthetic photos too: drawn with the seeds of the images detectron2 detected something on
-                photos, photos_npz = _photos(info, [_seed(key) for key in picked], real, work, served)
-                outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2)
         on_photos = {runtime: outputs.pop(runtime) for runtime in serving.RUNTIMES if runtime in outputs}
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     shapes = {key: list(image.shape[:2]) for key, image in images.items()}
     serving_row = serving.row(on_photos, {key: list(photo.shape[:2]) for key, photo in photos.items()},
-                              exact=mode == "exact" or not pooled, kept=kept) if served else None
+                              exact=mode == "exact" or not pooled, kept=kept_set(info)) if served else None
     files = {photo.key: dict(path=photo.path, size=list(photo.rgb.shape[:2])) for photo in real}
-    figures = _figures(outputs, mode, other, shapes, info.architecture.backbone, tried, serving_row, pooled,
-                       kept, files)
+    figures = _figures(outputs, mode, other, shapes, info.architecture.backbone, serving_row, pooled,
+                       kept_set(info, lowered=True), files, threshold)
     first = report.shown_image(figures)
     panels = [("detectron2", outputs["detectron2"][first]), (f"model.pb ({mode})", outputs["model.pb"][first])]
     png = side_by_side(swap_channels(images[first], info.input.format), panels, info.keypoint_skeleton,
@@ -138,11 +131,6 @@ def _inputs(photos):
     return {photo.key: photo.image for photo in photos}
 
 
-def _seed(key):
-    """The seed of a _synthetic image key."""
-    return int(key[len("synthetic"):key.index("_")])
-
-
 def _photos(info, seeds, real, work, served):
     """({key: uint8 RGB photo}: serving.photos of `seeds` and the Photos `real` as they come, the npz in `work`
     holding them); ({}, None) unless the SavedModel is `served`."""
@@ -161,15 +149,16 @@ def _count(outputs):
     return None if None in counts else sum(counts)
 
 
-def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir, detectron2=None):
-    """{runtime: {image key: outputs}} on `images`: detectron2 (unless its outputs are given), the pb, the TFLite
-    model (if OUT has one) and tensorpack's model in their own processes while onnxruntime runs both ONNX files
-    and the other mode's copy here; and serving.RUNTIMES on the photos in `photos_npz` (if any): the SavedModel in
-    a process of its own, detectron2's whole inference in detectron2's. Runtimes run side by side as far as their
-    estimated peaks fit in the memory available (verify/memory.py)."""
+def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir):
+    """{runtime: {image key: outputs}} on `images`, each with the score threshold lowered: detectron2, the pb, the
+    TFLite model (if OUT has one) and tensorpack's model in their own processes while onnxruntime runs both ONNX
+    files and the other mode's copy here; and serving.RUNTIMES on the photos in `photos_npz` (if any), at the
+    model's threshold: the SavedModel in a process of its own, detectron2's whole inference in detectron2's.
+    Runtimes run side by side as far as their estimated peaks fit in the memory available (verify/memory.py)."""
     images_npz = os.path.join(work, "images.npz")
     np.savez(images_npz, **images)
     budget, needs = memory.Budget(int(memory.available() * MEMORY_SHARE)), _needs(fixed, info, images, photos_npz)
+    lower_from = info.test.score_thresh
     # detectron2 and the pb run in their own processes while onnxruntime runs here: on a 2-core machine this took
     # 22 s against 34 s one after another (R50-FPN, two small images).
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
@@ -182,36 +171,30 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
         try:
             children = {}
             photos_out = os.path.join(work, "detectron2.photos.npz")
-            if detectron2 is None:
-                start("detectron2", detectron2_on_images, info, images_npz, os.path.join(work, "detectron2.npz"),
-                      (photos_npz, photos_out) if photos_npz else None)
-            elif photos_npz:  # the probe ran detectron2 on the images; its whole inference on the photos runs alone
-                start("detectron2.photos", detectron2_on_photos, info, photos_npz, photos_out)
+            start("detectron2", detectron2_on_images, info, images_npz, os.path.join(work, "detectron2.npz"),
+                  (photos_npz, photos_out) if photos_npz else None, lower_from)
             if photos_npz:
                 start("saved_model", saved_model_on_images, os.path.join(out_dir, contract.SAVED_MODEL), photos_npz,
                       os.path.join(work, "saved_model.npz"))
             start("model.pb", pb_on_images, os.path.join(out_dir, contract.PB), images_npz,
-                  os.path.join(work, "model.pb.npz"))
+                  os.path.join(work, "model.pb.npz"), lower_from)
             if os.path.isfile(os.path.join(out_dir, TFLITE)):
                 start(TFLITE, tflite_on_images, os.path.join(out_dir, TFLITE), images_npz,
-                      os.path.join(work, f"{TFLITE}.npz"))
+                      os.path.join(work, f"{TFLITE}.npz"), lower_from)
             if tensorpack_dir:
                 start("tensorpack", tensorpack_on_images, tensorpack_dir, out_dir, images_npz,
-                      os.path.join(work, "tensorpack.npz"))
+                      os.path.join(work, "tensorpack.npz"), lower_from)
             with budget.hold(needs["onnxruntime"]):
-                outputs = {name: _onnxruntime(os.path.join(out_dir, name), images, work)
+                outputs = {name: _onnxruntime(os.path.join(out_dir, name), images, work, lower_from)
                            for name in ("model.onnx", "model.fixed.onnx")}
-                outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work)
+                outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work, lower_from)
             outputs.update({name: child.result() for name, child in children.items()})
-            if photos_npz and "detectron2.photos" not in outputs:  # written by detectron2's process beside the images
+            if photos_npz:  # written by detectron2's process beside the images
                 outputs["detectron2.photos"] = load_outputs(photos_out)
         except BaseException:
             stopping.set()
             kill_running()
             raise
-    if detectron2 is not None:  # the probe ran it; kept like every runtime's outputs
-        save_outputs(os.path.join(work, "detectron2.npz"), detectron2)
-        outputs["detectron2"] = detectron2
     return outputs
 
 
@@ -232,7 +215,7 @@ def _needs(fixed, info, images, photos_npz):
     pasted = masks * max((np.prod(size) for size in sizes), default=0)
     needs = {runtime: memory.estimate(runtime, weights, pixels, pooled) for runtime in memory.FACTORS}
     needs["saved_model"] = memory.estimate("saved_model", weights, resized, pooled, pasted)
-    needs["detectron2"] = needs["detectron2.photos"] = memory.estimate("detectron2", weights, max(pixels, resized),
+    needs["detectron2"] = memory.estimate("detectron2", weights, max(pixels, resized),
                                                                         pooled, pasted)
     return needs
 
@@ -246,25 +229,6 @@ def _within(budget, need, stopping, name, runtime, *args):
 
     with budget.hold(need, waiting):
         return None if stopping.is_set() else runtime(*args)
-
-
-def _probe(info, sizes, work):
-    """detectron2 on PROBE_SEEDS further synthetic images per size: ({key: image}, {key: detectron2's outputs}) of
-    the first image of each size it detects something on; both empty when it detects nothing on any. Only detectron2
-    runs, once, so a model that detects nothing costs one more detectron2 run, not a whole verification."""
-    seeded = list(enumerate(tuple(sizes) * PROBE_SEEDS, start=len(sizes) + 1))
-    candidates = _synthetic(seeded)
-    cli.log(f"[d2tf] detectron2 detected nothing on the verification images: trying {len(candidates)} more")
-    npz = os.path.join(work, "probe.npz")
-    np.savez(npz, **candidates)
-    found = detectron2_on_images(info, npz, os.path.join(work, "detectron2.probe.npz"))
-    picked = {}
-    for (_, size), key in zip(seeded, candidates):
-        if len(found[key]["scores"]) and size not in picked:
-            picked[size] = key
-    cli.log(f"[d2tf] verifying on {', '.join(picked.values())} instead" if picked else
-            "[d2tf] detectron2 detected nothing on those either: the verification checks nothing")
-    return {key: candidates[key] for key in picked.values()}, {key: found[key] for key in picked.values()}
 
 
 @contextlib.contextmanager
@@ -289,12 +253,12 @@ def tensorpack_computes_the_graph(backbone, height, width):
     return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
 
 
-def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=True, kept=None, files=None):
+def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, kept=None, files=None, threshold=None):
     """Each stage against the one before it, agreement with detectron2 and, when it ran, tensorpack's model, on the
     images `shapes` ({key: [height, width]}): those of `files` ({key: {path, size as read}}: the photos) and
-    synthetic ones picked from `tried`; detectron2's detections on each, and the SavedModel's row (`serving_row`, on
-    its photos). The rows that must be exact carry their failures, and `failures` lists them all. In tensorpack mode
-    model.fixed.onnx differs from model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for
+    synthetic ones; detectron2's detections on each (and how many score above the model's `threshold`), and the
+    SavedModel's row (`serving_row`, on its photos). `kept`: the KeptSet the stages ran with. The rows that must be
+    exact carry their failures, and `failures` lists them all. In tensorpack mode model.fixed.onnx differs from model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for
     it. A model that does not pool (`pooled` False) is the same graph in both modes: every row is exact."""
     stages = [("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", mode == "exact" or not pooled)]
     if mode == "tensorpack":
@@ -302,33 +266,35 @@ def _figures(outputs, mode, other, shapes, backbone, tried, serving_row, pooled=
     stages.append(("model.pb", "model.fixed.onnx", True))
     if TFLITE in outputs:
         stages.append((TFLITE, "model.pb", True))
-    figures = {"stages": [dict(stage=s, against=a, **_row(outputs, s, a, exact, kept=kept)) for s, a, exact in stages],
-               "agreement": []}
+    def row(candidate, against, exact, keys=None):
+        return _row(outputs, candidate, against, exact, keys, kept, threshold)
+
+    figures = {"stages": [dict(stage=s, against=a, **row(s, a, exact)) for s, a, exact in stages], "agreement": []}
     for name, roialign, runtime in (("model.pb", mode, "TensorFlow"), (f"other:{other}", other, "onnxruntime")):
-        row = dict(model=name, roialign=roialign, runtime=runtime,
-                   **_row(outputs, name, "detectron2", roialign == "exact" or not pooled, kept=kept))
-        row["ap"], row["ap50"] = agreement_ap(outputs["detectron2"], outputs[name])
-        figures["agreement"].append(row)
+        agreement = dict(model=name, roialign=roialign, runtime=runtime,
+                         **row(name, "detectron2", roialign == "exact" or not pooled))
+        agreement["ap"], agreement["ap50"] = agreement_ap(outputs["detectron2"], outputs[name])
+        figures["agreement"].append(agreement)
     if "tensorpack" in outputs:
         graph = "model.pb" if mode == "tensorpack" else f"other:{other}"
         same = [key for key, (h, w) in shapes.items() if tensorpack_computes_the_graph(backbone, h, w)]
         figures["tensorpack"] = [
-            dict(against="detectron2", images=len(shapes), **_row(outputs, "tensorpack", "detectron2", False,
-                                                                  kept=kept)),
-            dict(against=graph, images=len(same or shapes),
-                 **_row(outputs, "tensorpack", graph, bool(same), same or None, kept)),
+            dict(against="detectron2", images=len(shapes), **row("tensorpack", "detectron2", False)),
+            dict(against=graph, images=len(same or shapes), **row("tensorpack", graph, bool(same), same or None)),
         ]
     figures.update(images=shapes, files=files or {}, detections=detections_per_image(outputs["detectron2"]),
-                   tried=tried, tolerance=dict(iou=STRICT_IOU, **EXACT), serving=[serving_row] if serving_row else [])
+                   score_threshold=threshold,
+                   above_threshold={} if threshold is None else detections_per_image(outputs["detectron2"], threshold),
+                   tolerance=dict(iou=STRICT_IOU, **EXACT), serving=[serving_row] if serving_row else [])
     figures["failures"] = _failures(figures, _count(outputs["detectron2"]))
     return figures
 
 
-def _row(outputs, candidate, against, exact, keys=None, kept=None):
+def _row(outputs, candidate, against, exact, keys=None, kept=None, threshold=None):
     """measure() of runtime `candidate` against runtime `against` on the images `keys` (default: all); if it must be
     `exact`, what is not, as one line naming both."""
     reference = outputs[against] if keys is None else {key: outputs[against][key] for key in keys}
-    row = measure(reference, outputs[candidate], kept)
+    row = measure(reference, outputs[candidate], kept, threshold)
     problems = inexact(row) if exact else []
     label = f"{report.runtime_name(candidate)} against {report.runtime_name(against)}"
     row.update(exact=exact, failures=[f"{label}: {'; '.join(problems)}"] if problems else [])
@@ -341,8 +307,9 @@ def _failures(figures, detections):
              for line in row["failures"]]
     if detections == 0:
         photos = ", ".join(os.path.basename(file["path"]) for file in figures["files"].values())
-        lines.insert(0, f"detectron2 detected nothing on any of the {figures['tried']} synthetic images tried"
-                        + (f" nor on {photos}" if photos else ""))
+        synthetic = len(figures["images"]) - len(figures["files"])
+        lines.insert(0, f"detectron2 detected nothing on any of the {synthetic} synthetic images"
+                        + (f" nor on {photos}" if photos else "") + ", even with its score threshold lowered")
     return lines
 
 
@@ -361,10 +328,11 @@ def _tensorpack_client(client_dir, out_dir, info):
     return os.path.abspath(client_dir)
 
 
-def _onnxruntime(path, images, work):
-    """onnxruntime's outputs of one ONNX file, also saved as `<file name>.npz` in the work directory."""
+def _onnxruntime(path, images, work, lower_from=None):
+    """onnxruntime's outputs of one ONNX file (`lower_from` as the runners'), also saved as `<file name>.npz` in the
+    work directory."""
     with cli.step(f"running {os.path.basename(path)} in onnxruntime"):
-        session = onnx_runner.session(path)
+        session = onnx_runner.session(path, lower_from)
         outputs = {key: onnx_runner.run(session, image) for key, image in images.items()}
     save_outputs(os.path.join(work, os.path.basename(path) + ".npz"), outputs)
     return outputs

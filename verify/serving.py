@@ -33,7 +33,9 @@ def row(outputs, shapes, exact, kept=None):
                 for side in (reference, candidate)]
     figures = measure(*unmasked, kept)
     figures["mask_equal"] = _mask_equal(reference, candidate)
-    problems = inexact(figures) if exact else []
+    # Nothing above the model's threshold on either side is agreement: the stages, run with it lowered, compared the
+    # model itself.
+    problems = inexact(figures) if exact and figures["reference"] + figures["candidate"] else []
     if exact and figures["mask_equal"] is not None and figures["mask_equal"] < MASK_EQUAL:
         problems.append(f"a matched mask has {figures['mask_equal']:.4%} of its pixels equal, < {MASK_EQUAL:.1%}")
     figures.update(photos=shapes, detections=detections_per_image(reference), exact=exact,

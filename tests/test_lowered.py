@@ -33,8 +33,8 @@ def _nms_graph(head_threshold=0.05, rpn_threshold=None):
              helper.make_node("NonMaxSuppression", rpn_inputs, ["rpn"])]
     inputs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 4, 4]),
               helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 1, 4])]
-    graph = helper.make_graph(nodes, "nms", inputs,
-                              [helper.make_tensor_value_info(name, TensorProto.INT64, None) for name in ("head", "rpn")])
+    outputs = [helper.make_tensor_value_info(name, TensorProto.INT64, None) for name in ("head", "rpn")]
+    graph = helper.make_graph(nodes, "nms", inputs, outputs)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
 
 

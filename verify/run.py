@@ -258,8 +258,9 @@ def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, k
     images `shapes` ({key: [height, width]}): those of `files` ({key: {path, size as read}}: the photos) and
     synthetic ones; detectron2's detections on each (and how many score above the model's `threshold`), and the
     SavedModel's row (`serving_row`, on its photos). `kept`: the KeptSet the stages ran with. The rows that must be
-    exact carry their failures, and `failures` lists them all. In tensorpack mode model.fixed.onnx differs from model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for
-    it. A model that does not pool (`pooled` False) is the same graph in both modes: every row is exact."""
+    exact carry their failures, and `failures` lists them all. In tensorpack mode model.fixed.onnx differs from
+    model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for it. A model that does not pool
+    (`pooled` False) is the same graph in both modes: every row is exact."""
     stages = [("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", mode == "exact" or not pooled)]
     if mode == "tensorpack":
         stages.append((f"other:{other}", "model.onnx", True))

@@ -91,8 +91,9 @@ def test_a_runtime_still_waiting_when_verify_is_interrupted_never_starts():
 
 
 def test_photos_run_at_their_test_resize_and_a_mask_model_pastes_its_masks_at_their_size(tmp_path):
-    """A 300x400 photo runs in the model at 64x85 (MIN_SIZE_TEST 64: 400 * 64 / 300 = 85.3); a mask model pastes
-    each of its up to 100 detections' masks at 300x400, a box-only model none."""
+    """A 300x400 photo runs in the model at 64x85 (MIN_SIZE_TEST 64: 400 * 64 / 300 = 85.3), larger than the 50x60
+    image, so detectron2's process (images, then photos) needs the photo's; a mask model pastes each of its up to
+    100 detections' masks at 300x400, a box-only model none."""
     np.savez(tmp_path / "photos.npz", photo=np.zeros((300, 400, 3), np.uint8))
     info = model_info(resize={"min_size_test": 64, "max_size_test": 100}, test={"detections_per_image": 100})
     weights, pooled = memory.weight_bytes(pooled_model()), memory.pooled_bytes(pooled_model(), 1000)
@@ -101,7 +102,7 @@ def test_photos_run_at_their_test_resize_and_a_mask_model_pastes_its_masks_at_th
         return run._needs(pooled_model(), info, {"image": np.zeros((50, 60, 3), np.float32)}, tmp_path / "photos.npz")
 
     assert needs(info)["saved_model"] == int(GIB + 3 * weights + 4096 * 64 * 85 + 8 * pooled + 12 * 100 * 300 * 400)
-    assert needs(info)["detectron2.photos"] == int(GIB + 2 * weights + 2048 * 64 * 85 + 2 * pooled
+    assert needs(info)["detectron2"] == int(GIB + 2 * weights + 2048 * 64 * 85 + 2 * pooled
                                                    + 2 * 100 * 300 * 400)
     box_only = model_info(architecture={"mask": False}, resize={"min_size_test": 64, "max_size_test": 100})
     assert needs(box_only)["saved_model"] == int(GIB + 3 * weights + 4096 * 64 * 85 + 8 * pooled)

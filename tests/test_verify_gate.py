@@ -15,7 +15,7 @@ from core.metadata import record_passes, write_info
 from tests.model_infos import model_info
 from tests.processes import run_python
 from tests.test_verify_images import SAMPLE_PHOTO
-from verify import report, run, serving
+from verify import agreement, report, run, serving
 from verify.agreement import inexact, measure
 from verify.report import figures_of
 
@@ -59,6 +59,8 @@ def _run_all(n=3, change=lambda outputs: None):
     def run_all(out_dir, info, fixed, other, images, photos_npz, *rest):
         with np.load(photos_npz) as photos:
             outputs = _outputs("exact", n, False, list(images), photos.files)
+        first = next(iter(images))
+        outputs[run.NOISE] = {first: outputs["detectron2"][first]}  # detectron2 equal to itself
         change(outputs)
         return outputs
 
@@ -362,3 +364,54 @@ def test_keypoints_of_matched_instances_are_compared_on_the_same_heatmap_grid():
     moved[1] += 3
     figures = row(across, moved)
     assert figures["keypoints_regridded"] == 1 and figures["keypoint"] == 0 and inexact(figures) == []
+
+
+def test_the_tolerance_is_ten_times_detectron2s_own_spread_at_least_the_floor():
+    noise = {"box": 0.01, "score": 3e-5, "mask": None, "sem_seg": None, "keypoint": 0.002, "keypoint_score": 0.004}
+    assert agreement.noise_tolerance(noise) == pytest.approx({"box": 0.1, "score": 3e-4, "mask": 1e-4, "sem_seg": 1e-4,
+                                                              "keypoint": 0.05, "keypoint_score": 0.04})
+
+
+def _noisy(box, score):
+    """_noise's row of a detectron2 whose second evaluation moved boxes by `box` px and scores by `score`."""
+    outputs = _outputs("exact")
+    key = next(iter(SHAPES))
+    again = {key: {name: value.copy() for name, value in outputs["detectron2"][key].items()}}
+    again[key]["boxes"] += np.float32(box)
+    again[key]["scores"] += np.float32(score)
+    return run._noise(outputs["detectron2"], again, None)
+
+
+def test_a_stage_beyond_the_floor_passes_within_ten_times_the_noise_and_a_translation_error_still_fails():
+    """detectron2 moves its own boxes by 0.01 px and scores by 5e-5 between two evaluations: tolerances 0.1 px and
+    5e-4. model.pb 0.08 px and 3e-4 from the fixed graph passes (its 40x60 boxes still overlap at IoU 0.993); a
+    translation error (0.5 px: a RoIAlign offset) still fails, and so does the same stage without the noise
+    measured."""
+    noise = _noisy(0.01, 5e-5)
+    assert (noise["image"], noise["box"], noise["score"]) == ("synthetic1_256x320", pytest.approx(0.01, rel=1e-3),
+                                                              pytest.approx(5e-5, rel=1e-2))  # float32 round-off
+
+    def figures(px, score, noise):
+        outputs = _outputs("exact")
+        _shift(outputs, ["model.pb"], px)
+        for key in SHAPES:
+            outputs["model.pb"][key]["scores"] += np.float32(score)
+        return run._figures(outputs, "exact", "tensorpack", SHAPES, "FPN", _served(outputs, "exact"), noise=noise)
+
+    within = figures(0.08, 3e-4, noise)
+    assert within["failures"] == [] and within["tolerance"]["box"] == pytest.approx(0.1, rel=1e-3)
+    assert "; max box diff 0.5 px > 0.1 px" in figures(0.5, 0.0, noise)["failures"][0]
+    assert figures(0.08, 3e-4, None)["failures"][0] == (
+        "model.pb against model.fixed.onnx: max box diff 0.08 px > 0.05 px; max score diff 0.0003 > 0.0001")
+
+
+def test_report_states_detectron2s_spread_and_the_tolerances_it_sets():
+    outputs = _outputs("exact")
+    figures = run._figures(outputs, "exact", "tensorpack", SHAPES, "FPN", _served(outputs, "exact"),
+                           noise=_noisy(0.02, 5e-5))
+    lines = report.render(INFO, "exact", figures).splitlines()
+    table = lines.index("| quantity | detectron2 against itself | floor | tolerance |")
+    assert lines[table + 2:table + 6] == ["| boxes (px) | 0.02 | 0.05 | 0.2 |", "| scores | 5e-05 | 0.0001 | 0.0005 |",
+                                          "| masks | 0 | 0.0001 | 0.0001 |", ""]
+    assert lines[2].startswith("Every check marked *exact* below passed (every detection matched at IoU >= 0.99 "
+                               "with its label, boxes within 0.2 px, scores within 0.0005, masks within 0.0001,")

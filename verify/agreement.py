@@ -13,10 +13,16 @@ from core.contract import LOWERED_SCORE_THRESHOLD, as_detections, has_detections
 from core.matching import iou_matrix, match_detections
 
 # "Exact": two runtimes of the same computation, float round-off apart. Every detection matched at IoU >= STRICT_IOU,
-# and the matched detections' largest differences within EXACT (the tolerances the stage tests assert).
+# and the matched detections' largest differences within the tolerance: NOISE_MULTIPLE times the model's own noise
+# (noise_tolerance), at least EXACT (the tolerances the stage tests assert).
 STRICT_IOU = 0.99
 # px, absolute, absolute, absolute logits, px (keypoint x and y), absolute
 EXACT = {"box": 0.05, "score": 1e-4, "mask": 1e-4, "sem_seg": 1e-4, "keypoint": 0.05, "keypoint_score": 1e-4}
+# How far a stage may be from the one before it, in multiples of how far detectron2 is from itself (its outputs with
+# oneDNN's convolutions against PyTorch's native ones: two valid float32 evaluations). A stage is one runtime's
+# round-off against another's, as that spread is; a translation error (a RoIAlign offset, a swapped channel) moves
+# boxes by tenths of a pixel and scores by 1e-2, orders of magnitude more.
+NOISE_MULTIPLE = 10
 # Semantic logits beyond EXACT["sem_seg"] still pass when the per-pixel argmax is equal on this share of pixels.
 SEM_SEG_ARGMAX = 0.9999
 # A keypoint is its heatmap's argmax: where two pixels are nearly tied, float round-off upstream (features, not the
@@ -30,10 +36,11 @@ class KeptSet:
     """How the model decides which detections it keeps, each None where it does not decide so: the score threshold,
     the NMS IoU threshold (per class) and the detections-per-image cap. Float round-off flips these decisions for
     near-equal values, so a detection kept by one runtime only is explained (`at_the_edge`) when it is
-    - one of an NMS near-tie: two same-class detections, each kept on one side only, scores within EXACT["score"] of
-      each other and overlapping by more than the NMS threshold, so NMS keeps whichever it visits first;
-    - at the cap: its image holds `cap` detections on its side and its score is within EXACT["score"] of the lowest;
-    - at the threshold: its score is within EXACT["score"] of `score_thresh`."""
+    - one of an NMS near-tie: two same-class detections, each kept on one side only, scores within the score
+      tolerance of each other and overlapping by more than the NMS threshold, so NMS keeps whichever it visits first;
+    - at the cap: its image holds `cap` detections on its side and its score is within the score tolerance of the
+      lowest;
+    - at the threshold: its score is within the score tolerance of `score_thresh`."""
 
     score_thresh: float = None
     nms_thresh: float = None
@@ -58,22 +65,30 @@ def detections_per_image(outputs, threshold=None):
             if has_detections(image) else None for key, image in outputs.items()}
 
 
-def measure(reference, candidate, kept=None, threshold=None):
+def noise_tolerance(noise):
+    """The tolerance of each compared quantity: NOISE_MULTIPLE times its difference in `noise` (a measure() row of
+    detectron2 against itself), at least EXACT's."""
+    return {key: max(floor, NOISE_MULTIPLE * (noise.get(key) or 0.0)) for key, floor in EXACT.items()}
+
+
+def measure(reference, candidate, kept=None, threshold=None, tolerance=EXACT):
     """compare() at IoU 0.9, plus how many detections match at STRICT_IOU, how many of the others `kept` (a
     KeptSet) explains as at the edge of the kept set, and, given the model's score `threshold`, how many matched
-    ones are on different sides of it (threshold_flips)."""
-    row = compare(reference, candidate)
-    strict = compare(reference, candidate, STRICT_IOU, kept, threshold)
+    ones are on different sides of it (threshold_flips); both with scores `tolerance`["score"] apart as round-off.
+    The row keeps the `tolerance` inexact() holds it to."""
+    row = compare(reference, candidate, tolerance=tolerance)
+    strict = compare(reference, candidate, STRICT_IOU, kept, threshold, tolerance)
     row["strict_matched"], row["strict_agreement"] = strict["matched"], strict["agreement"]
     row["at_the_edge"], row["threshold_flips"] = strict["at_the_edge"], strict["threshold_flips"]
+    row["tolerance"] = dict(tolerance)
     return row
 
 
 def inexact(row):
-    """What keeps a measure() row from being exact, one phrase each; [] when it is exact."""
-    problems = []
-    if row["sem_seg"] is not None and row["sem_seg"] > EXACT["sem_seg"] and row["sem_seg_argmax"] < SEM_SEG_ARGMAX:
-        problems.append(f"max sem_seg logit diff {row['sem_seg']:.3g} > {EXACT['sem_seg']:g} and the argmax equal "
+    """What keeps a measure() row from being exact (within its tolerance), one phrase each; [] when it is exact."""
+    problems, tolerance = [], row["tolerance"]
+    if row["sem_seg"] is not None and row["sem_seg"] > tolerance["sem_seg"] and row["sem_seg_argmax"] < SEM_SEG_ARGMAX:
+        problems.append(f"max sem_seg logit diff {row['sem_seg']:.3g} > {tolerance['sem_seg']:.3g} and the argmax equal "
                         f"on {row['sem_seg_argmax']:.4%} of pixels < {SEM_SEG_ARGMAX:.2%}")
     if not row["detections"]:
         return problems
@@ -86,21 +101,22 @@ def inexact(row):
                         f"at IoU >= {STRICT_IOU} ({row['candidate']} vs {row['reference']}{edge}), not all")
     if row.get("threshold_flips"):
         problems.append(f"{row['threshold_flips']} matched detections on different sides of the score threshold, "
-                        f"each farther than {EXACT['score']:g} from it")
+                        f"each farther than {tolerance['score']:.3g} from it")
     if row["keypoints_moved"] and row["keypoints_moved"] > KEYPOINT_TIES * row["keypoints_compared"]:
         problems.append(f"{row['keypoints_moved']} of {row['keypoints_compared']} keypoints moved more than "
-                        f"{EXACT['keypoint']:g} px, above the {KEYPOINT_TIES:.0%} that argmax ties may move")
+                        f"{tolerance['keypoint']:.3g} px, above the {KEYPOINT_TIES:.0%} that argmax ties may move")
     for key, unit in (("box", " px"), ("score", ""), ("mask", ""), ("keypoint", " px"), ("keypoint_score", "")):
-        if row[key] is not None and row[key] > EXACT[key]:
-            problems.append(f"max {key} diff {row[key]:.3g}{unit} > {EXACT[key]:g}{unit}")
+        if row[key] is not None and row[key] > tolerance[key]:
+            problems.append(f"max {key} diff {row[key]:.3g}{unit} > {tolerance[key]:.3g}{unit}")
     return problems
 
 
-def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None):
+def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None, tolerance=EXACT):
     """Differences over images ({key: outputs} each, classes 0-based), detections matched by label and IoU, how
     many unmatched ones `kept` (a KeptSet) explains (at_the_edge) and how many matched ones a score `threshold` puts
-    on different sides (threshold_flips); sem_seg: the largest logit difference and the least share of pixels whose
-    argmax is equal."""
+    on different sides (threshold_flips), scores `tolerance`["score"] apart counting as round-off; sem_seg: the
+    largest logit difference and the least share of pixels whose argmax is equal."""
+    score_tolerance = tolerance["score"]
     totals = dict(detections=False, reference=0, candidate=0, matched=0, at_the_edge=0, threshold_flips=0, box=0.0,
                   score=0.0,
                   mask=None, sem_seg=None, sem_seg_argmax=None, keypoint=None, keypoint_score=None,
@@ -119,54 +135,56 @@ def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None):
         totals["reference"] += match.num_reference
         totals["candidate"] += match.num_candidate
         totals["matched"] += len(match.pairs)
-        totals["at_the_edge"] += at_the_edge(ref, cand, match.pairs, kept) if kept else 0
-        totals["threshold_flips"] += threshold_flips(ref, cand, match.pairs, threshold) if threshold is not None else 0
+        totals["at_the_edge"] += at_the_edge(ref, cand, match.pairs, kept, score_tolerance) if kept else 0
+        if threshold is not None:
+            totals["threshold_flips"] += threshold_flips(ref, cand, match.pairs, threshold, score_tolerance)
         totals["box"] = max(totals["box"], match.max_box_diff)
         totals["score"] = max(totals["score"], match.max_score_diff)
         if "masks" in ref and "masks" in cand:
             diff = np.abs(ref["masks"][match.pairs[:, 0]] - cand["masks"][match.pairs[:, 1]]).max(initial=0.0)
             totals["mask"] = max(totals["mask"] or 0.0, float(diff))
         if "keypoints" in ref and "keypoints" in cand:
-            _add_keypoint_diffs(totals, ref, cand, match.pairs)
+            _add_keypoint_diffs(totals, ref, cand, match.pairs, tolerance["keypoint"])
     totals["agreement"] = totals["matched"] / max(totals["reference"], totals["candidate"], 1)
     return totals
 
 
-def at_the_edge(ref, cand, pairs, kept):
+def at_the_edge(ref, cand, pairs, kept, score_tolerance=EXACT["score"]):
     """How many detections of one image that `pairs` leaves unmatched the KeptSet `kept` explains (KeptSet's
-    docstring): first NMS near-ties, pairing each unmatched reference detection, best score first, with the
-    unmatched candidate one it overlaps most; then the cap and the threshold, on either side."""
+    docstring, scores `score_tolerance` apart counting as round-off): first NMS near-ties, pairing each unmatched reference
+    detection, best score first, with the unmatched candidate one it overlaps most; then the cap and the threshold,
+    on either side."""
     sides = [{key: np.asarray(side[key]) for key in ("boxes", "scores", "classes")} for side in (ref, cand)]
     alone = [np.setdiff1d(np.arange(len(side["scores"])), pairs[:, column]) for column, side in enumerate(sides)]
     tied = _nms_near_ties(*(({key: value[a] for key, value in side.items()}) for side, a in zip(sides, alone)),
-                          kept.nms_thresh) if kept.nms_thresh is not None else ([], [])
+                          kept.nms_thresh, score_tolerance) if kept.nms_thresh is not None else ([], [])
     explained = 2 * len(tied[0])
     for side, indices, paired in zip(sides, alone, tied):
         scores = side["scores"][np.delete(indices, paired)]
         edge = np.zeros(len(scores), bool)
         if kept.cap is not None and len(side["scores"]) == kept.cap:
-            edge |= np.abs(scores - side["scores"].min()) <= EXACT["score"]
+            edge |= np.abs(scores - side["scores"].min()) <= score_tolerance
         if kept.score_thresh is not None:
-            edge |= np.abs(scores - kept.score_thresh) <= EXACT["score"]
+            edge |= np.abs(scores - kept.score_thresh) <= score_tolerance
         explained += int(edge.sum())
     return explained
 
 
-def threshold_flips(ref, cand, pairs, threshold):
+def threshold_flips(ref, cand, pairs, threshold, score_tolerance=EXACT["score"]):
     """How many matched detections (`pairs` of indices into ref and cand) `threshold` keeps on one side only while
-    both scores are farther than EXACT["score"] from it: the model's own threshold, checked on scores the stages
-    computed with it lowered (where round-off decides, within EXACT["score"], either side is right)."""
+    both scores are farther than `score_tolerance` from it: the model's own threshold, checked on scores the stages
+    computed with it lowered (where round-off decides, within the tolerance, either side is right)."""
     scores = [np.asarray(side["scores"])[pairs[:, column]] for column, side in enumerate((ref, cand))]
-    away = (np.abs(scores[0] - threshold) > EXACT["score"]) & (np.abs(scores[1] - threshold) > EXACT["score"])
+    away = (np.abs(scores[0] - threshold) > score_tolerance) & (np.abs(scores[1] - threshold) > score_tolerance)
     return int(np.sum(((scores[0] > threshold) != (scores[1] > threshold)) & away))
 
 
-def _nms_near_ties(ref, cand, nms_thresh):
+def _nms_near_ties(ref, cand, nms_thresh, score_tolerance):
     """([i], [j]): pairs of a reference and a candidate detection (indices into each) of one class, scores within
-    EXACT["score"], overlapping by more than `nms_thresh`: each reference one, best score first, takes the free
+    `score_tolerance`, overlapping by more than `nms_thresh`: each reference one, best score first, takes the free
     candidate one it overlaps most."""
     overlap = iou_matrix(ref["boxes"], cand["boxes"])
-    near = (np.abs(ref["scores"][:, None] - cand["scores"][None, :]) <= EXACT["score"]) \
+    near = (np.abs(ref["scores"][:, None] - cand["scores"][None, :]) <= score_tolerance) \
         & (ref["classes"][:, None] == cand["classes"][None, :]) & (overlap > nms_thresh)
     paired = [], []
     for i in np.argsort(-ref["scores"], kind="stable"):
@@ -178,9 +196,10 @@ def _nms_near_ties(ref, cand, nms_thresh):
     return paired
 
 
-def _add_keypoint_diffs(totals, ref, cand, pairs):
+def _add_keypoint_diffs(totals, ref, cand, pairs, within):
     """Matched instances' keypoints, into `totals`: the largest score difference, the number compared and of those
-    that moved to another pixel (argmax ties, KEYPOINT_TIES), and the largest x/y difference of the others.
+    that moved more than `within` px (to another pixel: argmax ties, KEYPOINT_TIES), and the largest x/y difference
+    of the others.
     detectron2 resizes an instance's heatmaps to ceil(box width) x ceil(box height): where round-off moves a box side
     across an integer the two runtimes read different grids, so that instance is counted (keypoints_regridded), not
     compared."""
@@ -188,7 +207,7 @@ def _add_keypoint_diffs(totals, ref, cand, pairs):
     pairs = pairs[same_grid]
     diff = np.abs(ref["keypoints"][pairs[:, 0]] - cand["keypoints"][pairs[:, 1]])
     distance = diff[..., :2].max(-1)
-    moved = distance > EXACT["keypoint"]
+    moved = distance > within
     totals["keypoint"] = max(totals["keypoint"] or 0.0, float(distance[~moved].max(initial=0.0)))
     totals["keypoint_score"] = max(totals["keypoint_score"] or 0.0, float(diff[..., 2].max(initial=0.0)))
     for key, count in (("keypoints_moved", moved.sum()), ("keypoints_compared", moved.size),

@@ -6,15 +6,24 @@ import os
 
 import core
 from core.contract import TFLITE
-from verify.agreement import EXACT, KEYPOINT_TIES, SEM_SEG_ARGMAX, STRICT_IOU
+from verify.agreement import EXACT, KEYPOINT_TIES, NOISE_MULTIPLE, SEM_SEG_ARGMAX, STRICT_IOU
 from verify.serving import MASK_EQUAL
 
 FIGURES_MARKER = "d2tf-figures"
-TOLERANCE = (f"every detection matched at IoU >= {STRICT_IOU} with its label, boxes within {EXACT['box']:g} px, "
-             f"scores within {EXACT['score']:g}, masks within {EXACT['mask']:g}, keypoints within "
-             f"{EXACT['keypoint']:g} px (but up to {KEYPOINT_TIES:.0%} moved by argmax ties) and their scores within "
-             f"{EXACT['keypoint_score']:g} (instances whose box rounds to another heatmap grid aside), semantic logits "
-             f"within {EXACT['sem_seg']:g} or their argmax equal on >= {SEM_SEG_ARGMAX:.2%} of pixels")
+
+
+def tolerance_text(tolerance):
+    """What an exact check requires, in words, with the `tolerance` of each quantity (verify.agreement.EXACT's keys)."""
+    return (f"every detection matched at IoU >= {STRICT_IOU} with its label, boxes within {tolerance['box']:.3g} px, "
+            f"scores within {tolerance['score']:.3g}, masks within {tolerance['mask']:.3g}, keypoints within "
+            f"{tolerance['keypoint']:.3g} px (but up to {KEYPOINT_TIES:.0%} moved by argmax ties) and their scores "
+            f"within {tolerance['keypoint_score']:.3g} (instances whose box rounds to another heatmap grid aside), "
+            f"semantic logits within {tolerance['sem_seg']:.3g} or their argmax equal on >= {SEM_SEG_ARGMAX:.2%} of "
+            "pixels")
+
+
+_QUANTITIES = {"box": "boxes (px)", "score": "scores", "mask": "masks", "keypoint": "keypoints (px)",
+               "keypoint_score": "keypoint scores", "sem_seg": "semantic logits"}
 MATCHED = f"matched IoU>=0.9 | matched IoU>={STRICT_IOU}"  # two table columns, filled by _matched()
 
 
@@ -68,6 +77,7 @@ def render(info, mode, figures, evaluation=None):
         "",
         *_tensorpack_section(figures.get("tensorpack"), info.architecture.backbone, len(figures["images"])),
         *_serving_section(figures["serving"]),
+        *_noise_section(figures.get("noise"), figures["tolerance"]),
         *_images_section(figures),
         f"![detectron2 (left) and model.pb (right) on {shown_image(figures)}](verify.png)",
         "",
@@ -98,8 +108,8 @@ def runtime_name(name):
 
 def _verdict(figures):
     if not figures["failures"]:
-        return [f"Every check marked *exact* below passed ({TOLERANCE})."]
-    return [f"**FAILED** (checks marked *exact* below require {TOLERANCE}):", "",
+        return [f"Every check marked *exact* below passed ({tolerance_text(figures['tolerance'])})."]
+    return [f"**FAILED** (checks marked *exact* below require {tolerance_text(figures['tolerance'])}):", "",
             *(f"- {line}" for line in figures["failures"])]
 
 
@@ -225,6 +235,28 @@ def _tensorpack_section(rows, backbone, num_images):
         "|---|---|---|---|---|---|---|---|",
         *(f"| {runtime_name(r['against'])} | {r['candidate']} vs {r['reference']} | {_matched(r)} | {_diffs(r)} | "
           f"{_check(r)} |" for r in rows),
+        "",
+    ]
+
+
+def _noise_section(noise, tolerance):
+    """detectron2 against itself: the spread that sets each exact check's tolerance."""
+    title = "## detectron2 against itself: the tolerances"
+    floor = f"The floor, {', '.join(f'{_QUANTITIES[key]} {value:g}' for key, value in EXACT.items())}, is the tolerance"
+    if noise is None:
+        return [title, "", floor + " (no spread was measured).", ""]
+    rows = [f"| {_QUANTITIES[key]} | {noise[key]:.3g} | {EXACT[key]:g} | {tolerance[key]:.3g} |"
+            for key in EXACT if noise[key] is not None]
+    return [
+        title,
+        "",
+        f"detectron2 ran {noise['image']} again with PyTorch's native convolutions instead of oneDNN's: another valid",
+        "float32 evaluation of the same model, as far from the first as its own round-off takes it. Each exact check",
+        f"allows {NOISE_MULTIPLE} times that spread, and at least the floor (verify/agreement.py).",
+        "",
+        "| quantity | detectron2 against itself | floor | tolerance |",
+        "|---|---|---|---|",
+        *rows,
         "",
     ]
 

@@ -46,7 +46,16 @@ from runners.processes import (
     tflite_on_images,
 )
 from verify import memory, report, serving
-from verify.agreement import EXACT, STRICT_IOU, agreement_ap, detections_per_image, inexact, kept_set, measure
+from verify.agreement import (
+    EXACT,
+    STRICT_IOU,
+    agreement_ap,
+    detections_per_image,
+    inexact,
+    kept_set,
+    measure,
+    noise_tolerance,
+)
 from verify.draw import side_by_side
 from verify.photos import read_photos
 
@@ -54,6 +63,7 @@ DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple o
 VERIFY_IMAGES_HELP = ("photos (jpg, png, any size; turned upright as their EXIF orientation says) verified beside the "
                       "synthetic images: by every stage, resized as the config's test resize does, and by the "
                       "SavedModel as they come")
+NOISE = "detectron2.noise"  # detectron2 on the first image with PyTorch's native convolutions: its own round-off
 MEMORY_SHARE = 0.9  # of the memory available when verify starts, what its runtimes' estimates may add up to
 
 
@@ -88,13 +98,15 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
         photos, photos_npz = _photos(info, range(1, len(sizes) + 1), real, work, served)
         outputs = _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_dir)
         on_photos = {runtime: outputs.pop(runtime) for runtime in serving.RUNTIMES if runtime in outputs}
+        noise = _noise(outputs["detectron2"], outputs.pop(NOISE), kept_set(info, lowered=True))
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     shapes = {key: list(image.shape[:2]) for key, image in images.items()}
     serving_row = serving.row(on_photos, {key: list(photo.shape[:2]) for key, photo in photos.items()},
-                              exact=mode == "exact" or not pooled, kept=kept_set(info)) if served else None
+                              exact=mode == "exact" or not pooled, kept=kept_set(info),
+                              tolerance=noise_tolerance(noise)) if served else None
     files = {photo.key: dict(path=photo.path, size=list(photo.rgb.shape[:2])) for photo in real}
     figures = _figures(outputs, mode, other, shapes, info.architecture.backbone, serving_row, pooled,
-                       kept_set(info, lowered=True), files, threshold)
+                       kept_set(info, lowered=True), files, threshold, noise)
     first = report.shown_image(figures)
     panels = [("detectron2", outputs["detectron2"][first]), (f"model.pb ({mode})", outputs["model.pb"][first])]
     png = side_by_side(swap_channels(images[first], info.input.format), panels, info.keypoint_skeleton,
@@ -171,8 +183,9 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
         try:
             children = {}
             photos_out = os.path.join(work, "detectron2.photos.npz")
+            noise_out = os.path.join(work, f"{NOISE}.npz")
             start("detectron2", detectron2_on_images, info, images_npz, os.path.join(work, "detectron2.npz"),
-                  (photos_npz, photos_out) if photos_npz else None, lower_from)
+                  (photos_npz, photos_out) if photos_npz else None, lower_from, noise_out)
             if photos_npz:
                 start("saved_model", saved_model_on_images, os.path.join(out_dir, contract.SAVED_MODEL), photos_npz,
                       os.path.join(work, "saved_model.npz"))
@@ -189,7 +202,8 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
                            for name in ("model.onnx", "model.fixed.onnx")}
                 outputs[f"other:{other}"] = _onnxruntime(_other_mode(fixed, other, work), images, work, lower_from)
             outputs.update({name: child.result() for name, child in children.items()})
-            if photos_npz:  # written by detectron2's process beside the images
+            outputs[NOISE] = load_outputs(noise_out)  # written by detectron2's process beside the images
+            if photos_npz:
                 outputs["detectron2.photos"] = load_outputs(photos_out)
         except BaseException:
             stopping.set()
@@ -253,11 +267,20 @@ def tensorpack_computes_the_graph(backbone, height, width):
     return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
 
 
-def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, kept=None, files=None, threshold=None):
+def _noise(detectron2, again, kept):
+    """measure() of detectron2 against itself on the image `again` holds (verify.agreement.noise_tolerance), and
+    which image that is."""
+    (key, outputs), = again.items()
+    return dict(image=key, **measure({key: detectron2[key]}, {key: outputs}, kept))
+
+
+def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, kept=None, files=None, threshold=None,
+             noise=None):
     """Each stage against the one before it, agreement with detectron2 and, when it ran, tensorpack's model, on the
     images `shapes` ({key: [height, width]}): those of `files` ({key: {path, size as read}}: the photos) and
     synthetic ones; detectron2's detections on each (and how many score above the model's `threshold`), and the
-    SavedModel's row (`serving_row`, on its photos). `kept`: the KeptSet the stages ran with. The rows that must be
+    SavedModel's row (`serving_row`, on its photos). `kept`: the KeptSet the stages ran with; `noise`: _noise's row,
+    whose spread sets the tolerance (verify.agreement.noise_tolerance; EXACT without it). The rows that must be
     exact carry their failures, and `failures` lists them all. In tensorpack mode model.fixed.onnx differs from
     model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for it. A model that does not pool
     (`pooled` False) is the same graph in both modes: every row is exact."""
@@ -267,8 +290,10 @@ def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, k
     stages.append(("model.pb", "model.fixed.onnx", True))
     if TFLITE in outputs:
         stages.append((TFLITE, "model.pb", True))
+    tolerance = noise_tolerance(noise or {})
+
     def row(candidate, against, exact, keys=None):
-        return _row(outputs, candidate, against, exact, keys, kept, threshold)
+        return _row(outputs, candidate, against, exact, keys, kept, threshold, tolerance)
 
     figures = {"stages": [dict(stage=s, against=a, **row(s, a, exact)) for s, a, exact in stages], "agreement": []}
     for name, roialign, runtime in (("model.pb", mode, "TensorFlow"), (f"other:{other}", other, "onnxruntime")):
@@ -286,16 +311,16 @@ def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, k
     figures.update(images=shapes, files=files or {}, detections=detections_per_image(outputs["detectron2"]),
                    score_threshold=threshold,
                    above_threshold={} if threshold is None else detections_per_image(outputs["detectron2"], threshold),
-                   tolerance=dict(iou=STRICT_IOU, **EXACT), serving=[serving_row] if serving_row else [])
+                   tolerance=dict(iou=STRICT_IOU, **tolerance), noise=noise, serving=[serving_row] if serving_row else [])
     figures["failures"] = _failures(figures, _count(outputs["detectron2"]))
     return figures
 
 
-def _row(outputs, candidate, against, exact, keys=None, kept=None, threshold=None):
+def _row(outputs, candidate, against, exact, keys=None, kept=None, threshold=None, tolerance=EXACT):
     """measure() of runtime `candidate` against runtime `against` on the images `keys` (default: all); if it must be
-    `exact`, what is not, as one line naming both."""
+    `exact` (within `tolerance`), what is not, as one line naming both."""
     reference = outputs[against] if keys is None else {key: outputs[against][key] for key in keys}
-    row = measure(reference, outputs[candidate], kept, threshold)
+    row = measure(reference, outputs[candidate], kept, threshold, tolerance)
     problems = inexact(row) if exact else []
     label = f"{report.runtime_name(candidate)} against {report.runtime_name(against)}"
     row.update(exact=exact, failures=[f"{label}: {'; '.join(problems)}"] if problems else [])

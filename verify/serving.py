@@ -8,7 +8,7 @@ import numpy as np
 
 from core.matching import match_detections
 from core.synthetic import synthetic_image
-from verify.agreement import STRICT_IOU, detections_per_image, inexact, measure
+from verify.agreement import EXACT, STRICT_IOU, detections_per_image, inexact, measure
 
 RUNTIMES = ("detectron2.photos", "saved_model")  # verify's runtimes on the photos (outputs as <runtime>.npz)
 MASK_EQUAL = 0.999  # the least share of equal pixels in a matched instance's image-size mask
@@ -24,14 +24,14 @@ def photos(info, seeds):
             for seed, (h, w) in zip(seeds, sizes)}
 
 
-def row(outputs, shapes, exact, kept=None):
+def row(outputs, shapes, exact, kept=None, tolerance=EXACT):
     """measure() of the SavedModel against detectron2 on boxes and scores (`kept`: the model's KeptSet) on the photos
     `shapes` ({key: [height, width]}), detectron2's detections on each, and `mask_equal`: the least share of equal
     pixels over matched instances (None without masks); with `exact`, what keeps it from being exact."""
     reference, candidate = (outputs[runtime] for runtime in RUNTIMES)
     unmasked = [{key: {k: v for k, v in image.items() if k != "masks"} for key, image in side.items()}
                 for side in (reference, candidate)]
-    figures = measure(*unmasked, kept)
+    figures = measure(*unmasked, kept, tolerance=tolerance)
     figures["mask_equal"] = _mask_equal(reference, candidate)
     # Nothing above the model's threshold on either side is agreement: the stages, run with it lowered, compared the
     # model itself.

@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MATCHING, KEPT, MEMORY = "tests/test_matching.py", "tests/test_kept_set.py", "tests/test_verify_memory.py"
 CHUNKS, ROI_ALIGN_OPS = "tests/test_roi_chunks.py", "tests/tf_import/ops/test_roi_align.py"
 PHOTOS = "tests/test_verify_images.py"
+GATE, LOWERED = "tests/test_verify_gate.py", "tests/test_lowered.py"
 CONFIGS, CHECKPOINTS = "tests/test_config_safety.py", "tests/test_checkpoint.py"
 MUTATIONS = [
     ("matching: labels ignored", "core/matching.py",
@@ -104,8 +105,25 @@ MUTATIONS = [
     ("gate: the cap's edge below the cap", "verify/agreement.py",
      ' and len(side["scores"]) == kept.cap:', ":", [KEPT]),
     ("gate: the threshold's edge too wide", "verify/agreement.py",
-     'edge |= np.abs(scores - kept.score_thresh) <= EXACT["score"]',
+     "edge |= np.abs(scores - kept.score_thresh) <= score_tolerance",
      "edge |= np.abs(scores - kept.score_thresh) <= 1", [KEPT]),
+    ("gate: a matched detection across the threshold let through", "verify/agreement.py",
+     "return int(np.sum(((scores[0] > threshold) != (scores[1] > threshold)) & away))", "return 0", [KEPT]),
+    ("gate: the threshold checked without its edge", "verify/agreement.py",
+     "((scores[0] > threshold) != (scores[1] > threshold)) & away",
+     "((scores[0] > threshold) != (scores[1] > threshold))", [KEPT]),
+    ("gate: the noise replaces the floor", "verify/agreement.py",
+     "max(floor, NOISE_MULTIPLE * (noise.get(key) or 0.0))", "NOISE_MULTIPLE * (noise.get(key) or 0.0)", [GATE]),
+    ("gate: the noise not scaled", "verify/agreement.py",
+     "max(floor, NOISE_MULTIPLE * (noise.get(key) or 0.0))", "max(floor, noise.get(key) or 0.0)", [GATE]),
+    ("gate: the noise measured but not applied", "verify/run.py",
+     "    tolerance = noise_tolerance(noise or {})\n", "    tolerance = EXACT\n", [GATE]),
+    ("lowered: the RPN's NMS lowered too", "runners/lowered.py",
+     "        if _thresholds(values[name]):", "        if True:", [LOWERED]),
+    ("lowered: the model's threshold not checked", "runners/lowered.py",
+     "    if wrong:\n", "    if False:\n", [LOWERED]),
+    ("lowered: the TFLite model's NMS left as it was", "runners/lowered.py",
+     "            op.inputs[SCORE_THRESHOLD_INPUT] = lowered\n", "", [LOWERED, "-k", "tflite"]),
     ("memory: a runtime larger than the budget waits forever", "verify/memory.py",
      "return self.held == 0 or self.held + amount <= self.total", "return self.held + amount <= self.total",
      [MEMORY]),

@@ -16,7 +16,16 @@ from core.contract import PB, SAVED_MODEL, TENSORPACK_FILES, TFLITE
 from core.files import HIDDEN, remove_abandoned
 from d2tf.publish import FILES
 from d2tf.zoo_table import record_agreement, recorded_agreement
-from tests.builds import C4_AT_ZOO_PROPOSALS, CLASS_NAMES, OWN_MODEL, SUITE, yaml_with
+from tests.builds import (
+    C4_AT_ZOO_PROPOSALS,
+    CLASS_NAMES,
+    CUSTOM,
+    CUSTOM_THRESHOLD,
+    DETECTIONS,
+    OWN_MODEL,
+    SUITE,
+    yaml_with,
+)
 from tests.processes import ROOT, run_python
 from tf_import import roi_chunks
 from verify.agreement import inexact
@@ -100,6 +109,20 @@ def test_a_users_tuned_rgb_model_converts_and_says_what_it_tuned(pipeline):
     assert ("[d2tf] no tensorpack npz: keys tuned away from its reference zoo config (MODEL.ANCHOR_GENERATOR."
             "ASPECT_RATIOS, MODEL.ANCHOR_GENERATOR.SIZES, MODEL.RESNETS.DEPTH, MODEL.RESNETS.RES2_OUT_CHANNELS, "
             "MODEL.RPN.NMS_THRESH), which d2tf does not map to tensorpack's flags") in p.result.stderr
+
+
+@pytest.mark.architecture(CUSTOM)
+def test_a_model_that_keeps_nothing_at_its_threshold_is_verified_below_it(pipeline):
+    """CUSTOM's score threshold (tests/builds.py) keeps none of detectron2's detections on verify's images: every
+    stage still compared the detections the per-image cap lets through, with the threshold lowered, and passed."""
+    p = pipeline(CUSTOM)
+    figures = figures_of((p.out / "report.md").read_text())
+    assert (p.info.test.score_thresh, figures["score_threshold"]) == (CUSTOM_THRESHOLD, CUSTOM_THRESHOLD)
+    assert set(figures["above_threshold"].values()) == {0}, "nothing kept at the model's own threshold"
+    assert set(figures["detections"].values()) == {DETECTIONS}, "the cap's worth compared instead"
+    exact = [row for section in ("stages", "agreement", "tensorpack") for row in figures[section] if row["exact"]]
+    assert len(exact) >= 4 and figures["failures"] == []
+    assert all(row["strict_agreement"] == 1.0 and row["reference"] == 2 * DETECTIONS for row in exact), exact
 
 
 @pytest.mark.architecture(C4_AT_ZOO_PROPOSALS)

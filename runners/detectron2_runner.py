@@ -14,7 +14,6 @@ import torch
 
 from core import checkpoint, cli, zoo
 from core.contract import LOWERED_SCORE_THRESHOLD
-from core.files import save_outputs
 from export.model import ExportWrapper, build_model
 from runners import lowered, on_npz
 
@@ -55,7 +54,7 @@ def main(argv=None):
     parser.add_argument("--out", help="npz to write, entries <image key>/<output>")
     parser.add_argument("--photos", help="npz of HxWx3 uint8 RGB photos, run as DefaultPredictor runs them")
     parser.add_argument("--photos-out", help="npz to write the photos' outputs to")
-    parser.add_argument("--noise-out", help="npz to write detectron2's outputs on the first image to, run again with "
+    parser.add_argument("--noise-out", help="npz to write detectron2's outputs on the images to, run again with "
                         "PyTorch's native convolutions instead of oneDNN's: another valid float32 evaluation, whose "
                         "distance from the first is the model's own round-off noise")
     parser.add_argument(lowered.ARGUMENT, type=float, metavar="FROM", dest="lower_from",
@@ -65,7 +64,7 @@ def main(argv=None):
     if any(bool(given) != bool(out) for given, out in pairs) or not any(given for given, _ in pairs):
         parser.error("give --images with --out, --photos with --photos-out, or both pairs")
     if args.noise_out and not args.images:
-        parser.error("--noise-out runs on the first of --images")
+        parser.error("--noise-out runs on --images")
     cfg = zoo.load_config(args.config)
     with cli.step("building detectron2's model"):
         model = build_model(cfg, checkpoint.load_weights(args.weights))
@@ -76,12 +75,9 @@ def main(argv=None):
         on_npz(args.images, args.out, "detectron2 (PyTorch)",
                lambda images: {key: predict(model, image) for key, image in images.items()})
         if args.noise_out:
-            with np.load(args.images) as images:
-                first = images.files[0]
-                image = images[first]
-            with torch.backends.mkldnn.flags(enabled=False), cli.step(
-                    "running detectron2 on 1 image again with PyTorch's native convolutions (its round-off noise)"):
-                save_outputs(args.noise_out, {first: predict(model, image)})
+            with torch.backends.mkldnn.flags(enabled=False):
+                on_npz(args.images, args.noise_out, "detectron2 again with PyTorch's native convolutions (its noise)",
+                       lambda images: {key: predict(model, image) for key, image in images.items()})
     if args.photos:
         if args.lower_from is not None:
             lowered.detectron2_model(model, args.lower_from)

@@ -13,7 +13,7 @@ def detectron2_on_images(info, images_npz, out_npz, photos=None, lower_from=None
     npz), uint8 RGB photos the same process also runs through detectron2's whole inference (its test resize and
     postprocessing); their outputs are left in that npz. `lower_from`, here and below: the model info's score
     threshold, checked, and lowered on the images (runners/lowered.py). `noise_npz`: where to leave detectron2's
-    outputs on the first image with PyTorch's native convolutions (runners/detectron2_runner.py, --noise-out)."""
+    outputs on the images with PyTorch's native convolutions (runners/detectron2_runner.py, --noise-out)."""
     _detectron2(info, "--images", images_npz, "--out", out_npz, *_lowering(lower_from),
                 *(["--noise-out", noise_npz] if noise_npz else []),
                 *(["--photos", photos[0], "--photos-out", photos[1]] if photos else []))

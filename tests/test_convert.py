@@ -67,8 +67,9 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
         assert exact["box"] <= 0.05 and exact["score"] <= 1e-4
         assert exact["ap"] == pytest.approx(1.0, abs=1e-9)
     if p.info.pooler and p.info.architecture.aligned:
-        assert tensorpack["agreement"] >= 0.7 and (tensorpack["box"] > 0.05 or tensorpack["score"] > 1e-4), (
-            "tensorpack's RoIAlign is close, not equal")
+        # tensorpack's RoIAlign samples 2x2 points per bin: a change of the computation of the size of a translation
+        # error, which the exact gate, at the tolerance this model's own noise sets, must catch
+        assert tensorpack["agreement"] >= 0.7 and inexact(tensorpack) != [], "tensorpack's RoIAlign is close, not equal"
     else:  # no RoIAlign (RetinaNet, RPN, semantic FPN), or ROIAlign v1, which samples 2x2 per bin: no tensorpack
         # RoIAlign to switch to, so both modes are detectron2's
         assert inexact(tensorpack) == [], tensorpack

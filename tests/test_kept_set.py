@@ -113,3 +113,26 @@ def test_the_lowered_kept_set_keeps_the_models_nms_and_cap():
     info = model_info(test=TestSettings(score_thresh=0.7, nms_thresh=0.4, detections_per_image=30))
     assert kept_set(info, lowered=True) == KeptSet(0.0, 0.4, 30)
     assert kept_set(info) == KeptSet(0.7, 0.4, 30)
+
+
+# A and C: 30x10 boxes 10 px apart, IoU 200 / 400 = 0.5, the NMS threshold of KEPT: round-off of a box decides whether
+# NMS suppresses the lower-scored one.
+C = [10, 0, 40, 10]
+
+
+def test_a_detection_overlapping_a_better_one_at_the_nms_threshold_may_be_kept_on_one_side_only():
+    reference = image([[0, 0, 30, 10], C], [0.9, 0.8], [1, 1])
+    candidate = image([[0, 0, 30, 10]], [0.9], [1])
+    figures = row(reference, candidate)
+    assert (figures["strict_matched"], figures["at_the_edge"]) == (1, 1) and inexact(figures) == []
+
+
+def test_what_is_not_kept_at_the_nms_threshold_fails():
+    for why, reference in [
+        ("IoU 1/3, 0.17 from the threshold", image([[0, 0, 30, 10], [15, 0, 45, 10]], [0.9, 0.8], [1, 1])),
+        ("another class: NMS does not compare them", image([[0, 0, 30, 10], C], [0.9, 0.8], [1, 2])),
+        ("the overlapping one scores lower: it cannot have suppressed it", image([[0, 0, 30, 10], C], [0.7, 0.8],
+                                                                                  [1, 1])),
+    ]:
+        figures = row(reference, image([reference["boxes"][0]], [reference["scores"][0]], [reference["classes"][0]]))
+        assert figures["at_the_edge"] == 0 and inexact(figures) != [], why

@@ -38,6 +38,8 @@ class KeptSet:
     near-equal values, so a detection kept by one runtime only is explained (`at_the_edge`) when it is
     - one of an NMS near-tie: two same-class detections, each kept on one side only, scores within the score
       tolerance of each other and overlapping by more than the NMS threshold, so NMS keeps whichever it visits first;
+    - kept at the NMS threshold: on its side, a better-scored detection of its class overlaps it at an IoU within
+      NMS_IOU_TIE of the NMS threshold, so round-off of the boxes decides whether NMS suppresses it;
     - at the cap: its image holds `cap` detections on its side and its score is within the score tolerance of the
       lowest;
     - at the threshold: its score is within the score tolerance of `score_thresh`."""
@@ -45,6 +47,11 @@ class KeptSet:
     score_thresh: float = None
     nms_thresh: float = None
     cap: int = None
+
+
+# An IoU this close to the NMS threshold is a tie: boxes round-off apart (the 0.05 px floor on a 40 px box) overlap
+# a few 1e-3 more or less.
+NMS_IOU_TIE = 2e-3
 
 
 def kept_set(info, lowered=False):
@@ -151,17 +158,20 @@ def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None, 
 
 def at_the_edge(ref, cand, pairs, kept, score_tolerance=EXACT["score"]):
     """How many detections of one image that `pairs` leaves unmatched the KeptSet `kept` explains (KeptSet's
-    docstring, scores `score_tolerance` apart counting as round-off): first NMS near-ties, pairing each unmatched reference
-    detection, best score first, with the unmatched candidate one it overlaps most; then the cap and the threshold,
-    on either side."""
+    docstring, scores `score_tolerance` apart counting as round-off): first NMS near-ties, pairing each unmatched
+    reference detection, best score first, with the unmatched candidate one it overlaps most; then, on either side,
+    detections kept at the NMS threshold, at the cap and at the score threshold."""
     sides = [{key: np.asarray(side[key]) for key in ("boxes", "scores", "classes")} for side in (ref, cand)]
     alone = [np.setdiff1d(np.arange(len(side["scores"])), pairs[:, column]) for column, side in enumerate(sides)]
     tied = _nms_near_ties(*(({key: value[a] for key, value in side.items()}) for side, a in zip(sides, alone)),
                           kept.nms_thresh, score_tolerance) if kept.nms_thresh is not None else ([], [])
     explained = 2 * len(tied[0])
     for side, indices, paired in zip(sides, alone, tied):
-        scores = side["scores"][np.delete(indices, paired)]
+        indices = np.delete(indices, paired)
+        scores = side["scores"][indices]
         edge = np.zeros(len(scores), bool)
+        if kept.nms_thresh is not None:
+            edge |= _kept_at_the_nms_threshold(side, indices, kept.nms_thresh)
         if kept.cap is not None and len(side["scores"]) == kept.cap:
             edge |= np.abs(scores - side["scores"].min()) <= score_tolerance
         if kept.score_thresh is not None:
@@ -177,6 +187,15 @@ def threshold_flips(ref, cand, pairs, threshold, score_tolerance=EXACT["score"])
     scores = [np.asarray(side["scores"])[pairs[:, column]] for column, side in enumerate((ref, cand))]
     away = (np.abs(scores[0] - threshold) > score_tolerance) & (np.abs(scores[1] - threshold) > score_tolerance)
     return int(np.sum(((scores[0] > threshold) != (scores[1] > threshold)) & away))
+
+
+def _kept_at_the_nms_threshold(side, indices, nms_thresh):
+    """For each detection `indices` of one side: whether a better-scored detection of its class on that side overlaps
+    it at an IoU within NMS_IOU_TIE of `nms_thresh`."""
+    overlap = iou_matrix(side["boxes"][indices], side["boxes"])
+    better = (side["classes"][indices, None] == side["classes"][None, :]) \
+        & (side["scores"][None, :] > side["scores"][indices, None])
+    return np.any(better & (np.abs(overlap - nms_thresh) <= NMS_IOU_TIE), axis=1)
 
 
 def _nms_near_ties(ref, cand, nms_thresh, score_tolerance):

@@ -250,9 +250,9 @@ def _noise_section(noise, tolerance):
     return [
         title,
         "",
-        f"detectron2 ran {noise['image']} again with PyTorch's native convolutions instead of oneDNN's: another valid",
-        "float32 evaluation of the same model, as far from the first as its own round-off takes it. Each exact check",
-        f"allows {NOISE_MULTIPLE} times that spread, and at least the floor (verify/agreement.py).",
+        "detectron2 ran the images again with PyTorch's native convolutions instead of oneDNN's: another valid float32",
+        "evaluation of the same model, as far from the first as its own round-off takes it. Each exact check allows",
+        f"{NOISE_MULTIPLE} times that spread, and at least the floor (verify/agreement.py).",
         "",
         "| quantity | detectron2 against itself | floor | tolerance |",
         "|---|---|---|---|",

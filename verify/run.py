@@ -63,7 +63,7 @@ DEFAULT_SIZES = ((480, 640), (600, 904))  # two aspects; 904 is not a multiple o
 VERIFY_IMAGES_HELP = ("photos (jpg, png, any size; turned upright as their EXIF orientation says) verified beside the "
                       "synthetic images: by every stage, resized as the config's test resize does, and by the "
                       "SavedModel as they come")
-NOISE = "detectron2.noise"  # detectron2 on the first image with PyTorch's native convolutions: its own round-off
+NOISE = "detectron2.noise"  # detectron2 on the images with PyTorch's native convolutions: its own round-off
 MEMORY_SHARE = 0.9  # of the memory available when verify starts, what its runtimes' estimates may add up to
 
 
@@ -268,10 +268,9 @@ def tensorpack_computes_the_graph(backbone, height, width):
 
 
 def _noise(detectron2, again, kept):
-    """measure() of detectron2 against itself on the image `again` holds (verify.agreement.noise_tolerance), and
-    which image that is."""
-    (key, outputs), = again.items()
-    return dict(image=key, **measure({key: detectron2[key]}, {key: outputs}, kept))
+    """measure() of detectron2 against itself (`again`: on the same images; verify.agreement.noise_tolerance): on
+    every image, since the scale of what a model outputs, and of its round-off, may differ from image to image."""
+    return measure(detectron2, again, kept)
 
 
 def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, kept=None, files=None, threshold=None,

@@ -16,12 +16,19 @@ from core.process import run_module
 from d2tf.publish import EVERY, MANIFEST, claimed, keep_failed, publish
 from graphfix.passes import DEFAULT, WITH_FOLDBN
 from verify.photos import check_photos
-from verify.run import DEFAULT_SIZES, VERIFY_IMAGES_HELP, VerificationFailed, parse_sizes, verify
+from verify.run import (
+    DEFAULT_SIZES,
+    MEASURE_NOISE_HELP,
+    VERIFY_IMAGES_HELP,
+    VerificationFailed,
+    parse_sizes,
+    verify,
+)
 
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
             coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True,
-            tflite=True, verify_images=None, class_names=None):
+            tflite=True, verify_images=None, class_names=None, measure_noise=False):
     """Runs every stage; on success OUT holds FILES and what tf_import wrote: the pb, the SavedModel if
     `saved_model` and the TFLite model if `tflite` unless they cannot express the model, and the tensorpack files
     unless tensorpack cannot. Returns the tensorpack flags line, or None without them."""
@@ -60,7 +67,7 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
         with cli.step("stage 4/4: verify"):
             # verify's working files (up to ~180 MB) stay in the staging directory unless the user keeps them.
             _verify(staging, out, verify_sizes, coco_dir, verify_work_dir or os.path.join(staging, "verify"),
-                    tensorpack_dir, verify_images)
+                    tensorpack_dir, verify_images, measure_noise)
         published = publish(staging, out)
     if contract.FLAGS not in published:
         return None
@@ -117,6 +124,7 @@ def main(argv=None):
                         "and verify's check of it on photos; the pb and npz are unchanged)")
     parser.add_argument("--no-tflite", action="store_true", help=f"write no {contract.TFLITE} (skips its conversion, "
                         "about a minute, and verify's check of it)")
+    parser.add_argument("--measure-noise", action="store_true", help="verify: " + MEASURE_NOISE_HELP)
     args = parser.parse_args(argv)
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed. SIGINT is set
     # too: a process started from a shell's background job inherits SIGINT ignored, and Python then installs no
@@ -125,7 +133,7 @@ def main(argv=None):
         signal.signal(sig, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
                    args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model,
-                   not args.no_tflite, args.verify_images, args.class_names)
+                   not args.no_tflite, args.verify_images, args.class_names, args.measure_noise)
     files = ", ".join(f for f in EVERY if os.path.lexists(os.path.join(args.out, f)))
     if line is None:
         cli.log(f"[d2tf] done: {args.out} holds {files} (no tensorpack npz: see above)")

@@ -54,17 +54,15 @@ def main(argv=None):
     parser.add_argument("--out", help="npz to write, entries <image key>/<output>")
     parser.add_argument("--photos", help="npz of HxWx3 uint8 RGB photos, run as DefaultPredictor runs them")
     parser.add_argument("--photos-out", help="npz to write the photos' outputs to")
-    parser.add_argument("--noise-out", help="npz to write detectron2's outputs on the images to, run again with "
-                        "PyTorch's native convolutions instead of oneDNN's: another valid float32 evaluation, whose "
-                        "distance from the first is the model's own round-off noise")
+    parser.add_argument("--native-convolutions", action="store_true", help="run the images with PyTorch's native "
+                        "convolutions instead of oneDNN's: another valid float32 evaluation, whose distance from the "
+                        "usual one is the model's own round-off noise")
     parser.add_argument(lowered.ARGUMENT, type=float, metavar="FROM", dest="lower_from",
                         help=lowered.ARGUMENT_HELP + " on the images (the photos run at the model's own threshold)")
     args = parser.parse_args(argv)
     pairs = [(args.images, args.out), (args.photos, args.photos_out)]
     if any(bool(given) != bool(out) for given, out in pairs) or not any(given for given, _ in pairs):
         parser.error("give --images with --out, --photos with --photos-out, or both pairs")
-    if args.noise_out and not args.images:
-        parser.error("--noise-out runs on --images")
     cfg = zoo.load_config(args.config)
     with cli.step("building detectron2's model"):
         model = build_model(cfg, checkpoint.load_weights(args.weights))
@@ -72,12 +70,10 @@ def main(argv=None):
         if args.lower_from is not None:
             lowered.check(lowered.detectron2_model(model, LOWERED_SCORE_THRESHOLD), args.lower_from,
                           "detectron2's model")
-        on_npz(args.images, args.out, "detectron2 (PyTorch)",
-               lambda images: {key: predict(model, image) for key, image in images.items()})
-        if args.noise_out:
-            with torch.backends.mkldnn.flags(enabled=False):
-                on_npz(args.images, args.noise_out, "detectron2 again with PyTorch's native convolutions (its noise)",
-                       lambda images: {key: predict(model, image) for key, image in images.items()})
+        native = " with PyTorch's native convolutions" if args.native_convolutions else ""
+        with torch.backends.mkldnn.flags(enabled=not args.native_convolutions):
+            on_npz(args.images, args.out, f"detectron2 (PyTorch){native}",
+                   lambda images: {key: predict(model, image) for key, image in images.items()})
     if args.photos:
         if args.lower_from is not None:
             lowered.detectron2_model(model, args.lower_from)

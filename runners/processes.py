@@ -8,14 +8,14 @@ from core.process import run_module
 from runners import lowered
 
 
-def detectron2_on_images(info, images_npz, out_npz, photos=None, lower_from=None, noise_npz=None):
+def detectron2_on_images(info, images_npz, out_npz, photos=None, lower_from=None, native=False):
     """detectron2 (PyTorch) with the config and weights model.json records. `photos`: (photos npz, their outputs
     npz), uint8 RGB photos the same process also runs through detectron2's whole inference (its test resize and
     postprocessing); their outputs are left in that npz. `lower_from`, here and below: the model info's score
-    threshold, checked, and lowered on the images (runners/lowered.py). `noise_npz`: where to leave detectron2's
-    outputs on the images with PyTorch's native convolutions (runners/detectron2_runner.py, --noise-out)."""
+    threshold, checked, and lowered on the images (runners/lowered.py). `native`: the images run with PyTorch's
+    native convolutions instead of oneDNN's (verify's measure of the model's own noise)."""
     _detectron2(info, "--images", images_npz, "--out", out_npz, *_lowering(lower_from),
-                *(["--noise-out", noise_npz] if noise_npz else []),
+                *(["--native-convolutions"] if native else []),
                 *(["--photos", photos[0], "--photos-out", photos[1]] if photos else []))
     return load_outputs(out_npz)
 

@@ -22,13 +22,14 @@ from tests.builds import (
     CUSTOM,
     CUSTOM_THRESHOLD,
     DETECTIONS,
+    NOISE_MEASURED,
     OWN_MODEL,
     SUITE,
     yaml_with,
 )
 from tests.processes import ROOT, run_python
 from tf_import import roi_chunks
-from verify.agreement import inexact
+from verify.agreement import EXACT, inexact
 from verify.report import figures_of
 
 EXAMPLE = zoo.DEFAULT_EXAMPLE
@@ -124,6 +125,19 @@ def test_a_model_that_keeps_nothing_at_its_threshold_is_verified_below_it(pipeli
     exact = [row for section in ("stages", "agreement", "tensorpack") for row in figures[section] if row["exact"]]
     assert len(exact) >= 4 and figures["failures"] == []
     assert all(row["strict_agreement"] == 1.0 and row["reference"] == 2 * DETECTIONS for row in exact), exact
+
+
+@pytest.mark.architecture(NOISE_MEASURED)
+def test_detectron2s_own_noise_is_measured_and_sets_the_tolerances(pipeline):
+    """--measure-noise: detectron2 ran the images again with PyTorch's native convolutions; its spread is in the
+    report, and each tolerance is 10 times it, at least the floor."""
+    p = pipeline(NOISE_MEASURED)
+    figures = figures_of((p.out / "report.md").read_text())
+    noise = figures["noise"]
+    assert noise is not None and noise["strict_matched"] >= 10 and 0 < noise["box"] < 0.05, noise
+    assert 0 < noise["keypoint_score"] and noise["mask"] is None, "the keypoint head's spread, no masks"
+    assert all(figures["tolerance"][key] == max(EXACT[key], 10 * (noise[key] or 0)) for key in EXACT)
+    assert "## detectron2 against itself: the tolerances" in (p.out / "report.md").read_text()
 
 
 @pytest.mark.architecture(C4_AT_ZOO_PROPOSALS)

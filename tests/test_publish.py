@@ -41,7 +41,7 @@ class Stages:
         monkeypatch.setattr(convert_module, "run_module", lambda *args, label: None)
         monkeypatch.setattr(convert_module, "verify", self.verify)
 
-    def verify(self, staging, sizes, coco_dir, work_dir, tensorpack_dir, photo_paths):
+    def verify(self, staging, sizes, coco_dir, work_dir, tensorpack_dir, photo_paths, measure_noise):
         self.before_verify()
         if work_dir:  # None: verify would make a temporary one
             os.makedirs(work_dir, exist_ok=True)

@@ -2,8 +2,10 @@
 images gave detectron2 nothing to detect says it checked nothing, and the weights must be those export converted.
 All on hand-made outputs and a tiny stand-in OUT: no model runs."""
 
+import contextlib
 import dataclasses
 import hashlib
+import os
 
 import numpy as np
 import onnx
@@ -56,10 +58,10 @@ def _shift(outputs, runtimes, px, keys=tuple(SHAPES)):
 def _run_all(n=3, change=lambda outputs: None):
     """A stand-in for verify's _run_all (which verify calls by position): _outputs on the images and photos verify
     hands it (photos among them when given), changed by `change`."""
-    def run_all(out_dir, info, fixed, other, images, photos_npz, *rest):
+    def run_all(out_dir, info, fixed, other, images, photos_npz, work, *rest):
+        np.savez(os.path.join(work, "images.npz"), **images)  # as verify's leaves them
         with np.load(photos_npz) as photos:
             outputs = _outputs("exact", n, False, list(images), photos.files)
-        outputs[run.NOISE] = outputs["detectron2"]  # detectron2 equal to itself
         change(outputs)
         return outputs
 
@@ -284,9 +286,42 @@ def test_verify_says_when_the_weights_are_gone(tmp_path):
                             "on them)")
 
 
+def _native(calls, box=0.0):
+    """A stand-in for detectron2 with PyTorch's native convolutions: the images' detections (tests' _detections),
+    boxes moved by `box` px; each call recorded in `calls`."""
+    def detectron2_on_images(info, images_npz, out_npz, photos=None, lower_from=None, native=False):
+        calls.append((lower_from, native))
+        with np.load(images_npz) as images:
+            outputs = {key: _detections() for key in images.files}
+        for image in outputs.values():
+            image["boxes"] += np.float32(box)
+        return outputs
+
+    return detectron2_on_images
+
+
+@pytest.mark.parametrize("shift, measure_noise, measured", [
+    (0.0, False, False), (0.0, True, True), (0.07, False, True),
+], ids=["within-the-floor", "asked", "outside-the-floor"])
+def test_detectron2s_noise_is_measured_where_a_check_is_outside_the_floor_or_when_asked(
+        shift, measure_noise, measured, tmp_path, monkeypatch):
+    out, _ = _fake_out(tmp_path)
+    calls = []
+    monkeypatch.setattr(run, "_run_all", _run_all(change=lambda outputs: _shift(outputs, ["model.pb"], shift)))
+    monkeypatch.setattr(run, "detectron2_on_images", _native(calls, box=0.01))
+    with contextlib.suppress(run.VerificationFailed):
+        run.verify(out, sizes=((256, 320), (300, 452)), measure_noise=measure_noise)
+    assert calls == ([(INFO.test.score_thresh, True)] if measured else [])
+    figures = figures_of((out / "report.md").read_text())
+    assert (figures["noise"] is not None) == measured
+    if measured:  # 10 x 0.01 px: the 0.07 px stage passes
+        assert figures["tolerance"]["box"] == pytest.approx(0.1, rel=1e-3) and figures["failures"] == []
+
+
 def test_failed_verification_writes_its_report_then_exits_3(tmp_path, monkeypatch):
     out, _ = _fake_out(tmp_path)
     monkeypatch.setattr(run, "_run_all", _run_all(change=lambda outputs: _shift(outputs, ["model.pb"], 0.07)))
+    monkeypatch.setattr(run, "detectron2_on_images", _native([]))  # detectron2 as far from itself as nothing
     with pytest.raises(run.VerificationFailed) as e:
         run.verify(out, sizes=((256, 320), (300, 452)))
     assert e.value.exit_status == 3

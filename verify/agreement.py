@@ -95,8 +95,8 @@ def inexact(row):
     """What keeps a measure() row from being exact (within its tolerance), one phrase each; [] when it is exact."""
     problems, tolerance = [], row["tolerance"]
     if row["sem_seg"] is not None and row["sem_seg"] > tolerance["sem_seg"] and row["sem_seg_argmax"] < SEM_SEG_ARGMAX:
-        problems.append(f"max sem_seg logit diff {row['sem_seg']:.3g} > {tolerance['sem_seg']:.3g} and the argmax equal "
-                        f"on {row['sem_seg_argmax']:.4%} of pixels < {SEM_SEG_ARGMAX:.2%}")
+        problems.append(f"max sem_seg logit diff {row['sem_seg']:.3g} > {tolerance['sem_seg']:.3g} and the argmax "
+                        f"equal on {row['sem_seg_argmax']:.4%} of pixels < {SEM_SEG_ARGMAX:.2%}")
     if not row["detections"]:
         return problems
     if row["reference"] == row["candidate"] == 0:

@@ -407,13 +407,14 @@ def test_the_tolerance_is_ten_times_detectron2s_own_spread_at_least_the_floor():
 
 
 def _noisy(box, score):
-    """_noise's row of a detectron2 whose second evaluation moved boxes by `box` px and scores by `score`."""
+    """measure()'s row of detectron2 against a second evaluation of itself that moved boxes by `box` px and scores
+    by `score`."""
     outputs = _outputs("exact")
     again = {key: {name: value.copy() for name, value in image.items()} for key, image in outputs["detectron2"].items()}
     for image in again.values():
         image["boxes"] += np.float32(box)
         image["scores"] += np.float32(score)
-    return run._noise(outputs["detectron2"], again, None)
+    return agreement.measure(outputs["detectron2"], again)
 
 
 def test_a_stage_beyond_the_floor_passes_within_ten_times_the_noise_and_a_translation_error_still_fails():

@@ -125,8 +125,7 @@ def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None, 
     largest logit difference and the least share of pixels whose argmax is equal."""
     score_tolerance = tolerance["score"]
     totals = dict(detections=False, reference=0, candidate=0, matched=0, at_the_edge=0, threshold_flips=0, box=0.0,
-                  score=0.0,
-                  mask=None, sem_seg=None, sem_seg_argmax=None, keypoint=None, keypoint_score=None,
+                  score=0.0, mask=None, sem_seg=None, sem_seg_argmax=None, keypoint=None, keypoint_score=None,
                   keypoints_moved=None, keypoints_compared=None, keypoints_regridded=None)
     for key, ref in reference.items():
         cand = candidate[key]

@@ -244,8 +244,8 @@ def _noise_section(noise, tolerance):
     title = "## detectron2 against itself: the tolerances"
     floor = f"The floor, {', '.join(f'{_QUANTITIES[key]} {value:g}' for key, value in EXACT.items())}, is the tolerance"
     if noise is None:
-        return [title, "", floor + ": every exact check was within it, so detectron2's own spread, which can only "
-                "raise it, was not measured (`--measure-noise` measures it).", ""]
+        return [title, "", floor + ". detectron2's own spread, which can only raise it, was not measured: verify "
+                "measures it where a check is outside the floor, or with `--measure-noise`.", ""]
     rows = [f"| {_QUANTITIES[key]} | {noise[key]:.3g} | {EXACT[key]:g} | {tolerance[key]:.3g} |"
             for key in EXACT if noise[key] is not None]
     return [

@@ -106,19 +106,21 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
         on_photos = {runtime: outputs.pop(runtime) for runtime in serving.RUNTIMES if runtime in outputs}
         shapes = {key: list(image.shape[:2]) for key, image in images.items()}
         files = {photo.key: dict(path=photo.path, size=list(photo.rgb.shape[:2])) for photo in real}
+        kept = kept_set(info, lowered=True)  # the stages ran with the threshold lowered
 
         def judged(noise):
             serving_row = serving.row(on_photos, {key: list(photo.shape[:2]) for key, photo in photos.items()},
                                       exact=mode == "exact" or not pooled, kept=kept_set(info),
                                       tolerance=noise_tolerance(noise or {})) if served else None
-            return _figures(outputs, mode, other, shapes, info.architecture.backbone, serving_row, pooled,
-                            kept_set(info, lowered=True), files, threshold, noise)
+            return _figures(outputs, mode, other, shapes, info.architecture.backbone, serving_row, pooled, kept,
+                            files, threshold, noise)
 
         figures = judged(None)
         if measure_noise or (figures["failures"] and _count(outputs["detectron2"]) != 0):
             again = detectron2_on_images(info, os.path.join(work, "images.npz"), os.path.join(work, f"{NOISE}.npz"),
                                          lower_from=threshold, native=True)
-            figures = judged(_noise(outputs["detectron2"], again, kept_set(info, lowered=True)))
+            # on every image: the scale of a model's outputs, and of their round-off, may differ between images
+            figures = judged(measure(outputs["detectron2"], again, kept))
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     first = report.shown_image(figures)
     panels = [("detectron2", outputs["detectron2"][first]), (f"model.pb ({mode})", outputs["model.pb"][first])]
@@ -240,8 +242,7 @@ def _needs(fixed, info, images, photos_npz):
     pasted = masks * max((np.prod(size) for size in sizes), default=0)
     needs = {runtime: memory.estimate(runtime, weights, pixels, pooled) for runtime in memory.FACTORS}
     needs["saved_model"] = memory.estimate("saved_model", weights, resized, pooled, pasted)
-    needs["detectron2"] = memory.estimate("detectron2", weights, max(pixels, resized),
-                                                                        pooled, pasted)
+    needs["detectron2"] = memory.estimate("detectron2", weights, max(pixels, resized), pooled, pasted)
     return needs
 
 
@@ -278,22 +279,16 @@ def tensorpack_computes_the_graph(backbone, height, width):
     return backbone == "FPN" or (height % 16 == 0 and width % 16 == 0)
 
 
-def _noise(detectron2, again, kept):
-    """measure() of detectron2 against itself (`again`: on the same images; verify.agreement.noise_tolerance): on
-    every image, since the scale of what a model outputs, and of its round-off, may differ from image to image."""
-    return measure(detectron2, again, kept)
-
-
 def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, kept=None, files=None, threshold=None,
              noise=None):
     """Each stage against the one before it, agreement with detectron2 and, when it ran, tensorpack's model, on the
     images `shapes` ({key: [height, width]}): those of `files` ({key: {path, size as read}}: the photos) and
     synthetic ones; detectron2's detections on each (and how many score above the model's `threshold`), and the
-    SavedModel's row (`serving_row`, on its photos). `kept`: the KeptSet the stages ran with; `noise`: _noise's row,
-    whose spread sets the tolerance (verify.agreement.noise_tolerance; EXACT without it). The rows that must be
-    exact carry their failures, and `failures` lists them all. In tensorpack mode model.fixed.onnx differs from
-    model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for it. A model that does not pool
-    (`pooled` False) is the same graph in both modes: every row is exact."""
+    SavedModel's row (`serving_row`, on its photos). `kept`: the KeptSet the stages ran with; `noise`: measure()'s
+    row of detectron2 against itself, whose spread sets the tolerance (verify.agreement.noise_tolerance; EXACT
+    without it). The rows that must be exact carry their failures, and `failures` lists them all. In tensorpack mode
+    model.fixed.onnx differs from model.onnx by design, so the fixed graph switched to exact RoIAlign stands in for
+    it. A model that does not pool (`pooled` False) is the same graph in both modes: every row is exact."""
     stages = [("model.onnx", "detectron2", True), ("model.fixed.onnx", "model.onnx", mode == "exact" or not pooled)]
     if mode == "tensorpack":
         stages.append((f"other:{other}", "model.onnx", True))

@@ -36,11 +36,15 @@ _OUTPUT_BY_NAME = {"head.cls_score": (0.5, -4.0)}
 # amplify float round-off ~3x per stage (5e-5 relative at res5, in PyTorch and onnxruntime alike, against float64);
 # a damped branch keeps blocks close to identity, so runtimes agree as closely as with trained weights.
 _RESIDUAL_GAIN = 0.25
+# --undamped: full-scale branches and a classifier that is not peaked (cls_score's spread), as a checkpoint
+# calibrated otherwise may be: runtimes differ by more than verify's floor tolerances, and verify's noise-scaled
+# tolerances must follow (verify/agreement.py).
+_UNDAMPED = {"residual_gain": 1.0, "cls_score": 1.0}
 
 
-def calibrated_weights(cfg, seed=0, height=256, width=320):
-    """Builds cfg's model with seeded random weights, calibrates it on the synthetic image, returns its
-    state dict as `{name: float32 ndarray}` (the names detectron2 writes)."""
+def calibrated_weights(cfg, seed=0, height=256, width=320, undamped=False):
+    """Builds cfg's model with seeded random weights, calibrates it on the synthetic image (`undamped`: see
+    _UNDAMPED), returns its state dict as `{name: float32 ndarray}` (the names detectron2 writes)."""
     import torch
     from detectron2.layers import FrozenBatchNorm2d
     from detectron2.modeling import build_model
@@ -49,13 +53,14 @@ def calibrated_weights(cfg, seed=0, height=256, width=320):
     torch.manual_seed(seed)
     model = build_model(cfg).eval()
     gen = torch.Generator().manual_seed(seed)
-    hooks = []
+    hooks, residual_gain = [], _UNDAMPED["residual_gain"] if undamped else _RESIDUAL_GAIN
+    output_std = {**_OUTPUT_STD, "cls_score": _UNDAMPED["cls_score"]} if undamped else _OUTPUT_STD
     for name, module in model.named_modules():
         if isinstance(module, (FrozenBatchNorm2d, nn.BatchNorm2d, nn.GroupNorm)):
-            gain = _RESIDUAL_GAIN if name.endswith("conv3.norm") else 1.0
+            gain = residual_gain if name.endswith("conv3.norm") else 1.0
             hooks.append(module.register_forward_pre_hook(_norm_from_activations(gen, gain)))
-        elif name.split(".")[-1] in _OUTPUT_STD and hasattr(module, "weight"):
-            spread = _OUTPUT_BY_NAME.get(name, (_OUTPUT_STD[name.split(".")[-1]], None))
+        elif name.split(".")[-1] in output_std and hasattr(module, "weight"):
+            spread = _OUTPUT_BY_NAME.get(name, (output_std[name.split(".")[-1]], None))
             hooks.append(module.register_forward_hook(_scale_output(*spread)))
     image = torch.from_numpy(synthetic_image(height, width, seed)).permute(2, 0, 1)
     with torch.no_grad():
@@ -118,13 +123,13 @@ def _seed(text):
     return seed
 
 
-def write_checkpoint(config, out, seed=0):
+def write_checkpoint(config, out, seed=0, undamped=False):
     """Writes a calibrated checkpoint for `config` to `out` (.pkl in model-zoo format or .pth as training does)."""
-    weights = calibrated_weights(zoo.load_config(config), seed=seed)
+    weights = calibrated_weights(zoo.load_config(config), seed=seed, undamped=undamped)
     if str(out).endswith(".pth"):
         checkpoint.save_pth(weights, out)
     else:
-        checkpoint.save_pkl(weights, out, author=f"d2tf.calibrate seed={seed}")
+        checkpoint.save_pkl(weights, out, author=f"d2tf.calibrate seed={seed}" + (" undamped" if undamped else ""))
     return weights
 
 
@@ -136,9 +141,13 @@ def main(argv=None):
     parser.add_argument("--config", default=zoo.DEFAULT_EXAMPLE, help="zoo name, d2tf derived name or yaml path")
     parser.add_argument("--out", required=True, help="output .pkl (model-zoo format) or .pth (training format)")
     parser.add_argument("--seed", type=_seed, default=0, help="0 to 2**32 - 1 (default 0)")
+    parser.add_argument("--undamped", action="store_true",
+                        help="full-scale residual branches and an unpeaked classifier: float round-off grows through "
+                        "the model as in checkpoints calibrated otherwise, beyond verify's floor tolerances")
     args = parser.parse_args(argv)
-    with cli.step(f"calibrating {zoo.short_name(args.config)} (seed {args.seed})"):
-        weights = write_checkpoint(args.config, args.out, seed=args.seed)
+    undamped = ", undamped" if args.undamped else ""
+    with cli.step(f"calibrating {zoo.short_name(args.config)} (seed {args.seed}{undamped})"):
+        weights = write_checkpoint(args.config, args.out, seed=args.seed, undamped=args.undamped)
     size = sum(np.asarray(v).nbytes for v in weights.values()) / 2**20
     cli.log(f"[d2tf] wrote {args.out}: {len(weights)} tensors, {size:.0f} MiB")
 

@@ -9,6 +9,7 @@ import os
 import sys
 
 from core import D2TFError, cli, contract
+from core.model_info import ModelInfo
 from runners import lowered, on_npz
 
 # Set before TensorFlow is imported: tensorpack's layers need Keras 2, and its NCHW layers run on a CPU only through
@@ -95,16 +96,18 @@ class _SmartInitMismatch(logging.Handler):
 
 
 def predict(client_dir, out_dir, images, lower_from=None):
-    """{image key: {output: ndarray}} for {image key: HxWx3 float32 BGR image} (already resized)."""
+    """{image key: {output: ndarray}} for {image key: HxWx3 float32 image} (already resized) in the model's
+    INPUT.FORMAT, as the pb takes them: tensorpack's model takes BGR."""
     model = predictor(client_dir, out_dir, lower_from)
-    return {key: model(image) for key, image in images.items()}
+    rgb = ModelInfo.read(os.path.join(out_dir, contract.MODEL_JSON)).input.format == "RGB"
+    return {key: model(image[:, :, ::-1] if rgb else image) for key, image in images.items()}
 
 
 def main(argv=None):
     parser = cli.ArgumentParser(prog="python -m runners.tensorpack_runner", description=__doc__.splitlines()[0])
     parser.add_argument("client", help="tensorpack's examples/FasterRCNN directory")
     parser.add_argument("out", help="a d2tf conversion (model.npz, tensorpack_config.py)")
-    parser.add_argument("images", help="npz of HxWx3 float32 BGR images")
+    parser.add_argument("images", help="npz of HxWx3 float32 images in the model's INPUT.FORMAT (as the pb's)")
     parser.add_argument("outputs", help="npz to write, entries <image key>/<output>")
     parser.add_argument(lowered.ARGUMENT, type=float, metavar="FROM", dest="lower_from", help=lowered.ARGUMENT_HELP)
     args = parser.parse_args(argv)

@@ -5,24 +5,27 @@ import numpy as np
 
 from core.contract import as_detections, has_detections
 from core.matching import match_detections
-from verify.agreement import EXACT, KEYPOINT_TIES, STRICT_IOU, compare
+from verify.agreement import KEYPOINT_TIES, STRICT_IOU, compare
 
 
-def assert_same_outputs(ref, cand, box_tol, score_tol, mask_tol=None, sem_seg_tol=1e-4, min_detections=10):
-    """The semantic logits within sem_seg_tol, if the model has them; the outputs that compare as detections (an RPN's
-    proposals too) as assert_same_detections checks them, at least `min_detections` of them in `ref`."""
+def assert_same_outputs(ref, cand, tolerance, min_detections=10):
+    """The semantic logits within `tolerance`["sem_seg"], if the model has them; the outputs that compare as
+    detections (an RPN's proposals too) as assert_same_detections checks them within `tolerance`'s box, score and
+    mask limits, at least `min_detections` of them in `ref`; keypoints within its keypoint and keypoint_score ones
+    ({quantity: limit}, as verify.agreement.EXACT)."""
     assert sorted(ref) == sorted(cand), "the same outputs"
     if "sem_seg" in ref:
         assert ref["sem_seg"].shape == cand["sem_seg"].shape
         diff = np.abs(ref["sem_seg"] - cand["sem_seg"]).max()
-        assert diff <= sem_seg_tol, f"sem_seg diff {diff}"
+        assert diff <= tolerance["sem_seg"], f"sem_seg diff {diff}"
     if has_detections(ref):
         ref, cand = as_detections(ref), as_detections(cand)
         assert len(ref["scores"]) >= min_detections, "a test without detections compares nothing"
-        assert_same_detections(ref, cand, box_tol, score_tol, mask_tol)
+        assert_same_detections(ref, cand, tolerance["box"], tolerance["score"],
+                               tolerance["mask"] if "masks" in ref else None)
     if "keypoints" in ref:  # matched instances on the same heatmap grid (verify.agreement)
         row = compare({"image": ref}, {"image": cand})
-        assert row["keypoint"] <= EXACT["keypoint"] and row["keypoint_score"] <= score_tol, row
+        assert row["keypoint"] <= tolerance["keypoint"] and row["keypoint_score"] <= tolerance["keypoint_score"], row
         assert row["keypoints_moved"] <= KEYPOINT_TIES * row["keypoints_compared"], row
 
 

@@ -19,7 +19,7 @@ def contract_names(arch):
         names.extend([f"{layer}/W", f"{layer}/b"])
 
     conv_bn("conv0")
-    for g, blocks in enumerate([3, 4, 6 if arch.depth == 50 else 23, 3]):
+    for g, blocks in enumerate({50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}[arch.depth]):
         conv_bn(f"group{g}/block0/convshortcut")
         for b in range(blocks):
             for k in (1, 2, 3):
@@ -48,7 +48,7 @@ def contract_names(arch):
     return names
 
 
-def contract_value(d2_name, value, arch, num_classes):
+def contract_value(d2_name, value, arch, num_classes, input_format="BGR"):
     """(tensorpack name, value) for one detectron2 tensor, by the contract's table, written as string rewrites."""
     name = d2_name.replace("backbone.bottom_up.", "").replace("backbone.", "").replace("roi_heads.res5.", "res5.")
     name = name.replace("stem.conv1", "conv0").replace(".shortcut", ".convshortcut")
@@ -75,6 +75,8 @@ def contract_value(d2_name, value, arch, num_classes):
     if name.endswith(".weight"):
         name = name[: -len(".weight")] + "/W"
         value = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value.T
+        if name == "conv0/W" and input_format == "RGB":
+            value = value[:, :, ::-1]  # tensorpack feeds BGR images
     elif name.endswith(".bias"):
         name = name[: -len(".bias")] + "/b"
     return name.replace(".", "/"), value

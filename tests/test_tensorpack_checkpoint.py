@@ -21,7 +21,7 @@ def test_npz_has_tensorpacks_names_and_the_contracts_values(config, pipeline):
     assert sorted(npz.files) == sorted(expected)
     seen = set()
     for d2_name, value in load_weights(p.weights).items():
-        name, want = contract_value(d2_name, value, arch, p.info.num_classes)
+        name, want = contract_value(d2_name, value, arch, p.info.num_classes, p.info.input.format)
         assert name not in seen
         seen.add(name)
         assert npz[name].dtype == np.float32
@@ -35,3 +35,4 @@ def test_weights_left_over_or_missing_are_named():
         tp.tensorpack_weights({"roi_heads.keypoint_head.w": np.zeros(1, np.float32)}, arch)
     with pytest.raises(D2TFError, match=r"lacks weights for .*: conv0/W, .*fastrcnn/box/W"):
         tp.tensorpack_weights({"backbone.res2.0.conv1.weight": np.zeros((64, 64, 1, 1), np.float32)}, arch)
+

@@ -7,13 +7,14 @@ compare kept outputs."""
 import dataclasses
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 
 from core import zoo
 from core.model_info import Architecture
-from tests.builds import CUSTOM, IMAGES, TENSORPACK_CLIENT, needs_tensorpack
+from tests.builds import CUSTOM, CUSTOM_TUNED, IMAGES, TENSORPACK_CLIENT, needs_tensorpack
 from tests.model_infos import model_info
 from tests.parity import assert_same_detections
 from tests.processes import CHILDREN, run_python
@@ -64,9 +65,23 @@ def test_class_count_reaches_tensorpack_through_the_registered_class_names(pipel
     assert settings["CLASS_NAMES"] == ["BG", "class1", "class2", "class3"]
     assert not any(f.startswith("DATA.NUM_CATEGORY") for f in settings["FLAGS"]), "a flag that has no effect"
     with np.load(p.out / "model.npz") as npz:
-        assert npz["fastrcnn/outputs/class/W"].shape == (1024, 4)
-        assert npz["fastrcnn/outputs/box/W"].shape == (1024, 16)
+        assert npz["fastrcnn/outputs/class/W"].shape == (512, 4), "MODEL.ROI_BOX_HEAD.FC_DIM 512"
+        assert npz["fastrcnn/outputs/box/W"].shape == (512, 16)
     assert {int(c) for key in IMAGES for c in p.outputs("tensorpack")[key]["classes"]} <= {0, 1, 2}
+
+
+@pytest.mark.architecture(CUSTOM)
+def test_tuned_keys_and_rgb_input_reach_tensorpack_as_its_flags(pipeline):
+    """CUSTOM's tuned keys (tests/builds.py) and RGB input become tensorpack's flags; with them tensorpack's model
+    computed what the tensorpack-mode graph does (test_tensorpacks_own_model_equals_the_tensorpack_mode_graph)."""
+    p = pipeline(CUSTOM)
+    assert (p.info.tuned, p.info.input.format) == (CUSTOM_TUNED, "RGB")
+    flags = (p.out / "flags.txt").read_text().split()
+    for flag in ("'RPN.ANCHOR_SIZES=(24,48,96,192,384)'", "'RPN.ANCHOR_RATIOS=(0.25,0.5,1.0,2.0,4.0)'",
+                 "'RPN.PROPOSAL_NMS_THRESH=0.6'", "'FRCNN.BBOX_REG_WEIGHTS=[20.0,20.0,10.0,10.0]'",
+                 "'FPN.FRCNN_FC_HEAD_DIM=512'", "'FPN.NUM_CHANNEL=128'", "'BACKBONE.STRIDE_1X1=False'",
+                 "'PREPROC.PIXEL_MEAN=[123.675,116.28,103.53]'", "'PREPROC.PIXEL_STD=[58.395,57.12,57.375]'"):
+        assert flag in flags
 
 
 @pytest.mark.architecture(CUSTOM)
@@ -126,6 +141,32 @@ MEAN_STD = "'PREPROC.PIXEL_MEAN=[123.675,116.28,103.53]' 'PREPROC.PIXEL_STD=[1.0
                  "rpn_post_nms_topk": 200}),
      "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=False' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD +
      " 'RPN.TEST_PER_LEVEL_NMS_TOPK=200'"),
+    # Tuned keys, after the others in the order the model info lists them: FPN's anchor sizes one per level.
+    (_info(tuned={"MODEL.ANCHOR_GENERATOR.SIZES": [[16], [32], [64], [128], [256]],
+                  "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS": [[0.25, 0.5, 1.0, 2.0, 4.0]],
+                  "MODEL.RPN.NMS_THRESH": 0.6, "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": [20.0, 20.0, 10.0, 10.0],
+                  "MODEL.ROI_BOX_HEAD.FC_DIM": 512, "MODEL.ROI_BOX_HEAD.CONV_DIM": 128,
+                  "MODEL.ROI_MASK_HEAD.CONV_DIM": 128, "MODEL.FPN.OUT_CHANNELS": 128}),
+     "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=False' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD +
+     " 'RPN.ANCHOR_SIZES=(16,32,64,128,256)' 'RPN.ANCHOR_RATIOS=(0.25,0.5,1.0,2.0,4.0)' 'RPN.PROPOSAL_NMS_THRESH=0.6'"
+     " 'FRCNN.BBOX_REG_WEIGHTS=[20.0,20.0,10.0,10.0]' 'FPN.FRCNN_FC_HEAD_DIM=512' 'MRCNN.HEAD_DIM=128'"
+     " 'FPN.NUM_CHANNEL=128'"),
+    # C4: one feature map, all its sizes; its box head is res5, which no box-head width reaches.
+    (_info(backbone="C4", mask=False, tuned={"MODEL.ANCHOR_GENERATOR.SIZES": [[16, 32, 64]],
+                                             "MODEL.ROI_BOX_HEAD.FC_DIM": 512}),
+     "'MODE_MASK=False' 'MODE_FPN=False' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD + " 'RPN.ANCHOR_SIZES=(16,32,64)'"),
+    (_info(backbone="C4", mask=False, tuned={"MODEL.ANCHOR_GENERATOR.SIZES": [[64]]}),
+     "'MODE_MASK=False' 'MODE_FPN=False' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD + " 'RPN.ANCHOR_SIZES=(64,)'"),
+    # A cascade's stages take their weights from ROI_BOX_CASCADE_HEAD, not ROI_BOX_HEAD's: no flag.
+    (_info(cascade=True, tuned={"MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": [20.0, 20.0, 10.0, 10.0]}),
+     "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=True' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD),
+    (_info(depth=152, tuned={"MODEL.RESNETS.DEPTH": 152}),
+     "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=False' 'BACKBONE.RESNET_NUM_BLOCKS=[3,8,36,3]' "
+     "'BACKBONE.STRIDE_1X1=True' " + MEAN_STD),
+    # RGB: the statistics stay in the model's (RGB) order; tensorpack reverses them for its BGR images.
+    (_info(input={"format": "RGB"}, pixel_mean_bgr=[123.675, 116.28, 103.53], pixel_std_bgr=[58.395, 57.12, 57.375]),
+     "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=False' 'BACKBONE.STRIDE_1X1=True' "
+     "'PREPROC.PIXEL_MEAN=[123.675,116.28,103.53]' 'PREPROC.PIXEL_STD=[58.395,57.12,57.375]' 'RPN.MIN_SIZE=1e-50'"),
 ])
 def test_flags_line(info, line):
     assert tpc.flags_line(info) == line
@@ -172,3 +213,35 @@ def test_no_npz_for_architectures_tensorpack_cannot_configure(key, value, reason
     with pytest.raises(tpc.NotExpressible, match="^" + reason):
         tpc.flags(info)
     assert tensorpack_files(None, info) == ({}, None)
+
+
+@pytest.mark.parametrize("key, value, reason", [
+    ("MODEL.ANCHOR_GENERATOR.SIZES", [[16, 24], [32], [64], [128], [256]], "several anchor sizes on one FPN level"),
+    ("MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", [[0.5, 1.0, 2.0], [1.0], [1.0], [1.0], [1.0]],
+     "other aspect ratios on other levels"),
+    ("MODEL.ANCHOR_GENERATOR.OFFSET", 0.5, "tensorpack centres anchors on multiples of the stride"),
+    ("MODEL.RPN.BBOX_REG_WEIGHTS", [2.0, 2.0, 1.0, 1.0], "tensorpack decodes the RPN's deltas unweighted"),
+    ("MODEL.ROI_BOX_HEAD.NUM_CONV", 4, "tensorpack's FPN box head is fastrcnn_2fc_head"),
+    ("MODEL.ROI_BOX_HEAD.NUM_FC", 1, "tensorpack's FPN box head is fastrcnn_2fc_head"),
+    ("MODEL.ROI_MASK_HEAD.NUM_CONV", 2, "tensorpack's mask head has 4 convs"),
+    ("MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", 14, "tensorpack pools 7x7 for boxes and 14x14 for masks"),
+    ("MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", 7, "tensorpack pools 7x7 for boxes and 14x14 for masks"),
+    ("MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", 2, "tensorpack's roi_align samples 2x2 points per bin"),
+    ("MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO", 2, "tensorpack's roi_align samples 2x2 points per bin"),
+    ("MODEL.RESNETS.DEPTH", 34, "detectron2 builds it of BasicBlocks"),
+    ("MODEL.RESNETS.RES2_OUT_CHANNELS", 64, "tensorpack's bottleneck res2 has 256 channels"),
+])
+def test_no_npz_for_a_tuned_value_tensorpacks_config_fixes(key, value, reason):
+    """Each tuned key tensorpack's model has no setting for: no tensorpack files, the key, its value and why."""
+    info = _info(tuned={"MODEL.RPN.NMS_THRESH": 0.6, key: value})
+    with pytest.raises(tpc.NotExpressible, match=re.escape(f"{key}={tpc._format(value)}: {reason}")):
+        tpc.flags(info)
+    assert tensorpack_files(None, info) == ({}, None)
+
+
+def test_every_key_a_model_may_tune_has_a_tensorpack_rule():
+    """export/supported.py's tunable keys and the rules here are one list: a key added there gets a flag or a
+    reason here."""
+    from export.supported import _TUNABLE
+
+    assert set(tpc._TUNED) == _TUNABLE

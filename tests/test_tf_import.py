@@ -71,7 +71,7 @@ def test_pb_matches_onnxruntime(config, pipeline, measure):
             seconds=p.translate_seconds, pb_mib=os.path.getsize(p.out / "model.pb") / 2**20)
     for key in IMAGES:
         _check_interface(candidate[key], p.info, *IMAGES[key][1])
-        assert_same_outputs(reference[key], candidate[key], BOX_TOL, SCORE_TOL, MASK_TOL if p.mask else None)
+        assert_same_outputs(reference[key], candidate[key], p.tolerance)  # verify's (tests/builds.py UNDAMPED)
 
 
 @pytest.mark.architecture(EXAMPLE)

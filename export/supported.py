@@ -27,14 +27,16 @@ _CARRIED = {
 }
 # Keys a trained model may have tuned away from its reference config: the traced graph takes them from detectron2's
 # own modules, the checkpoint's shapes must agree with them when it loads, and verify compares the result with
-# detectron2. The model info records those that differ (`tuned`); tensorpack's npz is not written for them.
+# detectron2. The model info records those that differ (`tuned`); tensorpack's flags carry those its config
+# expresses (tf_import/tensorpack_config.py, _TUNED).
 _TUNABLE = {
     "MODEL.ANCHOR_GENERATOR.SIZES", "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", "MODEL.ANCHOR_GENERATOR.OFFSET",
     "MODEL.RPN.NMS_THRESH", "MODEL.RPN.BBOX_REG_WEIGHTS", "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS",
     *(f"MODEL.{head}.{key}" for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")
       for key in ("NUM_CONV", "CONV_DIM", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO")),
     "MODEL.ROI_BOX_HEAD.NUM_FC", "MODEL.ROI_BOX_HEAD.FC_DIM", "MODEL.FPN.OUT_CHANNELS",
-    "MODEL.RESNETS.DEPTH", "MODEL.RESNETS.RES2_OUT_CHANNELS",
+    "MODEL.RESNETS.DEPTH", "MODEL.RESNETS.RES2_OUT_CHANNELS", "MODEL.RESNETS.NUM_GROUPS",
+    "MODEL.RESNETS.WIDTH_PER_GROUP", "MODEL.FPN.FUSE_TYPE",
 }
 _DEPTHS = {18, 34, 50, 101, 152}  # detectron2's ResNets: BasicBlock below 50, bottleneck from 50
 _INPUT_FORMATS = {"BGR", "RGB"}

@@ -195,7 +195,7 @@ def test_zero_detections_give_empty_outputs(config, high_threshold):
          "    POOLER_TYPE: ROIAlign\n", ["MODEL.ROI_KEYPOINT_HEAD.POOLER_TYPE='ROIAlignV2'"]),
         ("MODEL:\n  KEYPOINT_ON: True\n", ["MODEL.MASK_ON=True (the R50-FPN Keypoint R-CNN d2tf converts has False)"]),
         ("MODEL:\n  ROI_BOX_HEAD:\n    NAME: FastRCNNConvFCHead2\n", ["MODEL.ROI_BOX_HEAD.NAME='FastRCNNConvFCHead2'"]),
-        ("MODEL:\n  FPN:\n    FUSE_TYPE: avg\n", ["MODEL.FPN.FUSE_TYPE='avg'"]),
+        ("MODEL:\n  FPN:\n    NORM: GN\n", ["MODEL.FPN.NORM='GN'"]),
         ("MODEL:\n  ANCHOR_GENERATOR:\n    NAME: RotatedAnchorGenerator\n",
          ["MODEL.ANCHOR_GENERATOR.NAME='RotatedAnchorGenerator'"]),
         ("MODEL:\n  RESNETS:\n    DEPTH: 34\n", ["MODEL.RESNETS.RES2_OUT_CHANNELS=256 (detectron2 builds R34's "
@@ -267,6 +267,12 @@ TUNED = {
             "INPUT:\n  FORMAT: RGB\nMODEL:\n  PIXEL_MEAN: [123.675, 116.28, 103.53]\n"
             "  PIXEL_STD: [58.395, 57.12, 57.375]\n  RESNETS:\n    STRIDE_IN_1X1: False\n",
             "R50-FPN Faster R-CNN", {}, "RGB", None),
+    "X50-32x4d": ("COCO-Detection/faster_rcnn_X_101_32x8d_FPN_3x.yaml",
+                  "MODEL:\n  RESNETS:\n    DEPTH: 50\n    WIDTH_PER_GROUP: 4\n", "X50-32x4d-FPN Faster R-CNN",
+                  {"MODEL.RESNETS.DEPTH": 50, "MODEL.RESNETS.WIDTH_PER_GROUP": 4}, "BGR", "^ResNeXt's grouped"),
+    "FPN averaged": ("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml", "MODEL:\n  FPN:\n    FUSE_TYPE: avg\n",
+                     "R50-FPN Faster R-CNN", {"MODEL.FPN.FUSE_TYPE": "avg"}, "BGR",
+                     "^MODEL.FPN.FUSE_TYPE=avg: tensorpack's FPN sums"),
     "R101 class-agnostic": ("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml",
                             "MODEL:\n  RESNETS:\n    DEPTH: 101\n  ROI_BOX_HEAD:\n    CLS_AGNOSTIC_BBOX_REG: True\n"
                             "  ROI_MASK_HEAD:\n    CLS_AGNOSTIC_MASK: True\n",

@@ -230,6 +230,9 @@ def test_no_npz_for_architectures_tensorpack_cannot_configure(key, value, reason
     ("MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO", 2, "tensorpack's roi_align samples 2x2 points per bin"),
     ("MODEL.RESNETS.DEPTH", 34, "detectron2 builds it of BasicBlocks"),
     ("MODEL.RESNETS.RES2_OUT_CHANNELS", 64, "tensorpack's bottleneck res2 has 256 channels"),
+    ("MODEL.RESNETS.NUM_GROUPS", 64, "tensorpack's resnet_bottleneck has no grouped convolutions"),
+    ("MODEL.RESNETS.WIDTH_PER_GROUP", 32, "tensorpack's bottlenecks are ResNet's"),
+    ("MODEL.FPN.FUSE_TYPE", "avg", "tensorpack's FPN sums each level"),
 ])
 def test_no_npz_for_a_tuned_value_tensorpacks_config_fixes(key, value, reason):
     """Each tuned key tensorpack's model has no setting for: no tensorpack files, the key, its value and why."""

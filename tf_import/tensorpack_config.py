@@ -160,6 +160,9 @@ _TUNED = {
     "MODEL.FPN.OUT_CHANNELS": lambda value, arch: [("FPN.NUM_CHANNEL", value)],
     "MODEL.RESNETS.DEPTH": _depth,
     "MODEL.RESNETS.RES2_OUT_CHANNELS": "tensorpack's bottleneck res2 has 256 channels",
+    "MODEL.RESNETS.NUM_GROUPS": "tensorpack's resnet_bottleneck has no grouped convolutions",
+    "MODEL.RESNETS.WIDTH_PER_GROUP": "tensorpack's bottlenecks are ResNet's (64 channels wide in res2)",
+    "MODEL.FPN.FUSE_TYPE": "tensorpack's FPN sums each level with the upsampled one above",
     **{f"MODEL.{head}.POOLER_RESOLUTION": "tensorpack pools 7x7 for boxes and 14x14 for masks"
        for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
     **{f"MODEL.{head}.POOLER_SAMPLING_RATIO": "tensorpack's roi_align samples 2x2 points per bin"

@@ -112,15 +112,16 @@ def needs_tensorpack():
 # trained it, with an npz that tensorpack's own model runs: a class count and a test resize of no zoo model, which
 # reach tensorpack by other ways than its flags (the class count through a registered dataset; MAX_SIZE, which
 # tensorpack rounds up to a multiple of 32 in FPN mode); tuned keys that tensorpack's flags express (anchors, the
-# RPN's NMS, box regression weights, head and FPN widths) and RGB input with ImageNet's statistics; and a score
-# threshold above every score on verify's images (at most 0.996), as a detector trained on other photos may have:
-# verify still compares every stage, below the threshold. The zoo config's operators in other sizes, so this build
-# serves every test of the architecture too.
+# RPN's NMS, box regression weights, a 4conv1fc box head, head and FPN widths) and RGB input with ImageNet's
+# statistics; and a score threshold above every score on verify's images (at most 0.996), as a detector trained on
+# other photos may have: verify still compares every stage, below the threshold. Its box head is 4conv1fc, as the GN
+# and SyncBN builds' are (there with norms); the zoo's 2fc head is in every other FPN build.
 CUSTOM = "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"
 CUSTOM_THRESHOLD = 0.999
 CUSTOM_TUNED = {"MODEL.ANCHOR_GENERATOR.SIZES": [[24], [48], [96], [192], [384]],
                 "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS": [[0.25, 0.5, 1.0, 2.0, 4.0]], "MODEL.RPN.NMS_THRESH": 0.6,
-                "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": [20.0, 20.0, 10.0, 10.0], "MODEL.ROI_BOX_HEAD.FC_DIM": 512,
+                "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": [20.0, 20.0, 10.0, 10.0], "MODEL.ROI_BOX_HEAD.NUM_CONV": 4,
+                "MODEL.ROI_BOX_HEAD.CONV_DIM": 128, "MODEL.ROI_BOX_HEAD.NUM_FC": 1, "MODEL.ROI_BOX_HEAD.FC_DIM": 512,
                 "MODEL.FPN.OUT_CHANNELS": 128}
 VARIANTS = {CUSTOM: ["MODEL.ROI_HEADS.NUM_CLASSES", 3, "INPUT.MIN_SIZE_TEST", 600, "INPUT.MAX_SIZE_TEST", 1000,
                      "MODEL.ROI_HEADS.SCORE_THRESH_TEST", CUSTOM_THRESHOLD, "INPUT.FORMAT", "RGB",

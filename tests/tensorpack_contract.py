@@ -8,8 +8,9 @@ import numpy as np
 BN = {"weight": "gamma", "bias": "beta", "running_mean": "mean/EMA", "running_var": "variance/EMA"}
 
 
-def contract_names(arch):
-    """Every variable tensorpack's FasterRCNN creates for `arch`, straight from the contract."""
+def contract_names(arch, conv_head=False):
+    """Every variable tensorpack's FasterRCNN creates for `arch` (`conv_head`: FPN's box head is 4conv1fc), straight
+    from the contract."""
     names = []
 
     def conv_bn(layer):
@@ -30,12 +31,13 @@ def contract_names(arch):
         for level in (2, 3, 4, 5):
             layer_with_bias(f"fpn/lateral_1x1_c{level}")
             layer_with_bias(f"fpn/posthoc_3x3_p{level}")
+    head = ["conv0", "conv1", "conv2", "conv3", "fc"] if conv_head else ["fc6", "fc7"]
     if arch.cascade:
         for stage in (1, 2, 3):
-            for layer in ("head/fc6", "head/fc7", "outputs/class", "outputs/box"):
+            for layer in [f"head/{h}" for h in head] + ["outputs/class", "outputs/box"]:
                 layer_with_bias(f"cascade_rcnn_stage{stage}/{layer}")
     elif arch.backbone == "FPN":
-        for layer in ("fc6", "fc7", "outputs/class", "outputs/box"):
+        for layer in head + ["outputs/class", "outputs/box"]:
             layer_with_bias(f"fastrcnn/{layer}")
     else:
         layer_with_bias("fastrcnn/class")
@@ -48,7 +50,7 @@ def contract_names(arch):
     return names
 
 
-def contract_value(d2_name, value, arch, num_classes, input_format="BGR"):
+def contract_value(d2_name, value, arch, num_classes, input_format="BGR", conv_head=False):
     """(tensorpack name, value) for one detectron2 tensor, by the contract's table, written as string rewrites."""
     name = d2_name.replace("backbone.bottom_up.", "").replace("backbone.", "").replace("roi_heads.res5.", "res5.")
     name = name.replace("stem.conv1", "conv0").replace(".shortcut", ".convshortcut")
@@ -60,7 +62,12 @@ def contract_value(d2_name, value, arch, num_classes, input_format="BGR"):
     name = name.replace("proposal_generator.rpn_head.anchor_deltas", "rpn/box")
     name = re.sub(r"roi_heads\.box_head\.(\d)\.fc(\d)", lambda m: f"cascade_rcnn_stage{int(m[1]) + 1}/head/fc{int(m[2]) + 5}", name)
     name = re.sub(r"roi_heads\.box_predictor\.(\d)\.", lambda m: f"cascade_rcnn_stage{int(m[1]) + 1}/outputs/", name)
+    name = re.sub(r"roi_heads\.box_head\.(\d)\.conv(\d)",
+                  lambda m: f"cascade_rcnn_stage{int(m[1]) + 1}/head/conv{int(m[2]) - 1}", name)
+    name = re.sub(r"roi_heads\.box_head\.conv(\d)", lambda m: f"fastrcnn/conv{int(m[1]) - 1}", name)
     name = re.sub(r"roi_heads\.box_head\.fc(\d)", lambda m: f"fastrcnn/fc{int(m[1]) + 5}", name)
+    if conv_head:  # 4conv1fc: its one fc is named fc
+        name = re.sub(r"(cascade_rcnn_stage\d/head|fastrcnn)/fc6", r"\1/fc", name)
     name = name.replace("roi_heads.box_predictor.", "fastrcnn/outputs/" if arch.backbone == "FPN" else "fastrcnn/")
     name = re.sub(r"roi_heads\.mask_head\.mask_fcn(\d)", lambda m: f"maskrcnn/fcn{int(m[1]) - 1}", name)
     name = name.replace("roi_heads.mask_head.deconv", "maskrcnn/deconv").replace("roi_heads.mask_head.predictor", "maskrcnn/conv")

@@ -348,8 +348,8 @@ def test_mismatched_weights_are_refused_by_name(checkpoint_path):
 
 @pytest.mark.architecture("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml")
 def test_weights_of_another_architecture_are_refused(checkpoint_path):
-    with pytest.raises(D2TFError, match=r"missing: roi_heads\.mask_head\.deconv\.bias, .* and 9 more "
-                                        r"\(roi_heads\.mask_head: 12\)"):
+    with pytest.raises(D2TFError, match=r"missing: roi_heads\.box_head\.fc2\.bias, .* and 11 more "
+                                        r"\(roi_heads\.mask_head: 12, roi_heads\.box_head: 2\)"):  # CUSTOM: 4conv1fc
         build_model(zoo.load_config("COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"), _weights(checkpoint_path))
 
 

@@ -16,12 +16,13 @@ def test_npz_has_tensorpacks_names_and_the_contracts_values(config, pipeline):
     p = pipeline(config)
     arch = p.info.architecture
     npz = np.load(p.out / "model.npz")
-    expected = contract_names(arch)
+    conv_head = p.info.tuned.get("MODEL.ROI_BOX_HEAD.NUM_CONV", 0) > 0  # tests/builds.py CUSTOM: 4conv1fc
+    expected = contract_names(arch, conv_head)
     assert len(expected) == len(set(expected))
     assert sorted(npz.files) == sorted(expected)
     seen = set()
     for d2_name, value in load_weights(p.weights).items():
-        name, want = contract_value(d2_name, value, arch, p.info.num_classes, p.info.input.format)
+        name, want = contract_value(d2_name, value, arch, p.info.num_classes, p.info.input.format, conv_head)
         assert name not in seen
         seen.add(name)
         assert npz[name].dtype == np.float32

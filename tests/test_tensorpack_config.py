@@ -80,6 +80,7 @@ def test_tuned_keys_and_rgb_input_reach_tensorpack_as_its_flags(pipeline):
     for flag in ("'RPN.ANCHOR_SIZES=(24,48,96,192,384)'", "'RPN.ANCHOR_RATIOS=(0.25,0.5,1.0,2.0,4.0)'",
                  "'RPN.PROPOSAL_NMS_THRESH=0.6'", "'FRCNN.BBOX_REG_WEIGHTS=[20.0,20.0,10.0,10.0]'",
                  "'FPN.FRCNN_FC_HEAD_DIM=512'", "'FPN.NUM_CHANNEL=128'", "'BACKBONE.STRIDE_1X1=False'",
+                 "'FPN.FRCNN_HEAD_FUNC=fastrcnn_4conv1fc_head'", "'FPN.FRCNN_CONV_HEAD_DIM=128'",
                  "'PREPROC.PIXEL_MEAN=[123.675,116.28,103.53]'", "'PREPROC.PIXEL_STD=[58.395,57.12,57.375]'"):
         assert flag in flags
 
@@ -151,6 +152,11 @@ MEAN_STD = "'PREPROC.PIXEL_MEAN=[123.675,116.28,103.53]' 'PREPROC.PIXEL_STD=[1.0
      " 'RPN.ANCHOR_SIZES=(16,32,64,128,256)' 'RPN.ANCHOR_RATIOS=(0.25,0.5,1.0,2.0,4.0)' 'RPN.PROPOSAL_NMS_THRESH=0.6'"
      " 'FRCNN.BBOX_REG_WEIGHTS=[20.0,20.0,10.0,10.0]' 'FPN.FRCNN_FC_HEAD_DIM=512' 'MRCNN.HEAD_DIM=128'"
      " 'FPN.NUM_CHANNEL=128'"),
+    # FPN's 4conv1fc box head, named once whichever count comes first; its conv width.
+    (_info(mask=False, tuned={"MODEL.ROI_BOX_HEAD.NUM_FC": 1, "MODEL.ROI_BOX_HEAD.NUM_CONV": 4,
+                              "MODEL.ROI_BOX_HEAD.CONV_DIM": 128}),
+     "'MODE_MASK=False' 'MODE_FPN=True' 'FPN.CASCADE=False' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD +
+     " 'FPN.FRCNN_HEAD_FUNC=fastrcnn_4conv1fc_head' 'FPN.FRCNN_CONV_HEAD_DIM=128'"),
     # C4: one feature map, all its sizes; its box head is res5, which no box-head width reaches.
     (_info(backbone="C4", mask=False, tuned={"MODEL.ANCHOR_GENERATOR.SIZES": [[16, 32, 64]],
                                              "MODEL.ROI_BOX_HEAD.FC_DIM": 512}),
@@ -221,8 +227,7 @@ def test_no_npz_for_architectures_tensorpack_cannot_configure(key, value, reason
      "other aspect ratios on other levels"),
     ("MODEL.ANCHOR_GENERATOR.OFFSET", 0.5, "tensorpack centres anchors on multiples of the stride"),
     ("MODEL.RPN.BBOX_REG_WEIGHTS", [2.0, 2.0, 1.0, 1.0], "tensorpack decodes the RPN's deltas unweighted"),
-    ("MODEL.ROI_BOX_HEAD.NUM_CONV", 4, "tensorpack's FPN box head is fastrcnn_2fc_head"),
-    ("MODEL.ROI_BOX_HEAD.NUM_FC", 1, "tensorpack's FPN box head is fastrcnn_2fc_head"),
+
     ("MODEL.ROI_MASK_HEAD.NUM_CONV", 2, "tensorpack's mask head has 4 convs"),
     ("MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", 14, "tensorpack pools 7x7 for boxes and 14x14 for masks"),
     ("MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", 7, "tensorpack pools 7x7 for boxes and 14x14 for masks"),
@@ -240,6 +245,16 @@ def test_no_npz_for_a_tuned_value_tensorpacks_config_fixes(key, value, reason):
     with pytest.raises(tpc.NotExpressible, match=re.escape(f"{key}={tpc._format(value)}: {reason}")):
         tpc.flags(info)
     assert tensorpack_files(None, info) == ({}, None)
+
+
+@pytest.mark.parametrize("counts", [{"MODEL.ROI_BOX_HEAD.NUM_CONV": 4}, {"MODEL.ROI_BOX_HEAD.NUM_FC": 1},
+                                    {"MODEL.ROI_BOX_HEAD.NUM_CONV": 2, "MODEL.ROI_BOX_HEAD.NUM_FC": 2}])
+def test_no_npz_for_a_box_head_tensorpack_has_not(counts):
+    """tensorpack's FPN box heads are 2fc and 4conv1fc: any other pair of counts, no npz, the pair named."""
+    info = _info(tuned=counts)
+    convs, fcs = counts.get("MODEL.ROI_BOX_HEAD.NUM_CONV", 0), counts.get("MODEL.ROI_BOX_HEAD.NUM_FC", 2)
+    with pytest.raises(tpc.NotExpressible, match=f"^a box head of {convs} convs and {fcs} fcs"):
+        tpc.flags(info)
 
 
 def test_every_key_a_model_may_tune_has_a_tensorpack_rule():

@@ -17,6 +17,7 @@ from core import D2TFError
 from core.contract import is_checkpoint_tensor
 from tf_import.tensorpack_config import RESNET_BLOCKS
 
+_CONV_HEAD = re.compile(r"roi_heads\.box_head\.(\d\.)?conv\d\.")  # an FPN box head with convs (4conv1fc)
 _FIRST_CONV = "conv0/W"  # (kh, kw, input channels, output channels), the image's channels in tensorpack's BGR order
 _BN = {"weight": "gamma", "bias": "beta", "running_mean": "mean/EMA", "running_var": "variance/EMA"}
 
@@ -30,7 +31,8 @@ def _resnet_rules(prefix):
     ]
 
 
-def _rules(arch):
+def _rules(arch, conv_head):
+    """`conv_head`: FPN's box head is tensorpack's fastrcnn_4conv1fc_head (convs conv0-3, then fc), else 2fc."""
     backbone = "backbone.bottom_up." if arch.backbone == "FPN" else "backbone."
     rules = _resnet_rules(backbone) + [
         (r"roi_heads\.res(?P<g>5)\.(?P<b>\d+)\.shortcut\.", "group{g}/block{b}/convshortcut"),
@@ -46,14 +48,17 @@ def _rules(arch):
     ]
     if arch.cascade:
         rules += [
-            (r"roi_heads\.box_head\.(?P<s>\d)\.fc(?P<i>\d)\.", "cascade_rcnn_stage{s+1}/head/fc{i+5}"),
+            (r"roi_heads\.box_head\.(?P<s>\d)\.conv(?P<i>\d)\.", "cascade_rcnn_stage{s+1}/head/conv{i-1}"),
+            (r"roi_heads\.box_head\.(?P<s>\d)\.fc(?P<i>\d)\.",
+             "cascade_rcnn_stage{s+1}/head/fc" + ("" if conv_head else "{i+5}")),
             (r"roi_heads\.box_predictor\.(?P<s>\d)\.cls_score\.", "cascade_rcnn_stage{s+1}/outputs/class"),
             (r"roi_heads\.box_predictor\.(?P<s>\d)\.bbox_pred\.", "cascade_rcnn_stage{s+1}/outputs/box"),
         ]
     else:
         outputs = "fastrcnn/outputs" if arch.backbone == "FPN" else "fastrcnn"
         rules += [
-            (r"roi_heads\.box_head\.fc(?P<i>\d)\.", "fastrcnn/fc{i+5}"),
+            (r"roi_heads\.box_head\.conv(?P<i>\d)\.", "fastrcnn/conv{i-1}"),
+            (r"roi_heads\.box_head\.fc(?P<i>\d)\.", "fastrcnn/fc" + ("" if conv_head else "{i+5}")),
             (r"roi_heads\.box_predictor\.cls_score\.", outputs + "/class"),
             (r"roi_heads\.box_predictor\.bbox_pred\.", outputs + "/box"),
         ]
@@ -74,7 +79,8 @@ def tensorpack_weights(initializers, arch, input_format="BGR"):
     """{tensorpack variable name: float32 array} from {detectron2 name: array} (the graph's initializers) of a model
     whose images come in `input_format` (INPUT.FORMAT): tensorpack's come in BGR, so an RGB model's first conv takes
     its input channels in reverse order."""
-    rules = _rules(arch)
+    conv_head = any(_CONV_HEAD.match(name) for name in initializers)
+    rules = _rules(arch, conv_head)
     out, unclaimed = {}, []
     for name in sorted(initializers):
         value = np.asarray(initializers[name])
@@ -92,7 +98,7 @@ def tensorpack_weights(initializers, arch, input_format="BGR"):
         out[key] = array[:, :, ::-1].copy() if key == _FIRST_CONV and input_format == "RGB" else array
     if unclaimed:
         raise D2TFError(f"{len(unclaimed)} weight(s) with no tensorpack counterpart: {_listing(unclaimed)}")
-    missing = sorted(set(_required(arch)) - set(out))
+    missing = sorted(set(_required(arch, conv_head)) - set(out))
     if missing:
         raise D2TFError(f"the graph lacks weights for {len(missing)} tensorpack variable(s): {_listing(missing)}")
     return out
@@ -102,7 +108,7 @@ def _listing(names, most=10):
     return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
-def _required(arch):
+def _required(arch, conv_head):
     """The kernel of every layer tensorpack's model has for `arch` (BN statistics come with their conv)."""
     blocks = RESNET_BLOCKS[arch.depth]
     layers = ["conv0", "rpn/conv0", "rpn/class", "rpn/box"]
@@ -112,13 +118,15 @@ def _required(arch):
     fpn = arch.backbone == "FPN"
     if fpn:
         layers += [f"fpn/{kind}{level}" for level in range(2, 6) for kind in ("lateral_1x1_c", "posthoc_3x3_p")]
+    head = [f"conv{k}" for k in range(4)] + ["fc"] if conv_head else ["fc6", "fc7"]
     if arch.cascade:
         for stage in (1, 2, 3):
             prefix = f"cascade_rcnn_stage{stage}"
-            layers += [f"{prefix}/head/fc6", f"{prefix}/head/fc7", f"{prefix}/outputs/class", f"{prefix}/outputs/box"]
+            layers += [f"{prefix}/head/{layer}" for layer in head] + [f"{prefix}/outputs/class",
+                                                                      f"{prefix}/outputs/box"]
     else:
         outputs = "fastrcnn/outputs" if fpn else "fastrcnn"
-        layers += (["fastrcnn/fc6", "fastrcnn/fc7"] if fpn else []) + [f"{outputs}/class", f"{outputs}/box"]
+        layers += ([f"fastrcnn/{layer}" for layer in head] if fpn else []) + [f"{outputs}/class", f"{outputs}/box"]
     if arch.mask:
         layers += [f"maskrcnn/fcn{i}" for i in range(4 if fpn else 0)] + ["maskrcnn/deconv", "maskrcnn/conv"]
     return [f"{layer}/W" for layer in layers]

@@ -110,54 +110,76 @@ def _tuned_items(info):
         rule = _TUNED.get(key, "d2tf maps no tensorpack flag to it")
         if isinstance(rule, str):
             raise NotExpressible(f"{key}={_format(value)}: {rule}")
-        items += rule(value, info.architecture)
+        items += rule(value, info)
     return items
 
 
-def _anchor_sizes(sizes, arch):
+def _anchor_sizes(sizes, info):
     """detectron2 gives a list of sizes per feature map: C4 has one map, tensorpack's FPN one size per level."""
+    arch = info.architecture
     if arch.backbone == "FPN" and any(len(level) != 1 for level in sizes):
         raise NotExpressible(f"MODEL.ANCHOR_GENERATOR.SIZES={_format(sizes)}: several anchor sizes on one FPN level; "
                              "tensorpack's FPN has one per level (RPN.ANCHOR_SIZES)")
     return [("RPN.ANCHOR_SIZES", tuple(level[0] for level in sizes) if arch.backbone == "FPN" else tuple(sizes[0]))]
 
 
-def _anchor_ratios(ratios, arch):
+def _anchor_ratios(ratios, info):
     if any(level != ratios[0] for level in ratios):
         raise NotExpressible(f"MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS={_format(ratios)}: other aspect ratios on "
                              "other levels; tensorpack's are the same on every level (RPN.ANCHOR_RATIOS)")
     return [("RPN.ANCHOR_RATIOS", tuple(ratios[0]))]
 
 
-def _depth(depth, arch):
+def _depth(depth, info):
     if depth not in RESNET_BLOCKS:
         raise NotExpressible(f"MODEL.RESNETS.DEPTH={depth}: detectron2 builds it of BasicBlocks; tensorpack's "
                              f"ResNets are bottleneck ones ({', '.join(map(str, RESNET_BLOCKS))})")
     return []  # flags() gives its BACKBONE.RESNET_NUM_BLOCKS
 
 
-_HEADS = "tensorpack's FPN box head is fastrcnn_2fc_head (NUM_CONV 0, NUM_FC 2), as d2tf maps it"
+# tensorpack's FPN box heads without norm, by (NUM_CONV, NUM_FC): detectron2's FastRCNNConvFCHead computes the same
+# (3x3 convs then fcs, each with ReLU, the fc input flattened from NCHW).
+BOX_HEADS = {(0, 2): "fastrcnn_2fc_head", (4, 1): "fastrcnn_4conv1fc_head"}
+_BOX_HEAD_KEYS = ("MODEL.ROI_BOX_HEAD.NUM_CONV", "MODEL.ROI_BOX_HEAD.NUM_FC")
 
-# How each key export/supported.py lets a model tune reaches tensorpack's config: {key: (value, Architecture) ->
+
+def _box_head(key):
+    """The rule of one of the box head's counts: FPN.FRCNN_HEAD_FUNC of an FPN model whose counts are tuned, given
+    by the first of the two keys tuned (C4's box head is res5, which never reads them)."""
+    return lambda value, info: _box_head_func(info) if key == next(k for k in _BOX_HEAD_KEYS if k in info.tuned) \
+        else []
+
+
+def _box_head_func(info):
+    counts = tuple(info.tuned.get(key, default) for key, default in zip(_BOX_HEAD_KEYS, (0, 2)))
+    if info.architecture.backbone != "FPN":
+        return []
+    if counts not in BOX_HEADS:
+        raise NotExpressible(f"a box head of {counts[0]} convs and {counts[1]} fcs (MODEL.ROI_BOX_HEAD.NUM_CONV, "
+                             f"NUM_FC); tensorpack's FPN box heads are {', '.join(map(str, BOX_HEADS))} of them")
+    return [("FPN.FRCNN_HEAD_FUNC", BOX_HEADS[counts])]
+
+
+# How each key export/supported.py lets a model tune reaches tensorpack's config: {key: (value, model info) ->
 # [(flag, value)]}, or the reason tensorpack's model cannot compute another value (its config fixes it).
 _TUNED = {
     "MODEL.ANCHOR_GENERATOR.SIZES": _anchor_sizes,
     "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS": _anchor_ratios,
     "MODEL.ANCHOR_GENERATOR.OFFSET": "tensorpack centres anchors on multiples of the stride (offset 0)",
-    "MODEL.RPN.NMS_THRESH": lambda value, arch: [("RPN.PROPOSAL_NMS_THRESH", value)],
+    "MODEL.RPN.NMS_THRESH": lambda value, info: [("RPN.PROPOSAL_NMS_THRESH", value)],
     "MODEL.RPN.BBOX_REG_WEIGHTS": "tensorpack decodes the RPN's deltas unweighted (1, 1, 1, 1)",
     # A cascade reads each stage's weights from ROI_BOX_CASCADE_HEAD (export refuses tuned ones), never these.
-    "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": lambda value, arch: [] if arch.cascade else [("FRCNN.BBOX_REG_WEIGHTS",
-                                                                                           value)],
-    # C4's box head is res5, which reads neither width; FPN's convs number 0, so only the fc width counts.
-    "MODEL.ROI_BOX_HEAD.FC_DIM": lambda value, arch: [("FPN.FRCNN_FC_HEAD_DIM", value)] if arch.backbone == "FPN"
-    else [],
-    "MODEL.ROI_BOX_HEAD.CONV_DIM": lambda value, arch: [],
-    "MODEL.ROI_BOX_HEAD.NUM_CONV": _HEADS,
-    "MODEL.ROI_BOX_HEAD.NUM_FC": _HEADS,
-    "MODEL.ROI_MASK_HEAD.CONV_DIM": lambda value, arch: [("MRCNN.HEAD_DIM", value)],
+    "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": lambda value, info: [] if info.architecture.cascade else [
+        ("FRCNN.BBOX_REG_WEIGHTS", value)],
+    # C4's box head is res5, which reads neither width; FPN's conv width only where it has convs.
+    "MODEL.ROI_BOX_HEAD.FC_DIM": lambda value, info: [("FPN.FRCNN_FC_HEAD_DIM", value)]
+    if info.architecture.backbone == "FPN" else [],
+    "MODEL.ROI_BOX_HEAD.CONV_DIM": lambda value, info: [("FPN.FRCNN_CONV_HEAD_DIM", value)]
+    if info.architecture.backbone == "FPN" and info.tuned.get("MODEL.ROI_BOX_HEAD.NUM_CONV") else [],
+    **{key: _box_head(key) for key in _BOX_HEAD_KEYS},
+    "MODEL.ROI_MASK_HEAD.CONV_DIM": lambda value, info: [("MRCNN.HEAD_DIM", value)],
     "MODEL.ROI_MASK_HEAD.NUM_CONV": "tensorpack's mask head has 4 convs (FPN) or none (C4)",
-    "MODEL.FPN.OUT_CHANNELS": lambda value, arch: [("FPN.NUM_CHANNEL", value)],
+    "MODEL.FPN.OUT_CHANNELS": lambda value, info: [("FPN.NUM_CHANNEL", value)],
     "MODEL.RESNETS.DEPTH": _depth,
     "MODEL.RESNETS.RES2_OUT_CHANNELS": "tensorpack's bottleneck res2 has 256 channels",
     "MODEL.RESNETS.NUM_GROUPS": "tensorpack's resnet_bottleneck has no grouped convolutions",

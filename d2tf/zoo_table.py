@@ -11,10 +11,8 @@ import re
 
 from core import D2TFError, cli, zoo
 from core.files import write_atomic
-from verify.agreement import EXACT, NOISE_MULTIPLE, STRICT_IOU
+from verify.agreement import NOISE_MULTIPLE, stated_tolerance
 
-# The tolerances verify states for a model whose noise stays within the floor (verify.agreement.EXACT, and IoU).
-EXACT_TOLERANCE = {"iou": STRICT_IOU, **EXACT}
 BEGIN, END = "<!-- zoo-table: d2tf zoo --write docs/zoo.md -->", "<!-- /zoo-table -->"
 # {suite architecture's short name: its exact-mode figures against detectron2}, from the suite (record_agreement).
 AGREEMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo_agreement.json")
@@ -67,7 +65,7 @@ def measured(tested, recorded=None):
     if figures.get("sem_seg") is not None:
         parts.append(f"semantic logits {figures['sem_seg']:.2g}, argmax equal on {figures['sem_seg_argmax']:.4%} of "
                      "pixels")
-    if figures.get("tolerance", EXACT_TOLERANCE) != EXACT_TOLERANCE:  # the suite's undamped checkpoints
+    if figures.get("tolerance", stated_tolerance()) != stated_tolerance():  # the suite's undamped checkpoints
         edge = f", {figures['at_the_edge']} detections at the edge of the kept set" if figures["at_the_edge"] else ""
         parts.append(f"detectron2's own spread above the floor, tolerances {NOISE_MULTIPLE}x it{edge}")
     return f"{figures['runtime']}: " + "; ".join(parts)

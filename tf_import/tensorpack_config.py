@@ -139,7 +139,7 @@ def _depth(depth, info):
 
 # tensorpack's FPN box heads without norm, by (NUM_CONV, NUM_FC): detectron2's FastRCNNConvFCHead computes the same
 # (3x3 convs then fcs, each with ReLU, the fc input flattened from NCHW).
-BOX_HEADS = {(0, 2): "fastrcnn_2fc_head", (4, 1): "fastrcnn_4conv1fc_head"}
+_BOX_HEADS = {(0, 2): "fastrcnn_2fc_head", (4, 1): "fastrcnn_4conv1fc_head"}
 _BOX_HEAD_KEYS = ("MODEL.ROI_BOX_HEAD.NUM_CONV", "MODEL.ROI_BOX_HEAD.NUM_FC")
 
 
@@ -154,10 +154,10 @@ def _box_head_func(info):
     counts = tuple(info.tuned.get(key, default) for key, default in zip(_BOX_HEAD_KEYS, (0, 2)))
     if info.architecture.backbone != "FPN":
         return []
-    if counts not in BOX_HEADS:
+    if counts not in _BOX_HEADS:
         raise NotExpressible(f"a box head of {counts[0]} convs and {counts[1]} fcs (MODEL.ROI_BOX_HEAD.NUM_CONV, "
-                             f"NUM_FC); tensorpack's FPN box heads are {', '.join(map(str, BOX_HEADS))} of them")
-    return [("FPN.FRCNN_HEAD_FUNC", BOX_HEADS[counts])]
+                             f"NUM_FC); tensorpack's FPN box heads are {', '.join(map(str, _BOX_HEADS))} of them")
+    return [("FPN.FRCNN_HEAD_FUNC", _BOX_HEADS[counts])]
 
 
 # How each key export/supported.py lets a model tune reaches tensorpack's config: {key: (value, model info) ->

@@ -78,6 +78,11 @@ def noise_tolerance(noise):
     return {key: max(floor, NOISE_MULTIPLE * (noise.get(key) or 0.0)) for key, floor in EXACT.items()}
 
 
+def stated_tolerance(tolerance=EXACT):
+    """The tolerances as report.md states them (its figures' `tolerance`): the match IoU, then each quantity's."""
+    return {"iou": STRICT_IOU, **tolerance}
+
+
 def measure(reference, candidate, kept=None, threshold=None, tolerance=EXACT):
     """compare() at IoU 0.9, plus how many detections match at STRICT_IOU, how many of the others `kept` (a
     KeptSet) explains as at the edge of the kept set, and, given the model's score `threshold`, how many matched

@@ -48,13 +48,13 @@ from runners.processes import (
 from verify import memory, report, serving
 from verify.agreement import (
     EXACT,
-    STRICT_IOU,
     agreement_ap,
     detections_per_image,
     inexact,
     kept_set,
     measure,
     noise_tolerance,
+    stated_tolerance,
 )
 from verify.draw import side_by_side
 from verify.photos import read_photos
@@ -316,7 +316,7 @@ def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, k
     figures.update(images=shapes, files=files or {}, detections=detections_per_image(outputs["detectron2"]),
                    score_threshold=threshold,
                    above_threshold={} if threshold is None else detections_per_image(outputs["detectron2"], threshold),
-                   tolerance=dict(iou=STRICT_IOU, **tolerance), noise=noise,
+                   tolerance=stated_tolerance(tolerance), noise=noise,
                    serving=[serving_row] if serving_row else [])
     figures["failures"] = _failures(figures, _count(outputs["detectron2"]))
     return figures

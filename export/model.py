@@ -13,7 +13,11 @@ def build_model(cfg, weights):
     """detectron2's model for cfg in eval mode, holding `weights` ({name: ndarray}) after check_weights."""
     from detectron2.modeling import build_model as d2_build_model
 
-    model = d2_build_model(cfg).eval()
+    try:
+        model = d2_build_model(cfg).eval()
+    except (AssertionError, ValueError) as e:  # detectron2's builders check their keys' agreement with asserts
+        raise D2TFError(f"detectron2 cannot build this config: {e or 'an assert in its model builder failed'}") \
+            from None
     check_weights(model, weights)
     expected = model.state_dict()
     state = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in weights.items() if k in expected}

@@ -37,6 +37,16 @@ _TUNABLE = {
     "MODEL.ROI_BOX_HEAD.NUM_FC", "MODEL.ROI_BOX_HEAD.FC_DIM", "MODEL.FPN.OUT_CHANNELS",
     "MODEL.RESNETS.DEPTH", "MODEL.RESNETS.RES2_OUT_CHANNELS", "MODEL.RESNETS.NUM_GROUPS",
     "MODEL.RESNETS.WIDTH_PER_GROUP", "MODEL.FPN.FUSE_TYPE",
+    # Variants that pick the reference config where the zoo has one of that head (Architecture._reference), tuned on
+    # any other: norms, class-agnostic heads, the pooler, a cascade's stage count (one weight tuple per stage).
+    "MODEL.RESNETS.NORM", "MODEL.FPN.NORM", "MODEL.ROI_BOX_HEAD.NORM", "MODEL.ROI_MASK_HEAD.NORM",
+    "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG", "MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK",
+    "MODEL.ROI_BOX_HEAD.POOLER_TYPE", "MODEL.ROI_MASK_HEAD.POOLER_TYPE", "MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS",
+    # Which feature maps the FPN takes and the heads read (the anchor sizes then name one list per map).
+    "MODEL.RESNETS.OUT_FEATURES", "MODEL.FPN.IN_FEATURES", "MODEL.RPN.IN_FEATURES", "MODEL.ROI_HEADS.IN_FEATURES",
+    "MODEL.RPN.CONV_DIMS",
+    *(f"MODEL.ROI_KEYPOINT_HEAD.{key}" for key in ("CONV_DIMS", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO")),
+    *(f"MODEL.RETINANET.{key}" for key in ("IN_FEATURES", "NUM_CONVS", "NORM", "BBOX_REG_WEIGHTS")),
 }
 _DEPTHS = {18, 34, 50, 101, 152}  # detectron2's ResNets: BasicBlock below 50, bottleneck from 50
 _INPUT_FORMATS = {"BGR", "RGB"}
@@ -68,8 +78,15 @@ _BACKBONES = {
 _KINDS = {"RetinaNet": "RetinaNet", "ProposalNetwork": "RPN", "SemanticSegmentor": "semantic FPN",
           "PanopticFPN": "Panoptic FPN"}
 _ROI_HEADS = {"C4": {"Res5ROIHeads"}, "DC5": {"StandardROIHeads"}, "FPN": {"StandardROIHeads", "CascadeROIHeads"}}
-_NORMS = {"FrozenBN", *zoo.NORMALISED}
+# detectron2's norms (layers.get_norm; "" is none) that trace to ONNX: every BatchNorm is one in eval mode.
+_NORMS = {"", "FrozenBN", "BN", "SyncBN", "naiveSyncBN", "nnSyncBN", "GN"}
+_NORM_KEYS = ("MODEL.RESNETS.NORM", "MODEL.FPN.NORM", "MODEL.ROI_BOX_HEAD.NORM", "MODEL.ROI_MASK_HEAD.NORM")
 _POOLERS = {"ROIAlignV2", "ROIAlign"}
+# detectron2's other poolers (modeling/poolers.py), with what keeps each out.
+_REFUSED_POOLERS = {
+    "ROIPool": "max pooling per bin, which traces to ONNX MaxRoiPool: d2tf translates no such op to TensorFlow",
+    "ROIAlignRotated": "rotated boxes (detectron2's RROIHeads), which d2tf's outputs and runtimes do not carry",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +96,7 @@ class Architecture:
     mask: bool
     cascade: bool
     class_agnostic: bool = False  # one box regression and one mask for all classes (the cascade's boxes always are)
-    norm: str = "FrozenBN"  # the ResNet's; SyncBN and GN models also normalise the FPN and their 4conv1fc box head
+    norm: str = "FrozenBN"  # the ResNet's; the zoo's SyncBN and GN models also normalise the FPN and the heads
     aligned: bool = True  # ROIAlignV2; False: ROIAlign without the half-pixel shift (Detectron1's)
     groups: int = 1  # ResNeXt's grouped 3x3 convolutions (NUM_GROUPS), each WIDTH_PER_GROUP channels wide in res2
     width_per_group: int = 64
@@ -108,20 +125,28 @@ class Architecture:
         if self.meta != "GeneralizedRCNN":
             return zoo.OTHER_META.get((self.meta, self.backbone, depth))
         if self.keypoints:
-            return zoo.KEYPOINTS.get((depth, self.groups, self.aligned))
-        if self.class_agnostic:
+            return zoo.KEYPOINTS.get((depth, self.groups, self.aligned)) or zoo.KEYPOINTS.get((depth, 1, True))
+        if self.backbone == "DC5":
+            return zoo.DILATED.get((depth, self.mask))
+        variant = self._variant() if self.backbone == "FPN" and not self.cascade else None
+        if variant:
+            return variant
+        head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
+        name = f"{head}_rcnn_R_{depth}_{self.backbone}_3x"
+        return next((c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name), None)
+
+    def _variant(self):
+        """The zoo's R50-FPN (X101-FPN) R-CNN variant with this head, or None: the keys that make it one are tuned
+        on any other R-CNN."""
+        if self.class_agnostic and self.mask:
             return zoo.CLASS_AGNOSTIC
-        if self.norm != "FrozenBN":
+        if self.norm in zoo.NORMALISED and self.mask:
             return zoo.NORMALISED[self.norm]
         if not self.aligned:
             return zoo.UNALIGNED[self.mask]
         if self.groups != 1:
             return zoo.RESNEXT[self.mask]
-        if self.backbone == "DC5":
-            return zoo.DILATED.get((depth, self.mask))
-        head = ("cascade_" if self.cascade else "") + ("mask" if self.mask else "faster")
-        name = f"{head}_rcnn_R_{depth}_{self.backbone}_3x"
-        return next((c for c in zoo.TENSORPACK_ARCHITECTURES if zoo.short_name(c) == name), None)
+        return None
 
 
 def check_supported(cfg):
@@ -146,21 +171,26 @@ def check_supported(cfg):
         backbone = "DC5"
     depth = require("MODEL.RESNETS.DEPTH", _DEPTHS)
     require("INPUT.FORMAT", _INPUT_FORMATS)
-    norm = require("MODEL.RESNETS.NORM", _NORMS)
+    norm = require("MODEL.RESNETS.NORM", _NORMS - {""})
+    for key in _NORM_KEYS[1:]:
+        require(key, _NORMS)
+    if meta == "RetinaNet":  # detectron2 0.6's RetinaNetHead names its norm by building it for one channel
+        require("MODEL.RETINANET.NORM", _NORMS - {"GN"})
     if meta in ("RetinaNet", "ProposalNetwork", "SemanticSegmentor"):
         arch = Architecture(backbone, depth, False, False, norm=norm, meta=meta)
     else:
         heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
-        pooler = require("MODEL.ROI_BOX_HEAD.POOLER_TYPE", _POOLERS)
+        pooler = _pooler(cfg, "ROI_BOX_HEAD", problems)
+        if cfg.MODEL.MASK_ON:
+            _pooler(cfg, "ROI_MASK_HEAD", problems)
         cascade = heads == "CascadeROIHeads"
         agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
         resnets = cfg.MODEL.RESNETS
         arch = Architecture(backbone, depth, bool(cfg.MODEL.MASK_ON), cascade, bool(agnostic) and not cascade, norm,
                             pooler == "ROIAlignV2", resnets.NUM_GROUPS, resnets.WIDTH_PER_GROUP, meta,
                             bool(cfg.MODEL.KEYPOINT_ON))
-    if depth < 50 and cfg.MODEL.RESNETS.RES2_OUT_CHANNELS != 64:
-        problems.append(f"MODEL.RESNETS.RES2_OUT_CHANNELS={cfg.MODEL.RESNETS.RES2_OUT_CHANNELS} (detectron2 builds "
-                        f"R{depth}'s BasicBlocks with 64 only)")
+    if depth < 50:
+        problems += _basic_block_problems(cfg.MODEL.RESNETS, depth)
     if arch.meta != "GeneralizedRCNN" and arch.reference_config is None:
         known = sorted(f"R{d}-{b}" for m, b, d in zoo.OTHER_META if m == arch.meta)
         problems.append(f"a {arch.backbone} ResNet (the zoo's {meta} models, whose configs d2tf compares with, "
@@ -190,6 +220,22 @@ def check_supported(cfg):
     if problems:
         raise _unsupported(cfg, problems)
     return arch, tuned
+
+
+def _basic_block_problems(resnets, depth):
+    """What detectron2's ResNet of BasicBlocks (depth 18, 34) cannot be built with, one phrase each."""
+    fixed = {"RES2_OUT_CHANNELS": 64, "NUM_GROUPS": 1, "RES5_DILATION": 1}
+    return [f"MODEL.RESNETS.{key}={resnets[key]} (detectron2 builds R{depth}'s BasicBlocks with {value} only)"
+            for key, value in fixed.items() if resnets[key] != value]
+
+
+def _pooler(cfg, head, problems):
+    """The POOLER_TYPE of cfg.MODEL.`head`, after adding to `problems` why it is refused if it is."""
+    pooler = cfg.MODEL[head].POOLER_TYPE
+    if pooler not in _POOLERS:
+        reason = _REFUSED_POOLERS.get(pooler, f"supported: {', '.join(sorted(_POOLERS))}")
+        problems.append(f"MODEL.{head}.POOLER_TYPE={pooler!r} ({reason})")
+    return pooler
 
 
 def _refused_family(cfg):

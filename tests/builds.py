@@ -22,6 +22,7 @@ from core import contract, zoo
 from core.contract import TFLITE
 from core.files import load_outputs
 from core.model_info import ModelInfo
+from tests import drawn_configs
 from tests.processes import CHILDREN, ROOT, run_python
 from verify.report import figures_of
 
@@ -39,6 +40,10 @@ OWN_MODELS = {OWN_MODEL: ("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml", [
     "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", [[0.25, 0.5, 1.0, 2.0, 4.0]], "MODEL.RPN.NMS_THRESH", 0.6,
     "MODEL.ROI_HEADS.NUM_CLASSES", 5, "MODEL.DEVICE", "cuda", "DATASETS.TRAIN", ("balloons_train",),
     "DATASETS.TEST", ("balloons_val",), "MODEL.WEIGHTS", "detectron2://ImageNetPretrained/torchvision/R-34.pkl"])}
+# Models drawn by tests/drawn_configs.py, each converted like OWN_MODEL: fixed seeds, so that a run is reproducible;
+# `python -m tests.drawn_configs SEED...` converts others.
+DRAWN_SEEDS = (1, 2)
+OWN_MODELS.update({f"drawn/seed{seed}.yaml": drawn_configs.draw(seed)[:2] for seed in DRAWN_SEEDS})
 SUITE = zoo.SUITE_ARCHITECTURES + list(OWN_MODELS)  # every architecture the suite builds, in build order
 CLASS_NAMES = {OWN_MODEL: ["balloon", "kite", "drone", "bird", "plane"]}  # given to the conversion (--class-names)
 

@@ -166,6 +166,13 @@ MEAN_STD = "'PREPROC.PIXEL_MEAN=[123.675,116.28,103.53]' 'PREPROC.PIXEL_STD=[1.0
     # A cascade's stages take their weights from ROI_BOX_CASCADE_HEAD, not ROI_BOX_HEAD's: no flag.
     (_info(cascade=True, tuned={"MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": [20.0, 20.0, 10.0, 10.0]}),
      "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=True' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD),
+    # Three stages (tensorpack's count) with other weights: tensorpack's CASCADE.BBOX_REG_WEIGHTS. ROIAlignV2 is
+    # tensorpack's RoIAlign, however the reference pooled.
+    (_info(cascade=True, tuned={"MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS": [[5, 5, 2, 2], [10, 10, 5, 5],
+                                                                            [20, 20, 10, 10]],
+                                "MODEL.ROI_MASK_HEAD.POOLER_TYPE": "ROIAlignV2"}),
+     "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=True' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD +
+     " 'CASCADE.BBOX_REG_WEIGHTS=[[5,5,2,2],[10,10,5,5],[20,20,10,10]]'"),
     (_info(depth=152, tuned={"MODEL.RESNETS.DEPTH": 152}),
      "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=False' 'BACKBONE.RESNET_NUM_BLOCKS=[3,8,36,3]' "
      "'BACKBONE.STRIDE_1X1=True' " + MEAN_STD),
@@ -238,10 +245,19 @@ def test_no_npz_for_architectures_tensorpack_cannot_configure(key, value, reason
     ("MODEL.RESNETS.NUM_GROUPS", 64, "tensorpack's resnet_bottleneck has no grouped convolutions"),
     ("MODEL.RESNETS.WIDTH_PER_GROUP", 32, "tensorpack's bottlenecks are ResNet's"),
     ("MODEL.FPN.FUSE_TYPE", "avg", "tensorpack's FPN sums each level"),
+    ("MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS", [[10, 10, 5, 5], [20, 20, 10, 10]], "a cascade of 2 stages; "
+     "tensorpack's has 3"),
+    ("MODEL.RESNETS.NORM", "BN", "d2tf writes tensorpack's FreezeBN ResNet from FrozenBN weights only"),
+    ("MODEL.FPN.NORM", "GN", "d2tf writes tensorpack's FPN without norm only"),
+    ("MODEL.ROI_BOX_HEAD.NORM", "GN", "tensorpack's normalised heads apply ReLU, then GroupNorm"),
+    ("MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK", True, "tensorpack predicts a mask per class"),
+    ("MODEL.FPN.IN_FEATURES", ["res3", "res4", "res5"], "tensorpack's FPN takes res2-res5"),
+    ("MODEL.RPN.CONV_DIMS", [64], "tensorpack's RPN head has one 3x3 conv as wide as its input"),
+    ("MODEL.ROI_MASK_HEAD.POOLER_TYPE", "ROIAlign", "tensorpack's roi_align always shifts by half a pixel"),
 ])
 def test_no_npz_for_a_tuned_value_tensorpacks_config_fixes(key, value, reason):
     """Each tuned key tensorpack's model has no setting for: no tensorpack files, the key, its value and why."""
-    info = _info(tuned={"MODEL.RPN.NMS_THRESH": 0.6, key: value})
+    info = _info(cascade=key.startswith("MODEL.ROI_BOX_CASCADE_HEAD"), tuned={"MODEL.RPN.NMS_THRESH": 0.6, key: value})
     with pytest.raises(tpc.NotExpressible, match=re.escape(f"{key}={tpc._format(value)}: {reason}")):
         tpc.flags(info)
     assert tensorpack_files(None, info) == ({}, None)

@@ -41,11 +41,13 @@ def check_expressible(info):
         raise NotExpressible("class-agnostic box regression and masks (MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG, "
                              "MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK); tensorpack's model regresses boxes per class "
                              "outside its cascade and predicts a mask per class")
-    if arch.norm == "SyncBN":
+    # The zoo's SyncBN and GN models, said so; other norms are tuned keys (_TUNED says why each is refused).
+    zoo_norms = not any(key.endswith(".NORM") for key in info.tuned)
+    if arch.norm == "SyncBN" and zoo_norms:
         raise NotExpressible("BatchNorm in the FPN and the 4conv1fc box head (MODEL.FPN.NORM, MODEL.ROI_BOX_HEAD.NORM "
                              "= SyncBN); tensorpack's FPN.NORM is None or GN, and its conv heads normalise with GN "
                              "only")
-    if arch.norm == "GN":
+    if arch.norm == "GN" and zoo_norms:
         raise NotExpressible("GroupNorm heads (MODEL.ROI_BOX_HEAD.NORM, MODEL.ROI_MASK_HEAD.NORM = GN) normalise "
                              "each conv, then apply ReLU; tensorpack's fastrcnn_4conv1fc_gn_head and "
                              "maskrcnn_up4conv_gn_head apply ReLU, then GroupNorm")
@@ -160,6 +162,23 @@ def _box_head_func(info):
     return [("FPN.FRCNN_HEAD_FUNC", _BOX_HEADS[counts])]
 
 
+def _aligned_pooler(head):
+    def rule(pooler, info):
+        if pooler != "ROIAlignV2":
+            raise NotExpressible(f"MODEL.{head}.POOLER_TYPE={pooler}: tensorpack's roi_align always shifts by half a "
+                                 "pixel (ROIAlignV2)")
+        return []
+    return rule
+
+
+def _cascade_weights(weights, info):
+    """detectron2's cascade has one stage per weight tuple; tensorpack's three (its CascadeRCNNHead asserts so)."""
+    if len(weights) != 3:
+        raise NotExpressible(f"MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS={_format(weights)}: a cascade of "
+                             f"{len(weights)} stages; tensorpack's has 3")
+    return [("CASCADE.BBOX_REG_WEIGHTS", [list(w) for w in weights])]
+
+
 # How each key export/supported.py lets a model tune reaches tensorpack's config: {key: (value, model info) ->
 # [(flag, value)]}, or the reason tensorpack's model cannot compute another value (its config fixes it).
 _TUNED = {
@@ -168,7 +187,7 @@ _TUNED = {
     "MODEL.ANCHOR_GENERATOR.OFFSET": "tensorpack centres anchors on multiples of the stride (offset 0)",
     "MODEL.RPN.NMS_THRESH": lambda value, info: [("RPN.PROPOSAL_NMS_THRESH", value)],
     "MODEL.RPN.BBOX_REG_WEIGHTS": "tensorpack decodes the RPN's deltas unweighted (1, 1, 1, 1)",
-    # A cascade reads each stage's weights from ROI_BOX_CASCADE_HEAD (export refuses tuned ones), never these.
+    # A cascade reads each stage's weights from ROI_BOX_CASCADE_HEAD, never these.
     "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": lambda value, info: [] if info.architecture.cascade else [
         ("FRCNN.BBOX_REG_WEIGHTS", value)],
     # C4's box head is res5, which reads neither width; FPN's conv width only where it has convs.
@@ -189,6 +208,22 @@ _TUNED = {
        for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
     **{f"MODEL.{head}.POOLER_SAMPLING_RATIO": "tensorpack's roi_align samples 2x2 points per bin"
        for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
+    **{f"MODEL.{head}.POOLER_TYPE": _aligned_pooler(head) for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
+    "MODEL.RESNETS.NORM": "d2tf writes tensorpack's FreezeBN ResNet from FrozenBN weights only",
+    "MODEL.FPN.NORM": "d2tf writes tensorpack's FPN without norm only (FPN.NORM None)",
+    **{f"MODEL.{head}.NORM": "tensorpack's normalised heads apply ReLU, then GroupNorm; detectron2's normalise, "
+       "then apply ReLU" for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
+    "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG": "tensorpack regresses boxes per class outside its cascade",
+    "MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK": "tensorpack predicts a mask per class",
+    "MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS": _cascade_weights,
+    **{key: "tensorpack's FPN takes res2-res5 and its heads read P2-P6 (FPN.ANCHOR_STRIDES 4-64)" for key in (
+        "MODEL.RESNETS.OUT_FEATURES", "MODEL.FPN.IN_FEATURES", "MODEL.RPN.IN_FEATURES", "MODEL.ROI_HEADS.IN_FEATURES")},
+    "MODEL.RPN.CONV_DIMS": "tensorpack's RPN head has one 3x3 conv as wide as its input",
+    # Never reached: check_expressible refuses keypoint heads and RetinaNet first.
+    **{f"MODEL.ROI_KEYPOINT_HEAD.{key}": "tensorpack's FasterRCNN has no keypoint head"
+       for key in ("CONV_DIMS", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO")},
+    **{f"MODEL.RETINANET.{key}": "tensorpack's FasterRCNN has no RetinaNet"
+       for key in ("IN_FEATURES", "NUM_CONVS", "NORM", "BBOX_REG_WEIGHTS")},
 }
 
 

@@ -1,11 +1,15 @@
 """What a stage's ONNX file says about itself, in its metadata_props: the model info export computed (so no later
-stage needs a file beside it) and the graphfix passes that ran. Each is written by one function and read by one."""
+stage needs a file beside it), the graphfix passes that ran and the RoiAligns' sampling ratios as exported. Each is
+written by one function and read by one."""
+
+import json
 
 from core import D2TFError
 from core.model_info import ModelInfo
 
 INFO_KEY = "d2tf_model_info"  # core.model_info.ModelInfo as JSON
 PASSES_KEY = "graphfix_passes"  # e.g. "roialign(exact),nms,shapes,cleanup"
+EXPORTED_SAMPLING_KEY = "d2tf_roialign_sampling"  # {RoiAlign node name: sampling_ratio as exported} as JSON
 
 
 def write_info(model, info):
@@ -39,6 +43,17 @@ def roialign_mode(model, path):
     if mode is None:
         raise D2TFError(f"{path} does not record a roialign pass: was it written by graphfix?")
     return mode
+
+
+def record_exported_sampling(model, ratios):
+    """Keeps `ratios` ({RoiAlign node name: sampling_ratio}) unless the model already records the exported ones."""
+    if EXPORTED_SAMPLING_KEY not in _props(model):
+        _set(model, EXPORTED_SAMPLING_KEY, json.dumps(ratios, sort_keys=True))
+
+
+def exported_sampling(model):
+    """{RoiAlign node name: sampling_ratio as exported}; {} before record_exported_sampling."""
+    return json.loads(_props(model).get(EXPORTED_SAMPLING_KEY, "{}"))
 
 
 def _props(model):

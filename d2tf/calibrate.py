@@ -60,14 +60,35 @@ def calibrated_weights(cfg, seed=0, height=256, width=320, undamped=False):
             gain = residual_gain if name.endswith("conv3.norm") else 1.0
             hooks.append(module.register_forward_pre_hook(_norm_from_activations(gen, gain)))
         elif name.split(".")[-1] in output_std and hasattr(module, "weight"):
-            spread = _OUTPUT_BY_NAME.get(name, (output_std[name.split(".")[-1]], None))
-            hooks.append(module.register_forward_hook(_scale_output(*spread)))
+            std, mean = _OUTPUT_BY_NAME.get(name, (output_std[name.split(".")[-1]], None))
+            hooks.append(module.register_forward_hook(_scale_output(std * _delta_scale(cfg, name), mean)))
     image = torch.from_numpy(synthetic_image(height, width, seed)).permute(2, 0, 1)
     with torch.no_grad():
         model([{"image": image}])  # every meta-architecture's eval forward (RPN and semantic ones have no inference)
     for hook in hooks:
         hook.remove()
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _delta_scale(cfg, name):
+    """How much larger a box-regression layer's outputs are drawn than with detectron2's default weights: its
+    deltas are divided by BBOX_REG_WEIGHTS when decoded, so a model trained with other weights predicts deltas that
+    many times larger for the same boxes (1 for every other layer)."""
+    from detectron2.config import get_cfg
+
+    default, parts = get_cfg().MODEL, name.split(".")
+    if parts[-1] == "anchor_deltas":
+        weights, reference = cfg.MODEL.RPN.BBOX_REG_WEIGHTS, default.RPN.BBOX_REG_WEIGHTS
+    elif name == "head.bbox_pred":  # RetinaNet
+        weights, reference = cfg.MODEL.RETINANET.BBOX_REG_WEIGHTS, default.RETINANET.BBOX_REG_WEIGHTS
+    elif parts[-1] == "bbox_pred" and parts[-2].isdigit():  # a cascade stage
+        stage, stages = int(parts[-2]), default.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS
+        weights, reference = cfg.MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS[stage], stages[min(stage, len(stages) - 1)]
+    elif parts[-1] == "bbox_pred":
+        weights, reference = cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS, default.ROI_BOX_HEAD.BBOX_REG_WEIGHTS
+    else:
+        return 1.0
+    return weights[2] / reference[2]  # the width's: it goes through exp()
 
 
 def _norm_from_activations(gen, gain):
@@ -82,9 +103,10 @@ def _norm_from_activations(gen, gain):
             module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
             # Near-dead channels would otherwise be scaled up by 1/sqrt(tiny var) and amplify float round-off.
             module.running_var.copy_(torch.clamp(var, min=0.1 * float(var.median()) + 1e-3))
-        n = module.weight.numel()
-        module.weight.copy_(gain * (0.6 + 0.4 * torch.rand(n, generator=gen)))
-        module.bias.copy_(0.4 * torch.rand(n, generator=gen) - 0.2)
+        if module.weight is not None:  # RetinaNet's per-level BatchNorms share one affine (CycleBatchNormList)
+            n = module.weight.numel()
+            module.weight.copy_(gain * (0.6 + 0.4 * torch.rand(n, generator=gen)))
+            module.bias.copy_(0.4 * torch.rand(n, generator=gen) - 0.2)
         module._d2tf_calibrated = True
 
     return hook

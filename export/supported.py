@@ -157,7 +157,8 @@ def check_supported(cfg):
     def require(key, allowed):
         value = _get(cfg, key)
         if value not in allowed:
-            problems.append(f"{key}={value!r} (supported: {', '.join(map(repr, sorted(allowed)))})")
+            reason = _foreign(key, value) or "supported: " + ", ".join(map(repr, sorted(allowed)))
+            problems.append(f"{key}={value!r} ({reason})")
         return value
 
     reason = _refused_family(cfg)
@@ -211,7 +212,8 @@ def check_supported(cfg):
         if key in _TUNABLE:
             tuned[key] = _plain(value)
         else:
-            problems.append(f"{key}={value!r} (the {arch.name} d2tf converts has {expected!r})")
+            reason = _foreign(key, value) or f"the {arch.name} d2tf converts has {expected!r}"
+            problems.append(f"{key}={value!r} ({reason})")
     rpn = cfg.MODEL.RPN
     if arch.meta == "GeneralizedRCNN" and arch.backbone == "FPN" and rpn.PRE_NMS_TOPK_TEST != rpn.POST_NMS_TOPK_TEST:
         problems.append(f"MODEL.RPN.PRE_NMS_TOPK_TEST={rpn.PRE_NMS_TOPK_TEST} != MODEL.RPN.POST_NMS_TOPK_TEST="
@@ -220,6 +222,27 @@ def check_supported(cfg):
     if problems:
         raise _unsupported(cfg, problems)
     return arch, tuned
+
+
+# The config keys that name a registered module, by the detectron2.modeling registry that holds it.
+_REGISTRIES = {"MODEL.META_ARCHITECTURE": "META_ARCH_REGISTRY", "MODEL.BACKBONE.NAME": "BACKBONE_REGISTRY",
+               "MODEL.PROPOSAL_GENERATOR.NAME": "PROPOSAL_GENERATOR_REGISTRY",
+               "MODEL.RPN.HEAD_NAME": "RPN_HEAD_REGISTRY",
+               "MODEL.ANCHOR_GENERATOR.NAME": "ANCHOR_GENERATOR_REGISTRY", "MODEL.ROI_HEADS.NAME": "ROI_HEADS_REGISTRY",
+               "MODEL.ROI_BOX_HEAD.NAME": "ROI_BOX_HEAD_REGISTRY", "MODEL.ROI_MASK_HEAD.NAME": "ROI_MASK_HEAD_REGISTRY",
+               "MODEL.ROI_KEYPOINT_HEAD.NAME": "ROI_KEYPOINT_HEAD_REGISTRY",
+               "MODEL.SEM_SEG_HEAD.NAME": "SEM_SEG_HEADS_REGISTRY"}
+
+
+def _foreign(key, value):
+    """Why a module name is refused when detectron2 registers no such module, else None."""
+    import detectron2.modeling as modeling
+
+    registry = _REGISTRIES.get(key)
+    if registry is None or value in getattr(modeling, registry):
+        return None
+    return ("not a module of detectron2's own: one your code registers is not built here, and d2tf converts "
+            "only what detectron2 builds")
 
 
 def _basic_block_problems(resnets, depth):

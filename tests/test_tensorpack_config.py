@@ -166,6 +166,9 @@ MEAN_STD = "'PREPROC.PIXEL_MEAN=[123.675,116.28,103.53]' 'PREPROC.PIXEL_STD=[1.0
     # A cascade's stages take their weights from ROI_BOX_CASCADE_HEAD, not ROI_BOX_HEAD's: no flag.
     (_info(cascade=True, tuned={"MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": [20.0, 20.0, 10.0, 10.0]}),
      "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=True' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD),
+    # A model that sampled 2x2 points per bin computes tensorpack's RoIAlign: no flag.
+    (_info(tuned={"MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO": 2, "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO": 2}),
+     "'MODE_MASK=True' 'MODE_FPN=True' 'FPN.CASCADE=False' 'BACKBONE.STRIDE_1X1=True' " + MEAN_STD),
     # Three stages (tensorpack's count) with other weights: tensorpack's CASCADE.BBOX_REG_WEIGHTS. ROIAlignV2 is
     # tensorpack's RoIAlign, however the reference pooled.
     (_info(cascade=True, tuned={"MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS": [[5, 5, 2, 2], [10, 10, 5, 5],
@@ -238,8 +241,8 @@ def test_no_npz_for_architectures_tensorpack_cannot_configure(key, value, reason
     ("MODEL.ROI_MASK_HEAD.NUM_CONV", 2, "tensorpack's mask head has 4 convs"),
     ("MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", 14, "tensorpack pools 7x7 for boxes and 14x14 for masks"),
     ("MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", 7, "tensorpack pools 7x7 for boxes and 14x14 for masks"),
-    ("MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", 2, "tensorpack's roi_align samples 2x2 points per bin"),
-    ("MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO", 2, "tensorpack's roi_align samples 2x2 points per bin"),
+    ("MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", 4, "tensorpack's roi_align samples 2x2 points per bin"),
+    ("MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO", 4, "tensorpack's roi_align samples 2x2 points per bin"),
     ("MODEL.RESNETS.DEPTH", 34, "detectron2 builds it of BasicBlocks"),
     ("MODEL.RESNETS.RES2_OUT_CHANNELS", 64, "tensorpack's bottleneck res2 has 256 channels"),
     ("MODEL.RESNETS.NUM_GROUPS", 64, "tensorpack's resnet_bottleneck has no grouped convolutions"),

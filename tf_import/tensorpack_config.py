@@ -171,6 +171,15 @@ def _aligned_pooler(head):
     return rule
 
 
+def _two_by_two(head):
+    def rule(ratio, info):
+        if ratio != 2:
+            raise NotExpressible(f"MODEL.{head}.POOLER_SAMPLING_RATIO={ratio}: tensorpack's roi_align samples 2x2 "
+                                 "points per bin")
+        return []  # tensorpack's own
+    return rule
+
+
 def _cascade_weights(weights, info):
     """detectron2's cascade has one stage per weight tuple; tensorpack's three (its CascadeRCNNHead asserts so)."""
     if len(weights) != 3:
@@ -206,8 +215,7 @@ _TUNED = {
     "MODEL.FPN.FUSE_TYPE": "tensorpack's FPN sums each level with the upsampled one above",
     **{f"MODEL.{head}.POOLER_RESOLUTION": "tensorpack pools 7x7 for boxes and 14x14 for masks"
        for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
-    **{f"MODEL.{head}.POOLER_SAMPLING_RATIO": "tensorpack's roi_align samples 2x2 points per bin"
-       for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
+    **{f"MODEL.{head}.POOLER_SAMPLING_RATIO": _two_by_two(head) for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
     **{f"MODEL.{head}.POOLER_TYPE": _aligned_pooler(head) for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
     "MODEL.RESNETS.NORM": "d2tf writes tensorpack's FreezeBN ResNet from FrozenBN weights only",
     "MODEL.FPN.NORM": "d2tf writes tensorpack's FPN without norm only (FPN.NORM None)",

@@ -2,7 +2,8 @@
 
 With sampling_ratio=2 (graphfix's default `--roialign tensorpack`): crop_and_resize to twice the output size, then
 2x2 average pooling, on the feature map padded by one pixel (SYMMETRIC) — tensorpack's own construction, so the pb
-holds TF's native CropAndResize. For a box [x0, x1] (feature coordinates, aligned: shifted by -0.5) at output size
+holds TF's native CropAndResize. Another fixed ratio k (a model's own POOLER_SAMPLING_RATIO, in exact mode) is the
+same at k times the output size and k x k pooling. For a box [x0, x1] (feature coordinates, aligned: shifted by -0.5) at output size
 S, the samples sit at x0 + w/(4S) + k w/(2S), k = 0..2S-1; in the padded map that is +1. crop_and_resize reads
 0 outside the padded map, i.e. outside [-1, size] of the original one, and the padding makes [-1, 0) and
 (size-1, size] read the border row, as onnxruntime's clamping does.
@@ -33,8 +34,6 @@ def roi_align(node, inputs, attrs):
         raise refuse(node, f"RoiAlign {attrs.get('mode', 'avg')} with coordinate_transformation_mode={transform}; "
                      "handled: avg, half_pixel or output_half_pixel")
     ratio = attrs.get("sampling_ratio", 0)
-    if ratio not in (0, 2):
-        raise refuse(node, f"sampling_ratio={ratio}; handled: 2 (tensorpack) and 0 (adaptive, exact)")
     if ratio == 0 and x.nhwc.shape[-1] is None:  # the loop's per-box result needs it, or no box could be stacked
         raise refuse(node, "channel count unknown at translation time (needed by sampling_ratio=0)")
     size = attrs.get("output_height", 1), attrs.get("output_width", 1)
@@ -42,8 +41,8 @@ def roi_align(node, inputs, attrs):
     boxes = rois.onnx * attrs.get("spatial_scale", 1.0)
     boxes = boxes - 0.5 if transform == "half_pixel" else _at_least_one_pixel(boxes)
     indices = tf.cast(batch_indices.onnx, tf.int32)
-    pool = _tensorpack if ratio == 2 else _adaptive
-    return Value(pool(features, boxes, indices, size), nhwc=True)
+    pooled = _fixed(features, boxes, indices, size, ratio) if ratio else _adaptive(features, boxes, indices, size)
+    return Value(pooled, nhwc=True)
 
 
 def _at_least_one_pixel(boxes):
@@ -109,11 +108,12 @@ def _taps(start, end, count, size):
     return low, tf.minimum(low + 1, last), position - lower, inside
 
 
-def _tensorpack(features, boxes, indices, size):
-    crops = _samples(features, boxes, indices, (2 * size[0], 2 * size[1]))
+def _fixed(features, boxes, indices, size, ratio):
+    """`ratio` x `ratio` samples per bin: the box sampled at `ratio` times the output size, averaged per bin."""
+    crops = _samples(features, boxes, indices, (ratio * size[0], ratio * size[1]))
     if for_tflite():  # TFLite's XNNPACK average pool crashes on an empty batch (a level without boxes)
-        return tf.add_n([crops[:, i::2, j::2] for i in (0, 1) for j in (0, 1)]) * 0.25
-    return tf.nn.avg_pool2d(crops, 2, 2, "VALID")
+        return tf.add_n([crops[:, i::ratio, j::ratio] for i in range(ratio) for j in range(ratio)]) / ratio ** 2
+    return tf.nn.avg_pool2d(crops, ratio, ratio, "VALID")
 
 
 def _adaptive(features, boxes, indices, size):

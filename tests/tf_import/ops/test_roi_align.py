@@ -18,6 +18,9 @@ CASES = [
     *[one_op(f"roi_align_ratio{ratio}{suffix}", "RoiAlign", {**FEATURES, **rois}, sampling_ratio=ratio,
              fixed=CHANNELS, **ALIGN)
       for ratio in (2, 0) for suffix, rois in (("", ROIS), ("_no_boxes", NO_ROIS))],
+    # A model's own fixed POOLER_SAMPLING_RATIO, which exact mode keeps.
+    *[one_op(f"roi_align_ratio{ratio}", "RoiAlign", {**FEATURES, **ROIS}, sampling_ratio=ratio, fixed=CHANNELS,
+             **ALIGN) for ratio in (1, 3)],
     # A box of no area (a degenerate proposal): the adaptive grid has no sample in it and gives 0 (onnxruntime),
     # tensorpack's 2x2 samples all read its one point.
     *[one_op(f"roi_align_empty_box_ratio{ratio}", "RoiAlign",

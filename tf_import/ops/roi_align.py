@@ -2,11 +2,11 @@
 
 With sampling_ratio=2 (graphfix's default `--roialign tensorpack`): crop_and_resize to twice the output size, then
 2x2 average pooling, on the feature map padded by one pixel (SYMMETRIC) — tensorpack's own construction, so the pb
-holds TF's native CropAndResize. Another fixed ratio k (a model's own POOLER_SAMPLING_RATIO, in exact mode) is the
-same at k times the output size and k x k pooling. For a box [x0, x1] (feature coordinates, aligned: shifted by -0.5) at output size
+holds TF's native CropAndResize. For a box [x0, x1] (feature coordinates, aligned: shifted by -0.5) at output size
 S, the samples sit at x0 + w/(4S) + k w/(2S), k = 0..2S-1; in the padded map that is +1. crop_and_resize reads
 0 outside the padded map, i.e. outside [-1, size] of the original one, and the padding makes [-1, 0) and
-(size-1, size] read the border row, as onnxruntime's clamping does.
+(size-1, size] read the border row, as onnxruntime's clamping does. Another fixed ratio r (a model's own
+POOLER_SAMPLING_RATIO, which exact mode keeps) is the same at r times the output size and r x r pooling.
 
 With sampling_ratio=0 (`--roialign exact`, detectron2's adaptive grid): each box has its own ceil(h/S) x ceil(w/S)
 samples per bin, so no fixed-size crop covers all boxes. Each box is cropped at S*gy x S*gx samples (same padded

@@ -116,3 +116,33 @@ def test_a_seed_out_of_range_is_one_line(seed):
     assert result.stderr.strip().splitlines() == [
         f"error: d2tf calibrate: argument --seed: expected a whole number from 0 to 4294967295, got "
         f"'{seed}' (see --help)"]
+
+
+@pytest.mark.parametrize("name, keys, scale", [
+    # detectron2's defaults: the spread calibrate chose for them
+    ("roi_heads.box_predictor.bbox_pred", {}, 1.0),
+    ("proposal_generator.rpn_head.anchor_deltas", {}, 1.0),
+    # decoded deltas are divided by the weights: twice the weights, twice the predicted deltas (the width's weight)
+    ("roi_heads.box_predictor.bbox_pred", {"MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": (20.0, 20.0, 10.0, 10.0)}, 2.0),
+    ("proposal_generator.rpn_head.anchor_deltas", {"MODEL.RPN.BBOX_REG_WEIGHTS": (1.0, 1.0, 0.5, 0.5)}, 0.5),
+    ("head.bbox_pred", {"MODEL.RETINANET.BBOX_REG_WEIGHTS": (1.0, 1.0, 0.25, 0.25)}, 0.25),
+    # a cascade stage against detectron2's default for that stage; a fourth against the last default
+    ("roi_heads.box_predictor.1.bbox_pred", {"MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS": (
+        (10.0, 10.0, 5.0, 5.0), (10.0, 10.0, 5.0, 5.0))}, 0.5),
+    ("roi_heads.box_predictor.3.bbox_pred", {"MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS": (
+        (10.0, 10.0, 5.0, 5.0), (20.0, 20.0, 10.0, 10.0), (30.0, 30.0, 15.0, 15.0), (60.0, 60.0, 30.0, 30.0))}, 2.0),
+    ("roi_heads.box_predictor.cls_score", {"MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS": (20.0, 20.0, 10.0, 10.0)}, 1.0),
+])
+def test_box_deltas_are_drawn_in_proportion_to_the_models_regression_weights(name, keys, scale):
+    from detectron2.config import get_cfg
+
+    from d2tf.calibrate import _delta_scale
+
+    cfg = get_cfg()
+    for key, value in keys.items():
+        node = cfg
+        *path, leaf = key.split(".")
+        for part in path:
+            node = node[part]
+        node[leaf] = value
+    assert _delta_scale(cfg, name) == scale

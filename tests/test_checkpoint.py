@@ -172,26 +172,15 @@ def test_model_final_as_detectron2s_trainer_writes_it_loads(tmp_path):
     """DetectionCheckpointer.save as detectron2's trainer calls it: the model's state beside the optimizer's (SGD
     momentum buffers after a step), the LR scheduler's and the iteration; only the model's weights come out."""
     import torch
-    from detectron2.checkpoint import DetectionCheckpointer
-    from detectron2.modeling import build_model
-    from detectron2.solver import build_lr_scheduler, build_optimizer
 
     from core import zoo
+    from tests.trainer import save_model_final
 
-    cfg = zoo.load_config(zoo.RETINANET[50]).clone()  # the smallest head; any detectron2 model saves alike
-    cfg.defrost()
-    cfg.SOLVER.MAX_ITER, cfg.SOLVER.STEPS = 10, (5,)
-    model = build_model(cfg)
-    optimizer = build_optimizer(cfg, model)
-    for parameter in model.parameters():
-        parameter.grad = torch.zeros_like(parameter)
-    optimizer.step()
-    checkpointer = DetectionCheckpointer(model, str(tmp_path), optimizer=optimizer,
-                                         scheduler=build_lr_scheduler(cfg, optimizer))
-    checkpointer.save("model_final", iteration=9)
-    saved = torch.load(tmp_path / "model_final.pth", weights_only=False)
+    # RetinaNet: the smallest head; any detectron2 model saves alike
+    path, model = save_model_final(zoo.load_config(zoo.RETINANET[50]), tmp_path)
+    saved = torch.load(path, weights_only=False)
     assert sorted(saved) == ["iteration", "model", "optimizer", "scheduler"] and saved["optimizer"]["state"]
-    loaded = load_weights(tmp_path / "model_final.pth")
+    loaded = load_weights(path)
     assert loaded.keys() == model.state_dict().keys()
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(loaded[name], value.numpy(), err_msg=name)

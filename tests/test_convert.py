@@ -22,10 +22,12 @@ from tests.builds import (
     CUSTOM,
     CUSTOM_THRESHOLD,
     DETECTIONS,
+    DRAWN,
     NOISE_MEASURED,
     OWN_MODEL,
     SUITE,
     UNDAMPED,
+    UNDAMPED_ZOO,
     yaml_with,
 )
 from tests.processes import ROOT, run_python
@@ -101,7 +103,8 @@ def test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2(config, p
 
 @pytest.mark.architecture(OWN_MODEL)
 def test_a_users_tuned_rgb_model_converts_and_says_what_it_tuned(pipeline):
-    """A model as a user trained it (tests/builds.py, OWN_MODEL): converted and gated exact like the zoo's
+    """A model as a user trained it (tests/builds.py, OWN_MODEL: its dumped config, the trainer's model_final.pth, an
+    unpeaked classifier): converted and gated exact like the zoo's
     (test_pipeline_writes_every_file_and_agrees_exactly_with_detectron2), its SavedModel's RGB path included; its
     tuned keys recorded in the model info, named in the log, and the reason there is no npz."""
     p = pipeline(OWN_MODEL)
@@ -110,6 +113,7 @@ def test_a_users_tuned_rgb_model_converts_and_says_what_it_tuned(pipeline):
              "MODEL.RESNETS.DEPTH": 34, "MODEL.RESNETS.RES2_OUT_CHANNELS": 64}
     assert (p.info.architecture.name, p.info.input.format, p.info.tuned) == ("R34-FPN Faster R-CNN", "RGB", tuned)
     assert p.info.class_names == CLASS_NAMES[OWN_MODEL], "its --class-names"
+    assert p.info.source.weights.endswith("model_final.pth"), "the trainer's checkpoint (builds.TRAINER_PTH)"
     assert "[d2tf] architecture: R34-FPN Faster R-CNN; tuned MODEL.ANCHOR_GENERATOR.SIZES=" in p.result.stderr
     assert ("[d2tf] no tensorpack npz: MODEL.RESNETS.DEPTH=34: detectron2 builds it of BasicBlocks; tensorpack's "
             "ResNets are bottleneck ones (50, 101, 152)") in p.result.stderr
@@ -149,12 +153,14 @@ def test_tolerances_are_the_floor_but_where_an_undamped_checkpoint_makes_detectr
     verify measured, larger than the floor somewhere (else the build would not test the noise-scaled gate)."""
     p = pipeline(config)
     figures = figures_of((p.out / "report.md").read_text())
-    if config not in UNDAMPED:
-        assert figures["tolerance"] == stated_tolerance()  # the floor
-        return
     noise = figures["noise"]
-    assert noise is not None and figures["tolerance"] == stated_tolerance(noise_tolerance(noise))
-    assert any(figures["tolerance"][key] > EXACT[key] for key in EXACT), (noise, "an undamped build that is not")
+    if noise is None:  # measured where a check is beyond the floor (or with --measure-noise)
+        assert config not in UNDAMPED_ZOO and figures["tolerance"] == stated_tolerance()  # the floor
+        return
+    assert config in UNDAMPED | set(DRAWN), "a damped zoo build beyond the floor"  # a draw may be noisier
+    assert figures["tolerance"] == stated_tolerance(noise_tolerance(noise))
+    if config in UNDAMPED_ZOO:
+        assert any(figures["tolerance"][key] > EXACT[key] for key in EXACT), (noise, "an undamped build that is not")
     assert not figures["failures"]
 
 

@@ -40,7 +40,8 @@ def model_info(cfg, supported, config, weights_path, traced_size, names=None):
 
 def _rcnn_parts(cfg, arch):
     """(class count, the dataset's class names to take, the parts): R-CNN's RoIAlign poolers and test values."""
-    mask_head = cfg.MODEL.ROI_MASK_HEAD
+    # C4's Res5ROIHeads pools once, with the box head's pooler, for boxes and masks
+    mask_head = cfg.MODEL.ROI_BOX_HEAD if arch.backbone == "C4" else cfg.MODEL.ROI_MASK_HEAD
     return cfg.MODEL.ROI_HEADS.NUM_CLASSES, "thing_classes", {
         "pooler": {
             "box": _pooler(cfg.MODEL.ROI_BOX_HEAD),

@@ -142,6 +142,11 @@ VARIANTS = {CUSTOM: ["MODEL.ROI_HEADS.NUM_CLASSES", 3, "INPUT.MIN_SIZE_TEST", 60
                      "MODEL.ROI_HEADS.SCORE_THRESH_TEST", CUSTOM_THRESHOLD, "INPUT.FORMAT", "RGB",
                      "MODEL.PIXEL_MEAN", [123.675, 116.28, 103.53], "MODEL.PIXEL_STD", [58.395, 57.12, 57.375],
                      "MODEL.RESNETS.STRIDE_IN_1X1", False, *(item for pair in CUSTOM_TUNED.items() for item in pair)]}
+# A Mask R-CNN with anchors for small and elongated objects (the first row), its npz run by tensorpack's own
+# model with the flags they map to.
+CUSTOM_ANCHORS_MASK = "COCO-InstanceSegmentation/mask_rcnn_R_101_FPN_3x.yaml"
+VARIANTS[CUSTOM_ANCHORS_MASK] = ["MODEL.ANCHOR_GENERATOR.SIZES", [[16], [32], [64], [128], [256]],
+                                 "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", [[0.25, 0.5, 1.0, 2.0, 4.0]]]
 # Keypoint R-CNN detects one class: from RPN_TOPK proposals its NMS leaves 7-15 persons per image, from 1000 the
 # DETECTIONS the suite keeps.
 VARIANTS.update({config: ["MODEL.RPN.PRE_NMS_TOPK_TEST", 1000, "MODEL.RPN.POST_NMS_TOPK_TEST", 1000]

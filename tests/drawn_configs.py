@@ -112,7 +112,9 @@ def _rcnn(rng, settings, backbone, head):
     box = "MODEL.ROI_BOX_HEAD."
     put(box + "POOLER_TYPE", rng.choice(("ROIAlignV2", "ROIAlignV2", "ROIAlign")))
     put(box + "POOLER_SAMPLING_RATIO", rng.choice((0, 2)))
-    if backbone != "C4":  # C4's box head is res5 on 14x14 pools
+    if backbone == "C4":  # its box head is res5, which halves the pooled map (and pools the masks' too)
+        put(box + "POOLER_RESOLUTION", rng.choice((12, 14)))
+    else:
         put(box + "POOLER_RESOLUTION", rng.choice((5, 7, 9)))
         convs, fcs = rng.choice(((0, 2), (0, 1), (2, 1), (4, 1), (1, 2)))
         put(box + "NUM_CONV", convs)
@@ -130,7 +132,7 @@ def _rcnn(rng, settings, backbone, head):
     if head in ("mask", "cascade") and rng.random() < 0.8:
         mask = "MODEL.ROI_MASK_HEAD."
         put("MODEL.MASK_ON", True)
-        put(mask + "POOLER_RESOLUTION", rng.choice((7, 14)) if backbone == "FPN" else 14)
+        put(mask + "POOLER_RESOLUTION", rng.choice((7, 14)))  # C4 pools masks with the box head's pooler
         put(mask + "POOLER_TYPE", rng.choice(("ROIAlignV2", "ROIAlign")))
         put(mask + "POOLER_SAMPLING_RATIO", rng.choice((0, 2)))
         put(mask + "CLS_AGNOSTIC_MASK", rng.random() < 0.25)

@@ -14,7 +14,7 @@ import pytest
 
 from core import zoo
 from core.model_info import Architecture
-from tests.builds import CUSTOM, CUSTOM_TUNED, IMAGES, TENSORPACK_CLIENT, needs_tensorpack
+from tests.builds import CUSTOM, CUSTOM_ANCHORS_MASK, CUSTOM_TUNED, IMAGES, TENSORPACK_CLIENT, needs_tensorpack
 from tests.model_infos import model_info
 from tests.parity import assert_same_detections
 from tests.processes import CHILDREN, run_python
@@ -83,6 +83,18 @@ def test_tuned_keys_and_rgb_input_reach_tensorpack_as_its_flags(pipeline):
                  "'FPN.FRCNN_HEAD_FUNC=fastrcnn_4conv1fc_head'", "'FPN.FRCNN_CONV_HEAD_DIM=128'",
                  "'PREPROC.PIXEL_MEAN=[123.675,116.28,103.53]'", "'PREPROC.PIXEL_STD=[58.395,57.12,57.375]'"):
         assert flag in flags
+
+
+@pytest.mark.architecture(CUSTOM_ANCHORS_MASK)
+def test_a_mask_rcnns_tuned_anchors_reach_tensorpack_as_its_flags(pipeline):
+    """The issue's first row on a Mask R-CNN (tests/builds.py CUSTOM_ANCHORS_MASK): its npz, with these flags, ran in
+    tensorpack's own model (test_tensorpacks_own_model_equals_the_tensorpack_mode_graph)."""
+    p = pipeline(CUSTOM_ANCHORS_MASK)
+    assert p.info.tuned == {"MODEL.ANCHOR_GENERATOR.SIZES": [[16], [32], [64], [128], [256]],
+                            "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS": [[0.25, 0.5, 1.0, 2.0, 4.0]]}
+    flags = (p.out / "flags.txt").read_text().split()
+    assert {"'RPN.ANCHOR_SIZES=(16,32,64,128,256)'", "'RPN.ANCHOR_RATIOS=(0.25,0.5,1.0,2.0,4.0)'",
+            "'MODE_MASK=True'"} <= set(flags)
 
 
 @pytest.mark.architecture(CUSTOM)

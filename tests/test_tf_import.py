@@ -57,7 +57,8 @@ def _check_interface(got, info, height, width):
     assert got["boxes"].dtype == np.float32 and got["scores"].dtype == np.float32
     if info.architecture.mask:
         m = info.mask_resolution
-        assert m == (14 if info.architecture.backbone == "C4" else 28)
+        # the mask head's deconv doubles its pooled map, which C4's res5 halved first
+        assert m == info.pooler["mask"].resolution * (1 if info.architecture.backbone == "C4" else 2)
         assert got["masks"].shape == (len(got["scores"]), m, m)
     else:
         assert "masks" not in got

@@ -16,6 +16,7 @@ _TRAINING_ONLY = {
     "BBOX_REG_LOSS_TYPE", "BBOX_REG_LOSS_WEIGHT", "SMOOTH_L1_BETA", "LOSS_WEIGHT", "PROPOSAL_APPEND_GT",
     "TRAIN_ON_PRED_BOXES", "IOUS", "PRE_NMS_TOPK_TRAIN", "POST_NMS_TOPK_TRAIN", "IGNORE_VALUE",
     "INSTANCE_LOSS_WEIGHT", "MIN_KEYPOINTS_PER_IMAGE", "NORMALIZE_LOSS_BY_VISIBLE_KEYPOINTS",
+    "PRIOR_PROB", "FOCAL_LOSS_GAMMA", "FOCAL_LOSS_ALPHA", "SMOOTH_L1_LOSS_BETA",  # RetinaNet's init and loss
 }
 # Keys whose value is carried into the model info and the tensorpack flags rather than fixed by the reference.
 _CARRIED = {
@@ -44,8 +45,10 @@ _TUNABLE = {
     "MODEL.ROI_BOX_HEAD.POOLER_TYPE", "MODEL.ROI_MASK_HEAD.POOLER_TYPE", "MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS",
     # Which feature maps the FPN takes and the heads read (the anchor sizes then name one list per map).
     "MODEL.RESNETS.OUT_FEATURES", "MODEL.FPN.IN_FEATURES", "MODEL.RPN.IN_FEATURES", "MODEL.ROI_HEADS.IN_FEATURES",
-    "MODEL.RPN.CONV_DIMS",
-    *(f"MODEL.ROI_KEYPOINT_HEAD.{key}" for key in ("CONV_DIMS", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO")),
+    "MODEL.RPN.CONV_DIMS", "MODEL.PROPOSAL_GENERATOR.MIN_SIZE", "MODEL.RESNETS.STEM_OUT_CHANNELS",
+    *(f"MODEL.ROI_KEYPOINT_HEAD.{key}" for key in ("CONV_DIMS", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO",
+                                                    "POOLER_TYPE")),
+    *(f"MODEL.SEM_SEG_HEAD.{key}" for key in ("IN_FEATURES", "CONVS_DIM", "COMMON_STRIDE", "NORM")),
     *(f"MODEL.RETINANET.{key}" for key in ("IN_FEATURES", "NUM_CONVS", "NORM", "BBOX_REG_WEIGHTS")),
 }
 _DEPTHS = {18, 34, 50, 101, 152}  # detectron2's ResNets: BasicBlock below 50, bottleneck from 50
@@ -177,6 +180,8 @@ def check_supported(cfg):
         require(key, _NORMS)
     if meta == "RetinaNet":  # detectron2 0.6's RetinaNetHead names its norm by building it for one channel
         require("MODEL.RETINANET.NORM", _NORMS - {"GN"})
+    if meta in ("SemanticSegmentor", "PanopticFPN"):
+        require("MODEL.SEM_SEG_HEAD.NORM", _NORMS)
     if meta in ("RetinaNet", "ProposalNetwork", "SemanticSegmentor"):
         arch = Architecture(backbone, depth, False, False, norm=norm, meta=meta)
     else:
@@ -184,6 +189,8 @@ def check_supported(cfg):
         pooler = _pooler(cfg, "ROI_BOX_HEAD", problems)
         if cfg.MODEL.MASK_ON:
             _pooler(cfg, "ROI_MASK_HEAD", problems)
+        if cfg.MODEL.KEYPOINT_ON:
+            _pooler(cfg, "ROI_KEYPOINT_HEAD", problems)
         cascade = heads == "CascadeROIHeads"
         agnostic = cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG or cfg.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK
         resnets = cfg.MODEL.RESNETS

@@ -59,6 +59,8 @@ def draw(seed):
         put("MODEL.RETINANET.NMS_THRESH_TEST", rng.choice((0.4, 0.5, 0.6)))
     else:
         _rcnn(rng, settings, backbone, head)
+        put("MODEL.PROPOSAL_GENERATOR.MIN_SIZE", rng.choice((0, 0, 2)))  # px: smaller proposals dropped
+    put("MODEL.RESNETS.STEM_OUT_CHANNELS", rng.choice((64, 64, 32)))
     overrides = [item for pair in settings.items() for item in pair]
     return BASES[backbone, head], overrides, describe(backbone, head, settings)
 

@@ -295,7 +295,7 @@ def test_bad_inputs_give_one_line_errors(case, checkpoint_path, tmp_path):
     elif case == "missing coco dir":
         extra = ["--evaluate", tmp_path / "no_such_coco"]
     elif case == "unsupported config":
-        config = yaml_with(config, "MODEL:\n  RESNETS:\n    NORM: BN\n", tmp_path)
+        config = yaml_with(config, "MODEL:\n  ROI_BOX_HEAD:\n    POOLER_TYPE: ROIPool\n", tmp_path)
     else:
         weights = tmp_path / "model_final_corrupt.pkl"
         weights.write_bytes(b"\x80\x04not really a pickle")

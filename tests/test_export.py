@@ -191,6 +191,8 @@ def test_zero_detections_give_empty_outputs(config, high_threshold):
 
         ("MODEL:\n  RESNETS:\n    DEFORM_ON_PER_STAGE: [False, True, True, True]\n", ["DEFORM_ON_PER_STAGE"]),
         ("MODEL:\n  KEYPOINT_ON: True\n", ["MODEL.MASK_ON=True (the R50-FPN Keypoint R-CNN d2tf converts has False)"]),
+        ("MODEL:\n  KEYPOINT_ON: True\n  ROI_KEYPOINT_HEAD:\n    POOLER_TYPE: ROIPool\n",
+         ["MODEL.ROI_KEYPOINT_HEAD.POOLER_TYPE='ROIPool' (max pooling per bin"]),
         # a head the user's code registers: said so; one detectron2 has, but another architecture's: the reference's
         ("MODEL:\n  ROI_BOX_HEAD:\n    NAME: FastRCNNConvFCHead2\n", ["MODEL.ROI_BOX_HEAD.NAME='FastRCNNConvFCHead2' "
                                                                      "(not a module of detectron2's own"]),
@@ -305,6 +307,15 @@ TUNED = {
                           "MODEL.RPN.IN_FEATURES": ["p3", "p4", "p5", "p6"],
                           "MODEL.ROI_HEADS.IN_FEATURES": ["p3", "p4", "p5"]}, "BGR",
                          "^MODEL.FPN.IN_FEATURES=.*: tensorpack's FPN takes res2-res5"),
+    "proposal size, stem": ("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",
+                            "MODEL:\n  PROPOSAL_GENERATOR:\n    MIN_SIZE: 2\n  RESNETS:\n    STEM_OUT_CHANNELS: 32\n",
+                            "R50-FPN Faster R-CNN",
+                            {"MODEL.PROPOSAL_GENERATOR.MIN_SIZE": 2, "MODEL.RESNETS.STEM_OUT_CHANNELS": 32}, "BGR",
+                            "^MODEL.PROPOSAL_GENERATOR.MIN_SIZE=2: d2tf sets tensorpack's RPN.MIN_SIZE"),
+    # RetinaNet's loss and initialisation are training's: not compared
+    "RetinaNet's focal loss": ("COCO-Detection/retinanet_R_50_FPN_3x.yaml",
+                               "MODEL:\n  RETINANET:\n    FOCAL_LOSS_GAMMA: 1.5\n    PRIOR_PROB: 0.02\n",
+                               "R50-FPN RetinaNet", {}, "BGR", "^RetinaNet, a one-stage detector"),
     "X50 keypoints": ("COCO-Keypoints/keypoint_rcnn_R_50_FPN_3x.yaml",
                       "MODEL:\n  RESNETS:\n    NUM_GROUPS: 32\n    WIDTH_PER_GROUP: 4\n",
                       "X50-32x4d-FPN Keypoint R-CNN",

@@ -227,9 +227,14 @@ _TUNED = {
     **{key: "tensorpack's FPN takes res2-res5 and its heads read P2-P6 (FPN.ANCHOR_STRIDES 4-64)" for key in (
         "MODEL.RESNETS.OUT_FEATURES", "MODEL.FPN.IN_FEATURES", "MODEL.RPN.IN_FEATURES", "MODEL.ROI_HEADS.IN_FEATURES")},
     "MODEL.RPN.CONV_DIMS": "tensorpack's RPN head has one 3x3 conv as wide as its input",
-    # Never reached: check_expressible refuses keypoint heads and RetinaNet first.
+    "MODEL.PROPOSAL_GENERATOR.MIN_SIZE": "d2tf sets tensorpack's RPN.MIN_SIZE to drop empty proposals only, as "
+                                         "detectron2 does at MIN_SIZE 0",
+    "MODEL.RESNETS.STEM_OUT_CHANNELS": "tensorpack's stem has 64 channels",
+    # Never reached: check_expressible refuses keypoint heads, semantic heads and RetinaNet first.
     **{f"MODEL.ROI_KEYPOINT_HEAD.{key}": "tensorpack's FasterRCNN has no keypoint head"
-       for key in ("CONV_DIMS", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO")},
+       for key in ("CONV_DIMS", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO", "POOLER_TYPE")},
+    **{f"MODEL.SEM_SEG_HEAD.{key}": "tensorpack's FasterRCNN has no semantic head"
+       for key in ("IN_FEATURES", "CONVS_DIM", "COMMON_STRIDE", "NORM")},
     **{f"MODEL.RETINANET.{key}": "tensorpack's FasterRCNN has no RetinaNet"
        for key in ("IN_FEATURES", "NUM_CONVS", "NORM", "BBOX_REG_WEIGHTS")},
 }

@@ -139,10 +139,5 @@ def test_box_deltas_are_drawn_in_proportion_to_the_models_regression_weights(nam
     from d2tf.calibrate import _delta_scale
 
     cfg = get_cfg()
-    for key, value in keys.items():
-        node = cfg
-        *path, leaf = key.split(".")
-        for part in path:
-            node = node[part]
-        node[leaf] = value
+    cfg.merge_from_list([item for pair in keys.items() for item in pair])
     assert _delta_scale(cfg, name) == scale

@@ -162,21 +162,13 @@ def _box_head_func(info):
     return [("FPN.FRCNN_HEAD_FUNC", _BOX_HEADS[counts])]
 
 
-def _aligned_pooler(head):
-    def rule(pooler, info):
-        if pooler != "ROIAlignV2":
-            raise NotExpressible(f"MODEL.{head}.POOLER_TYPE={pooler}: tensorpack's roi_align always shifts by half a "
-                                 "pixel (ROIAlignV2)")
+def _tensorpacks_own(key, own, reason):
+    """The rule of a key whose value `own` is what tensorpack's model computes (no flag), any other refused with
+    `reason`."""
+    def rule(value, info):
+        if value != own:
+            raise NotExpressible(f"{key}={_format(value)}: {reason}")
         return []
-    return rule
-
-
-def _two_by_two(head):
-    def rule(ratio, info):
-        if ratio != 2:
-            raise NotExpressible(f"MODEL.{head}.POOLER_SAMPLING_RATIO={ratio}: tensorpack's roi_align samples 2x2 "
-                                 "points per bin")
-        return []  # tensorpack's own
     return rule
 
 
@@ -215,8 +207,10 @@ _TUNED = {
     "MODEL.FPN.FUSE_TYPE": "tensorpack's FPN sums each level with the upsampled one above",
     **{f"MODEL.{head}.POOLER_RESOLUTION": "tensorpack pools 7x7 for boxes and 14x14 for masks"
        for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
-    **{f"MODEL.{head}.POOLER_SAMPLING_RATIO": _two_by_two(head) for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
-    **{f"MODEL.{head}.POOLER_TYPE": _aligned_pooler(head) for head in ("ROI_BOX_HEAD", "ROI_MASK_HEAD")},
+    **{key: _tensorpacks_own(key, 2, "tensorpack's roi_align samples 2x2 points per bin")
+       for key in ("MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO")},
+    **{key: _tensorpacks_own(key, "ROIAlignV2", "tensorpack's roi_align always shifts by half a pixel (ROIAlignV2)")
+       for key in ("MODEL.ROI_BOX_HEAD.POOLER_TYPE", "MODEL.ROI_MASK_HEAD.POOLER_TYPE")},
     "MODEL.RESNETS.NORM": "d2tf writes tensorpack's FreezeBN ResNet from FrozenBN weights only",
     "MODEL.FPN.NORM": "d2tf writes tensorpack's FPN without norm only (FPN.NORM None)",
     **{f"MODEL.{head}.NORM": "tensorpack's normalised heads apply ReLU, then GroupNorm; detectron2's normalise, "

@@ -8,7 +8,9 @@ ONNX outputs, by meta-architecture (onnx_outputs):
   only), keypoints [N, K, 3] (x, y in input pixels, score, as detectron2's heatmaps_to_keypoints gives them;
   keypoint models only);
 - Panoptic FPN and semantic FPN: sem_seg [C, H, W], the per-class logits at the input's size;
-- RPN: proposals [N, 4] (x1, y1, x2, y2 in input pixels), objectness [N] (logits), best first.
+- RPN: proposals [P, 4] (x1, y1, x2, y2 in input pixels), objectness [P] (logits), best first; a two-stage detector
+  (R-CNN, Panoptic FPN) outputs its RPN's too, after its own outputs: the proposals its ROI heads take, where verify
+  finds the proposals a near-tie in the RPN's decisions swaps between runtimes.
 pb outputs, tensorpack's names where tensorpack has them: output/boxes, output/scores, output/labels (int64, 1-based:
 0 is tensorpack's background), output/masks, output/keypoints, output/sem_seg, output/proposals, output/objectness.
 The SavedModel's serving signature takes images as they come and answers in the TF Object Detection API's terms:
@@ -41,14 +43,18 @@ _PB_NAMES = {"boxes": "boxes", "scores": "scores", "classes": "labels", "masks":
              "sem_seg": "sem_seg", "proposals": "proposals", "objectness": "objectness"}
 
 
+RPN_OUTPUTS = ["proposals", "objectness"]
+_TWO_STAGE = ("GeneralizedRCNN", "PanopticFPN")  # the meta-architectures whose ROI heads take an RPN's proposals
+
+
 def onnx_outputs(meta="GeneralizedRCNN", mask=False, keypoints=False):
     """The ONNX outputs of a model of MODEL.META_ARCHITECTURE `meta`, in order."""
     if meta == "ProposalNetwork":
-        return ["proposals", "objectness"]
+        return list(RPN_OUTPUTS)
     if meta == "SemanticSegmentor":
         return ["sem_seg"]
     heads = ["masks"] * mask + ["keypoints"] * keypoints + ["sem_seg"] * (meta == "PanopticFPN")
-    return ["boxes", "scores", "classes"] + heads
+    return ["boxes", "scores", "classes"] + heads + RPN_OUTPUTS * (meta in _TWO_STAGE)
 
 
 def pb_outputs(onnx_names):
@@ -61,10 +67,17 @@ def pb_outputs_among(node_names):
     return [name for name in _PB_NAMES.values() if f"{PB_SCOPE}/{name}" in node_names]
 
 
+def served_outputs(outputs):
+    """The detections among `outputs` (boxes, scores, classes, masks): what the SavedModel's serving signature and
+    the TFLite model answer, one row per detection."""
+    return [name for name in outputs if name in ("boxes", "scores", "classes", "masks")]
+
+
 def beyond_detections(outputs):
-    """The output names among `outputs` that are not detections (boxes, scores, classes, masks): what the
-    SavedModel's serving signature and the TFLite model, which answer one row per detection, cannot carry."""
-    return [name for name in outputs if name not in ("boxes", "scores", "classes", "masks")]
+    """The output names among `outputs` that the SavedModel's serving signature and the TFLite model cannot carry:
+    all but the detections, and a two-stage detector's proposals, which they leave out."""
+    rpn = RPN_OUTPUTS if "boxes" in outputs else []
+    return [name for name in outputs if name not in served_outputs(outputs) + rpn]
 
 
 def has_detections(outputs):
@@ -75,9 +88,15 @@ def has_detections(outputs):
 
 def as_detections(outputs):
     """Outputs to compare as detections: an RPN's proposals as boxes of one class scored by their objectness;
-    anything else as it is."""
-    if "proposals" not in outputs:
+    anything else (a two-stage detector's, with its RPN's proposals) as it is."""
+    if "boxes" in outputs or "proposals" not in outputs:
         return outputs
+    return proposals_as_detections(outputs)
+
+
+def proposals_as_detections(outputs):
+    """An RPN's proposals (of an RPN or a two-stage detector) as detections of one class scored by their
+    objectness."""
     return {"boxes": outputs["proposals"], "scores": outputs["objectness"],
             "classes": np.zeros(len(outputs["objectness"]), np.int64)}
 

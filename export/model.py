@@ -1,12 +1,13 @@
 """The detectron2 model to trace: built from the config, loaded with checked weights, wrapped for export."""
 
+import contextlib
 import os
 
 import numpy as np
 import torch
 
 from core import D2TFError, checkpoint
-from core.contract import onnx_outputs
+from core.contract import RPN_OUTPUTS, onnx_outputs
 
 
 def build_model(cfg, weights):
@@ -54,7 +55,7 @@ class ExportWrapper(torch.nn.Module):
         inputs = [{"image": image.permute(2, 0, 1)}]
         model = self.model
         height, width = image.shape[:2]
-        if "proposals" in self.outputs:  # ProposalNetwork
+        if self.outputs == RPN_OUTPUTS:  # ProposalNetwork
             images = _preprocessed(model, inputs)
             proposals = model.proposal_generator(images, model.backbone(images.tensor), None)[0][0]
             return proposals.proposal_boxes.tensor, proposals.objectness_logits
@@ -67,16 +68,32 @@ class ExportWrapper(torch.nn.Module):
             features = [features[name] for name in model.head_in_features]
             instances, sem_seg = model.forward_inference(images, features, model.head(features))[0], None
         elif "sem_seg" in self.outputs:  # PanopticFPN: R-CNN's instances and the semantic logits, not combined
-            detections, sem_seg = model.inference(inputs, do_postprocess=False)
+            with _kept_proposals(model) as proposals:
+                detections, sem_seg = model.inference(inputs, do_postprocess=False)
             instances, sem_seg = detections[0], sem_seg[0, :, :height, :width]
         else:
-            instances, sem_seg = model.inference(inputs, do_postprocess=False)[0], None
+            with _kept_proposals(model) as proposals:
+                instances, sem_seg = model.inference(inputs, do_postprocess=False)[0], None
         outputs = (instances.pred_boxes.tensor, instances.scores, instances.pred_classes)
         if instances.has("pred_masks"):
             outputs += (instances.pred_masks[:, 0],)
         if instances.has("pred_keypoints"):
             outputs += (instances.pred_keypoints,)
-        return outputs + ((sem_seg,) if sem_seg is not None else ())
+        outputs += (sem_seg,) if sem_seg is not None else ()
+        if "proposals" in self.outputs:
+            outputs += (proposals[0].proposal_boxes.tensor, proposals[0].objectness_logits)
+        return outputs
+
+
+@contextlib.contextmanager
+def _kept_proposals(model):
+    """A list that receives the proposals (Instances) detectron2's RPN hands the ROI heads, as the model makes them."""
+    kept = []
+    hook = model.proposal_generator.register_forward_hook(lambda _module, _inputs, output: kept.append(output[0][0]))
+    try:
+        yield kept
+    finally:
+        hook.remove()
 
 
 def _preprocessed(model, inputs):

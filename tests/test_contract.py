@@ -33,12 +33,28 @@ def test_an_rpns_proposals_compare_as_detections_of_one_class():
     assert got["classes"].tolist() == [0] and got["classes"].dtype == np.int64
 
 
+def test_a_two_stage_detectors_outputs_compare_as_its_detections():
+    outputs = {"boxes": np.float32([[0, 0, 4, 4]]), "scores": np.float32([0.9]), "classes": np.int64([3]),
+               "proposals": np.float32([[1, 1, 5, 5], [0, 0, 2, 2]]), "objectness": np.float32([2.5, 1.0])}
+    assert contract.as_detections(outputs) is outputs
+    got = contract.proposals_as_detections(outputs)
+    assert got["boxes"].tolist() == [[1, 1, 5, 5], [0, 0, 2, 2]] and got["classes"].tolist() == [0, 0]
+
+
 def test_outputs_by_meta_architecture():
-    assert contract.onnx_outputs() == ["boxes", "scores", "classes"]
-    assert contract.onnx_outputs(mask=True, keypoints=True) == ["boxes", "scores", "classes", "masks", "keypoints"]
-    assert contract.onnx_outputs("PanopticFPN", mask=True) == ["boxes", "scores", "classes", "masks", "sem_seg"]
-    assert contract.onnx_outputs("ProposalNetwork") == ["proposals", "objectness"]
+    rpn = ["proposals", "objectness"]
+    assert contract.onnx_outputs() == ["boxes", "scores", "classes", *rpn]
+    assert contract.onnx_outputs(mask=True, keypoints=True) == ["boxes", "scores", "classes", "masks", "keypoints",
+                                                                *rpn]
+    assert contract.onnx_outputs("PanopticFPN", mask=True) == ["boxes", "scores", "classes", "masks", "sem_seg",
+                                                               *rpn]
+    assert contract.onnx_outputs("RetinaNet") == ["boxes", "scores", "classes"]
+    assert contract.onnx_outputs("ProposalNetwork") == rpn
     assert contract.onnx_outputs("SemanticSegmentor") == ["sem_seg"]
-    assert contract.pb_outputs(["boxes", "classes", "masks"]) == ["boxes", "labels", "masks"]
-    assert contract.beyond_detections(["boxes", "scores", "classes", "masks", "keypoints"]) == ["keypoints"]
+    assert contract.pb_outputs(["boxes", "classes", "masks", *rpn]) == ["boxes", "labels", "masks", *rpn]
+    assert contract.beyond_detections(["boxes", "scores", "classes", "masks", "keypoints", *rpn]) == ["keypoints"]
+    assert contract.beyond_detections(["boxes", "scores", "classes", "masks", *rpn]) == []
+    assert contract.beyond_detections(rpn) == rpn
+    assert contract.served_outputs(["boxes", "scores", "classes", "masks", *rpn]) == ["boxes", "scores", "classes",
+                                                                                       "masks"]
     assert (contract.mask_resolution("C4", 14), contract.mask_resolution("FPN", 14)) == (14, 28)

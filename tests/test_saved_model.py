@@ -89,7 +89,7 @@ def test_the_serving_signature_answers_in_the_object_detection_apis_layout(forma
     y 64); scores [1, N]; classes float, 1-based [1, N]; the photo handed to the graph in the model's
     INPUT.FORMAT; the class names, when known, as a label map among its assets."""
     model = graph_model(detector_nodes("corner"))
-    write_info(model, model_info(architecture={"mask": False}, outputs=contract.onnx_outputs(),
+    write_info(model, model_info(architecture={"mask": False}, outputs=contract.served_outputs(contract.onnx_outputs()),
                                  resize={"min_size_test": 0}, input={"format": format}, class_names=names))
     onnx.save(model, tmp_path / "detector.onnx")
     result = run_python("-m", "tf_import", tmp_path / "detector.onnx", "--out", tmp_path / "out", "--no-tflite")

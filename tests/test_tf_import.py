@@ -148,7 +148,7 @@ def test_files_of_kinds_a_run_does_not_write_are_left_as_they_were_and_named(tmp
         (out / name).write_text(f"the user's {name}")
     model = graph_model(detector_nodes())
     write_info(model, model_info(architecture={"name": "threshold", "meta": "RetinaNet"},  # no npz, said so
-                                 outputs=contract.onnx_outputs()))
+                                 outputs=contract.onnx_outputs("RetinaNet")))
     onnx.save(model, tmp_path / "threshold.onnx")
     result = _ok("-m", "tf_import", tmp_path / "threshold.onnx", "--out", out, "--no-saved-model", "--no-tflite",
                  "--manifest", tmp_path / "written")
@@ -161,7 +161,8 @@ def test_files_of_kinds_a_run_does_not_write_are_left_as_they_were_and_named(tmp
 
 def _write_model(tmp_path, name, model):
     """A hand-made graph carrying model info as export records it (translation fails before the npz needs more)."""
-    write_info(model, model_info(architecture={"mask": False}, outputs=contract.onnx_outputs()))
+    write_info(model, model_info(architecture={"mask": False},
+                                 outputs=contract.served_outputs(contract.onnx_outputs())))
     onnx.save(model, tmp_path / name)
     return tmp_path / name
 

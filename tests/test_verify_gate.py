@@ -96,7 +96,7 @@ def test_exact_mode_gates_every_stage_and_the_exact_graph_against_detectron2():
         ("other:tensorpack", "detectron2", False), ("tensorpack", "detectron2", False),
         ("tensorpack", "other:tensorpack", True)]
     assert figures["tolerance"] == {"iou": 0.99, "box": 0.05, "score": 1e-4, "mask": 1e-4, "sem_seg": 1e-4,
-                                    "keypoint": 0.05, "keypoint_score": 1e-4}
+                                    "keypoint": 0.05, "keypoint_score": 1e-4, "objectness": 1e-4}
 
 
 def test_a_stage_outside_its_tolerance_fails_with_its_figure():
@@ -401,9 +401,11 @@ def test_keypoints_of_matched_instances_are_compared_on_the_same_heatmap_grid():
 
 
 def test_the_tolerance_is_ten_times_detectron2s_own_spread_at_least_the_floor():
-    noise = {"box": 0.01, "score": 3e-5, "mask": None, "sem_seg": None, "keypoint": 0.002, "keypoint_score": 0.004}
+    noise = {"box": 0.01, "score": 3e-5, "mask": None, "sem_seg": None, "keypoint": 0.002, "keypoint_score": 0.004,
+             "objectness": 2e-3}
     assert agreement.noise_tolerance(noise) == pytest.approx({"box": 0.1, "score": 3e-4, "mask": 1e-4, "sem_seg": 1e-4,
-                                                              "keypoint": 0.05, "keypoint_score": 0.04})
+                                                              "keypoint": 0.05, "keypoint_score": 0.04,
+                                                              "objectness": 0.02})
 
 
 def _noisy(box, score):

@@ -22,7 +22,8 @@ def _allowed_loops(model):
 
 def interface_function(model, tflite=False):
     """The translated model as a tf.function with tensorpack's interface (core.contract): input `image` [H, W, 3]
-    BGR float, the model info's outputs under `output/`, classes as 1-based labels."""
+    BGR float, the model info's outputs under `output/` (`tflite`: translated for TFLite, the detections only),
+    classes as 1-based labels."""
     translator = Translator(model, tflite=tflite)
     names = [o.name for o in model.graph.output]
     expected = read_info(model, "the model").outputs
@@ -35,8 +36,9 @@ def interface_function(model, tflite=False):
         out = translator(image=image)
         if "classes" in out:
             out["classes"] = tf.cast(out["classes"], tf.int64) + contract.LABEL_BASE
+        answered = contract.served_outputs(names) if tflite else names
         with tf.name_scope(contract.PB_SCOPE):
-            return {pb: tf.identity(out[name], name=pb) for name, pb in zip(names, contract.pb_outputs(names))}
+            return {pb: tf.identity(out[name], name=pb) for name, pb in zip(answered, contract.pb_outputs(answered))}
 
     return serve
 

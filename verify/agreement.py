@@ -9,15 +9,17 @@ import io
 
 import numpy as np
 
-from core.contract import LOWERED_SCORE_THRESHOLD, as_detections, has_detections
+from core.contract import LOWERED_SCORE_THRESHOLD, as_detections, has_detections, proposals_as_detections
 from core.matching import iou_matrix, match_detections
 
 # "Exact": two runtimes of the same computation, float round-off apart. Every detection matched at IoU >= STRICT_IOU,
 # and the matched detections' largest differences within the tolerance: NOISE_MULTIPLE times the model's own noise
 # (noise_tolerance), at least EXACT (the tolerances the stage tests assert).
 STRICT_IOU = 0.99
-# px, absolute, absolute, absolute logits, px (keypoint x and y), absolute
-EXACT = {"box": 0.05, "score": 1e-4, "mask": 1e-4, "sem_seg": 1e-4, "keypoint": 0.05, "keypoint_score": 1e-4}
+# px, absolute, absolute, absolute logits, px (keypoint x and y), absolute, absolute logits (a two-stage detector's
+# RPN: what its near-ties are judged by, not gated)
+EXACT = {"box": 0.05, "score": 1e-4, "mask": 1e-4, "sem_seg": 1e-4, "keypoint": 0.05, "keypoint_score": 1e-4,
+         "objectness": 1e-4}
 # How far a stage may be from the one before it, in multiples of how far detectron2 is from itself (its outputs with
 # oneDNN's convolutions against PyTorch's native ones: two valid float32 evaluations). A stage is one runtime's
 # round-off against another's, as that spread is; a translation error (a RoIAlign offset, a swapped channel) moves
@@ -42,11 +44,17 @@ class KeptSet:
       NMS_IOU_TIE of the NMS threshold, so round-off of the boxes decides whether NMS suppresses it;
     - at the cap: its image holds `cap` detections on its side and its score is within the score tolerance of the
       lowest;
-    - at the threshold: its score is within the score tolerance of `score_thresh`."""
+    - at the threshold: its score is within the score tolerance of `score_thresh`;
+    - after a proposal tie (`proposals`, the KeptSet of a two-stage detector's RPN): it overlaps a proposal that one
+      runtime's RPN kept and the other's not, itself so explained (objectness for scores; the RPN's own decisions,
+      its NMS and its post-NMS top-k). Such a proposal gives the ROI heads a box the other side lacks, and all that
+      follows from it differs: its detections and those they suppress.
+    The RPN's pre-NMS top-k per FPN level explains nothing: the outputs do not say a proposal's level."""
 
     score_thresh: float = None
     nms_thresh: float = None
     cap: int = None
+    proposals: "KeptSet" = None
 
 
 # An IoU this close to the NMS threshold is a tie: boxes round-off apart (the 0.05 px floor on a 40 px box) overlap
@@ -57,12 +65,15 @@ NMS_IOU_TIE = 2e-3
 def kept_set(info, lowered=False):
     """The KeptSet of a model info's test settings, `lowered`: with the score threshold verify runs the stages with
     (core.contract.LOWERED_SCORE_THRESHOLD); None for a model whose outputs are not NMS'ed detections of classes (an
-    RPN's proposals are NMS'ed per FPN level, which the outputs do not say)."""
+    RPN's proposals are NMS'ed per FPN level, which the outputs do not say: a two-stage detector's explain its
+    detections, not themselves)."""
     test = info.test
     if test.score_thresh is None:
         return None
+    proposals = KeptSet(nms_thresh=test.rpn_nms_thresh, cap=test.rpn_post_nms_topk) \
+        if "proposals" in info.outputs else None
     return KeptSet(LOWERED_SCORE_THRESHOLD if lowered else test.score_thresh, test.nms_thresh,
-                   test.detections_per_image)
+                   test.detections_per_image, proposals)
 
 
 def detections_per_image(outputs, threshold=None):
@@ -91,7 +102,8 @@ def measure(reference, candidate, kept=None, threshold=None, tolerance=EXACT):
     row = compare(reference, candidate, tolerance=tolerance)
     strict = compare(reference, candidate, STRICT_IOU, kept, threshold, tolerance)
     row["strict_matched"], row["strict_agreement"] = strict["matched"], strict["agreement"]
-    row["at_the_edge"], row["threshold_flips"] = strict["at_the_edge"], strict["threshold_flips"]
+    for key in ("at_the_edge", "after_proposal_ties", "threshold_flips", "proposals_alone", "proposals_swapped"):
+        row[key] = strict[key]
     row["tolerance"] = dict(tolerance)
     return row
 
@@ -109,6 +121,8 @@ def inexact(row):
     unmatched = row["reference"] + row["candidate"] - 2 * row["strict_matched"]
     if unmatched > row.get("at_the_edge", 0):
         edge = f", {row['at_the_edge']} of the others at the edge of the kept set" if row.get("at_the_edge") else ""
+        swaps = (row.get("proposals_alone") or 0) - (row.get("proposals_swapped") or 0)
+        edge += f", {swaps} proposals kept on one side that no RPN near-tie explains" if swaps else ""
         problems.append(f"{row['strict_matched']} of {max(row['candidate'], row['reference'])} detections matched "
                         f"at IoU >= {STRICT_IOU} ({row['candidate']} vs {row['reference']}{edge}), not all")
     if row.get("threshold_flips"):
@@ -125,13 +139,17 @@ def inexact(row):
 
 def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None, tolerance=EXACT):
     """Differences over images ({key: outputs} each, classes 0-based), detections matched by label and IoU, how
-    many unmatched ones `kept` (a KeptSet) explains (at_the_edge) and how many matched ones a score `threshold` puts
-    on different sides (threshold_flips), scores `tolerance`["score"] apart counting as round-off; sem_seg: the
-    largest logit difference and the least share of pixels whose argmax is equal."""
+    many unmatched ones `kept` (a KeptSet) explains (at_the_edge, after_proposal_ties of them through a two-stage
+    detector's proposals) and how many matched ones a score `threshold` puts on different sides (threshold_flips),
+    scores `tolerance`["score"] apart counting as round-off; sem_seg: the largest logit difference and the least
+    share of pixels whose argmax is equal; a two-stage detector's proposals: the largest objectness difference of
+    matched ones, how many one side kept alone (proposals_alone) and how many of those the RPN's KeptSet explains
+    (proposals_swapped)."""
     score_tolerance = tolerance["score"]
-    totals = dict(detections=False, reference=0, candidate=0, matched=0, at_the_edge=0, threshold_flips=0, box=0.0,
-                  score=0.0, mask=None, sem_seg=None, sem_seg_argmax=None, keypoint=None, keypoint_score=None,
-                  keypoints_moved=None, keypoints_compared=None, keypoints_regridded=None)
+    totals = dict(detections=False, reference=0, candidate=0, matched=0, at_the_edge=0, after_proposal_ties=0,
+                  threshold_flips=0, box=0.0, score=0.0, mask=None, sem_seg=None, sem_seg_argmax=None, keypoint=None,
+                  keypoint_score=None, keypoints_moved=None, keypoints_compared=None, keypoints_regridded=None,
+                  objectness=None, proposals_alone=None, proposals_swapped=None)
     for key, ref in reference.items():
         cand = candidate[key]
         if "sem_seg" in ref:
@@ -141,12 +159,25 @@ def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None, 
         if not has_detections(ref):
             continue
         totals["detections"] = True
+        swapped = None
+        if "boxes" in ref and "proposals" in ref and "proposals" in cand:  # a two-stage detector's
+            rpn = match_detections(proposals_as_detections(ref), proposals_as_detections(cand), iou_threshold)
+            totals["objectness"] = max(totals["objectness"] or 0.0, rpn.max_score_diff)
+            if kept and kept.proposals:
+                swapped, alone = swapped_proposals(ref, cand, kept.proposals, tolerance["objectness"])
+                totals["proposals_alone"] = (totals["proposals_alone"] or 0) + alone
+                totals["proposals_swapped"] = (totals["proposals_swapped"] or 0) + len(swapped)
         ref, cand = as_detections(ref), as_detections(cand)
         match = match_detections(ref, cand, iou_threshold)
         totals["reference"] += match.num_reference
         totals["candidate"] += match.num_candidate
         totals["matched"] += len(match.pairs)
-        totals["at_the_edge"] += at_the_edge(ref, cand, match.pairs, kept, score_tolerance) if kept else 0
+        if kept:
+            edge = at_the_edge(ref, cand, match.pairs, kept, score_tolerance)
+            after = edge if swapped is None or not len(swapped) else \
+                at_the_edge(ref, cand, match.pairs, kept, score_tolerance, swapped)
+            totals["at_the_edge"] += after
+            totals["after_proposal_ties"] += after - edge
         if threshold is not None:
             totals["threshold_flips"] += threshold_flips(ref, cand, match.pairs, threshold, score_tolerance)
         totals["box"] = max(totals["box"], match.max_box_diff)
@@ -160,27 +191,47 @@ def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None, 
     return totals
 
 
-def at_the_edge(ref, cand, pairs, kept, score_tolerance=EXACT["score"]):
+def at_the_edge(ref, cand, pairs, kept, score_tolerance=EXACT["score"], swapped=None):
     """How many detections of one image that `pairs` leaves unmatched the KeptSet `kept` explains (KeptSet's
     docstring, scores `score_tolerance` apart counting as round-off): first NMS near-ties, pairing each unmatched
     reference detection, best score first, with the unmatched candidate one it overlaps most; then, on either side,
-    detections kept at the NMS threshold, at the cap and at the score threshold."""
+    detections kept at the NMS threshold, at the cap and at the score threshold, and those overlapping any of the
+    `swapped` proposals' boxes [K, 4] (swapped_proposals)."""
+    return sum(len(indices) for indices in _explained(ref, cand, pairs, kept, score_tolerance, swapped))
+
+
+def swapped_proposals(ref, cand, kept, objectness_tolerance=EXACT["objectness"]):
+    """(boxes [K, 4], n) of two outputs of a two-stage detector: n proposals are kept by one side's RPN alone (not
+    matched at STRICT_IOU), and K of them, whose boxes these are, `kept` (the RPN's KeptSet) explains, objectness
+    logits `objectness_tolerance` apart counting as round-off."""
+    rpn = [proposals_as_detections(side) for side in (ref, cand)]
+    match = match_detections(*rpn, STRICT_IOU)
+    explained = _explained(*rpn, match.pairs, kept, objectness_tolerance)
+    boxes = [np.asarray(side["boxes"], np.float64).reshape(-1, 4)[index] for side, index in zip(rpn, explained)]
+    return np.concatenate(boxes), match.num_reference + match.num_candidate - 2 * len(match.pairs)
+
+
+def _explained(ref, cand, pairs, kept, score_tolerance, swapped=None):
+    """[reference indices, candidate indices] of the detections `pairs` leaves unmatched that at_the_edge
+    explains."""
     sides = [{key: np.asarray(side[key]) for key in ("boxes", "scores", "classes")} for side in (ref, cand)]
     alone = [np.setdiff1d(np.arange(len(side["scores"])), pairs[:, column]) for column, side in enumerate(sides)]
     tied = _nms_near_ties(*(({key: value[a] for key, value in side.items()}) for side, a in zip(sides, alone)),
                           kept.nms_thresh, score_tolerance) if kept.nms_thresh is not None else ([], [])
-    explained = 2 * len(tied[0])
+    explained = []
     for side, indices, paired in zip(sides, alone, tied):
-        indices = np.delete(indices, paired)
-        scores = side["scores"][indices]
-        edge = np.zeros(len(scores), bool)
+        rest = np.delete(indices, paired)
+        scores = side["scores"][rest]
+        edge = np.zeros(len(rest), bool)
         if kept.nms_thresh is not None:
-            edge |= _kept_at_the_nms_threshold(side, indices, kept.nms_thresh)
+            edge |= _kept_at_the_nms_threshold(side, rest, kept.nms_thresh)
         if kept.cap is not None and len(side["scores"]) == kept.cap:
             edge |= np.abs(scores - side["scores"].min()) <= score_tolerance
         if kept.score_thresh is not None:
             edge |= np.abs(scores - kept.score_thresh) <= score_tolerance
-        explained += int(edge.sum())
+        if swapped is not None and len(swapped):
+            edge |= iou_matrix(side["boxes"][rest], swapped).max(axis=1, initial=0.0) > 0
+        explained.append(np.concatenate([indices[paired], rest[edge]]).astype(np.int64))
     return explained
 
 

@@ -23,7 +23,8 @@ def tolerance_text(tolerance):
 
 
 _QUANTITIES = {"box": "boxes (px)", "score": "scores", "mask": "masks", "keypoint": "keypoints (px)",
-               "keypoint_score": "keypoint scores", "sem_seg": "semantic logits"}
+               "keypoint_score": "keypoint scores", "sem_seg": "semantic logits",
+               "objectness": "RPN objectness logits (near-ties)"}
 MATCHED = f"matched IoU>=0.9 | matched IoU>={STRICT_IOU}"  # two table columns, filled by _matched()
 
 
@@ -48,8 +49,9 @@ def render(info, mode, figures, evaluation=None):
         f"and >= {STRICT_IOU}, not by index (near-equal scores may swap places between runtimes). \"At the edge\":",
         "detections one runtime kept and the other did not, where float round-off decides: one of two same-class",
         "detections of near-equal scores that suppress each other in NMS, or a score near the threshold or near the",
-        "lowest of an image at the detections-per-image cap (verify/agreement.py, KeptSet). They are counted, not",
-        "compared; any other unmatched detection fails an exact check.",
+        "lowest of an image at the detections-per-image cap, or a detection overlapping a proposal that one RPN",
+        "kept and the other did not by such a near-tie of its own (\"after proposal ties\"; verify/agreement.py,",
+        "KeptSet). They are counted, not compared; any other unmatched detection fails an exact check.",
         "",
         f"| stage | against | detections | {MATCHED} | max box diff (px) | max score diff "
         f"| max mask diff | {headers}check |",
@@ -172,8 +174,14 @@ def _matched(row):
         return "none by design | none by design"
     if row["reference"] == row["candidate"] == 0:
         return "no detections | no detections"
-    edge = f" ({row['at_the_edge']} at the edge)" if row.get("at_the_edge") else ""
-    return f"{row['agreement']:.1%} | {row['strict_agreement']:.1%}{edge}"
+    notes = []
+    if row.get("at_the_edge"):
+        after = row.get("after_proposal_ties")
+        notes.append(f"{row['at_the_edge']} at the edge" + (f", {after} of them after proposal ties" if after else ""))
+    if row.get("proposals_alone"):
+        notes.append(f"{row['proposals_alone']} proposals kept on one side, {row['proposals_swapped']} of them RPN "
+                     "near-ties")
+    return f"{row['agreement']:.1%} | {row['strict_agreement']:.1%}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _diffs(row, mask=True):

@@ -47,12 +47,15 @@ RESNEXT = {  # by MASK_ON
     True: "COCO-InstanceSegmentation/mask_rcnn_X_101_32x8d_FPN_3x.yaml",
     False: "COCO-Detection/faster_rcnn_X_101_32x8d_FPN_3x.yaml",
 }
-DILATED = {  # by (depth, MASK_ON)
+# by (depth, MASK_ON). R101-DC5 Faster R-CNN is R50's with its depth tuned: the suite converts R101's DC5 ResNet in
+# R101-DC5 Mask R-CNN and the Faster R-CNN head in R50's.
+DILATED = {
     (50, False): "COCO-Detection/faster_rcnn_R_50_DC5_3x.yaml",
     (50, True): "COCO-InstanceSegmentation/mask_rcnn_R_50_DC5_3x.yaml",
-    (101, False): "COCO-Detection/faster_rcnn_R_101_DC5_3x.yaml",
     (101, True): "COCO-InstanceSegmentation/mask_rcnn_R_101_DC5_3x.yaml",
 }
+# Deformable convolution in res3-res5 (R50-FPN Mask R-CNN with MODEL.RESNETS.DEFORM_ON_PER_STAGE tuned).
+DEFORMABLE = "Misc/mask_rcnn_R_50_FPN_3x_dconv_c3-c5.yaml"
 OTHER_META = {  # the meta-architectures other than R-CNN (GeneralizedRCNN), by (meta-architecture, backbone, depth)
     ("RetinaNet", "FPN", 50): "COCO-Detection/retinanet_R_50_FPN_3x.yaml",
     ("RetinaNet", "FPN", 101): "COCO-Detection/retinanet_R_101_FPN_3x.yaml",
@@ -63,6 +66,8 @@ OTHER_META = {  # the meta-architectures other than R-CNN (GeneralizedRCNN), by 
     ("PanopticFPN", "FPN", 101): "COCO-PanopticSegmentation/panoptic_fpn_R_101_3x.yaml",
 }
 RETINANET = {depth: OTHER_META["RetinaNet", "FPN", depth] for depth in (50, 101)}
+# The zoo's one Panoptic FPN with cascade ROI heads (R101, GN, deformable res3-res5): the reference of any.
+CASCADE_PANOPTIC = "Misc/panoptic_fpn_R_101_dconv_cascade_gn_3x.yaml"
 KEYPOINTS = {  # keypoint R-CNN, by (depth, NUM_GROUPS, aligned ROIAlign)
     (50, 1, True): "COCO-Keypoints/keypoint_rcnn_R_50_FPN_3x.yaml",
     (101, 1, True): "COCO-Keypoints/keypoint_rcnn_R_101_FPN_3x.yaml",
@@ -72,7 +77,7 @@ KEYPOINTS = {  # keypoint R-CNN, by (depth, NUM_GROUPS, aligned ROIAlign)
 # A DC5 build peaks at about 9 GB (TensorFlow's first run copies the 400 MB box head many times) and the suite builds
 # the next two architectures while one is tested: others between DC5 builds keep two from running together.
 PB_ONLY_ARCHITECTURES = [CLASS_AGNOSTIC, DILATED[50, False], RETINANET[50], *NORMALISED.values(), DILATED[50, True],
-                         *UNALIGNED.values(), DILATED[101, False], RETINANET[101], *RESNEXT.values(),
+                         *UNALIGNED.values(), DEFORMABLE, RETINANET[101], *RESNEXT.values(),
                          DILATED[101, True], OTHER_META["ProposalNetwork", "C4", 50],
                          OTHER_META["ProposalNetwork", "FPN", 50], OTHER_META["SemanticSegmentor", "FPN", 50],
                          OTHER_META["PanopticFPN", "FPN", 50], OTHER_META["PanopticFPN", "FPN", 101],

@@ -25,7 +25,14 @@ _OUTPUT_STD = {
     "bbox_pred": 0.2,
     "predictor": 1.0,  # mask_head.predictor
     "score_lowres": 1.0,  # keypoint_head's heatmaps: peaks, not a flat map whose argmax any round-off moves
+    # A deformable conv's offsets, in pixels: every tap reads between pixels. Random features change fast between
+    # pixels, so larger offsets amplify round-off through res3-res5: at 1 px a hundredfold at res5 (float32 against
+    # float64), at 0.5 px threefold, at 0.25 px not at all (R50-FPN Mask R-CNN dconv, 2026-12-07).
+    "conv2_offset": 0.25,
 }
+# Layers detectron2 initialises to zero (a deformable conv's offsets, which would make it an ordinary conv), drawn
+# at random before they are scaled.
+_ZERO_INIT = {"conv2_offset"}
 
 # (std, mean) of the prediction layers that also need a chosen mean, by module name: RetinaNet's classifier scores
 # every anchor and class through a sigmoid (the zoo's init is a bias of -4.6, 1% foreground), and only its tail may
@@ -60,6 +67,9 @@ def calibrated_weights(cfg, seed=0, height=256, width=320, undamped=False):
             gain = residual_gain if name.endswith("conv3.norm") else 1.0
             hooks.append(module.register_forward_pre_hook(_norm_from_activations(gen, gain)))
         elif name.split(".")[-1] in output_std and hasattr(module, "weight"):
+            if name.split(".")[-1] in _ZERO_INIT:
+                with torch.no_grad():
+                    module.weight.normal_(generator=gen)
             std, mean = _OUTPUT_BY_NAME.get(name, (output_std[name.split(".")[-1]], None))
             hooks.append(module.register_forward_hook(_scale_output(std * _delta_scale(cfg, name), mean)))
     image = torch.from_numpy(synthetic_image(height, width, seed)).permute(2, 0, 1)

@@ -46,6 +46,8 @@ _TUNABLE = {
     # Which feature maps the FPN takes and the heads read (the anchor sizes then name one list per map).
     "MODEL.RESNETS.OUT_FEATURES", "MODEL.FPN.IN_FEATURES", "MODEL.RPN.IN_FEATURES", "MODEL.ROI_HEADS.IN_FEATURES",
     "MODEL.RPN.CONV_DIMS", "MODEL.PROPOSAL_GENERATOR.MIN_SIZE", "MODEL.RESNETS.STEM_OUT_CHANNELS",
+    # Deformable convolution in the bottlenecks of these stages (export/deform_conv.py; _deformable_problems).
+    "MODEL.RESNETS.DEFORM_ON_PER_STAGE",
     *(f"MODEL.ROI_KEYPOINT_HEAD.{key}" for key in ("CONV_DIMS", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO",
                                                     "POOLER_TYPE")),
     *(f"MODEL.SEM_SEG_HEAD.{key}" for key in ("IN_FEATURES", "CONVS_DIM", "COMMON_STRIDE", "NORM")),
@@ -85,6 +87,7 @@ _ROI_HEADS = {"C4": {"Res5ROIHeads"}, "DC5": {"StandardROIHeads"}, "FPN": {"Stan
 _NORMS = {"", "FrozenBN", "BN", "SyncBN", "naiveSyncBN", "nnSyncBN", "GN"}
 _NORM_KEYS = ("MODEL.RESNETS.NORM", "MODEL.FPN.NORM", "MODEL.ROI_BOX_HEAD.NORM", "MODEL.ROI_MASK_HEAD.NORM")
 _POOLERS = {"ROIAlignV2", "ROIAlign"}
+_POOLER_KEYS = ("POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO", "POOLER_TYPE")
 # detectron2's other poolers (modeling/poolers.py), with what keeps each out.
 _REFUSED_POOLERS = {
     "ROIPool": "max pooling per bin, which traces to ONNX MaxRoiPool: d2tf translates no such op to TensorFlow",
@@ -109,7 +112,7 @@ class Architecture:
     @property
     def name(self):
         head = "Keypoint" if self.keypoints else "Mask" if self.mask else "Faster"
-        kind = _KINDS.get(self.meta, ("Cascade " if self.cascade else "") + head + " R-CNN")
+        kind = ("Cascade " if self.cascade else "") + _KINDS.get(self.meta, head + " R-CNN")
         resnet = f"R{self.depth}" if self.groups == 1 else f"X{self.depth}-{self.groups}x{self.width_per_group}d"
         variants = [self.norm] if self.norm != "FrozenBN" else []
         variants += ["class-agnostic"] if self.class_agnostic else []
@@ -125,6 +128,8 @@ class Architecture:
     def _reference(self, depth):
         # Each variant is one zoo model (R50-FPN, or X101-FPN for ResNeXt); the key comparison refuses any other
         # combination but the _TUNABLE keys.
+        if self.meta == "PanopticFPN" and self.cascade:
+            return zoo.CASCADE_PANOPTIC
         if self.meta != "GeneralizedRCNN":
             return zoo.OTHER_META.get((self.meta, self.backbone, depth))
         if self.keypoints:
@@ -187,7 +192,7 @@ def check_supported(cfg):
     else:
         heads = require("MODEL.ROI_HEADS.NAME", _ROI_HEADS.get(backbone, set().union(*_ROI_HEADS.values())))
         pooler = _pooler(cfg, "ROI_BOX_HEAD", problems)
-        if cfg.MODEL.MASK_ON:
+        if cfg.MODEL.MASK_ON and backbone != "C4":
             _pooler(cfg, "ROI_MASK_HEAD", problems)
         if cfg.MODEL.KEYPOINT_ON:
             _pooler(cfg, "ROI_KEYPOINT_HEAD", problems)
@@ -199,6 +204,8 @@ def check_supported(cfg):
                             bool(cfg.MODEL.KEYPOINT_ON))
     if depth < 50:
         problems += _basic_block_problems(cfg.MODEL.RESNETS, depth)
+    elif any(cfg.MODEL.RESNETS.DEFORM_ON_PER_STAGE):
+        problems += _deformable_problems(cfg.MODEL.RESNETS)
     if arch.meta != "GeneralizedRCNN" and arch.reference_config is None:
         known = sorted(f"R{d}-{b}" for m, b, d in zoo.OTHER_META if m == arch.meta)
         problems.append(f"a {arch.backbone} ResNet (the zoo's {meta} models, whose configs d2tf compares with, "
@@ -255,8 +262,22 @@ def _foreign(key, value):
 def _basic_block_problems(resnets, depth):
     """What detectron2's ResNet of BasicBlocks (depth 18, 34) cannot be built with, one phrase each."""
     fixed = {"RES2_OUT_CHANNELS": 64, "NUM_GROUPS": 1, "RES5_DILATION": 1}
-    return [f"MODEL.RESNETS.{key}={resnets[key]} (detectron2 builds R{depth}'s BasicBlocks with {value} only)"
-            for key, value in fixed.items() if resnets[key] != value]
+    problems = [f"MODEL.RESNETS.{key}={resnets[key]} (detectron2 builds R{depth}'s BasicBlocks with {value} only)"
+                for key, value in fixed.items() if resnets[key] != value]
+    if any(resnets.DEFORM_ON_PER_STAGE):
+        problems.append(f"MODEL.RESNETS.DEFORM_ON_PER_STAGE={list(resnets.DEFORM_ON_PER_STAGE)} (detectron2 builds "
+                        f"R{depth}'s BasicBlocks without deformable convolution)")
+    return problems
+
+
+def _deformable_problems(resnets):
+    """What keeps a ResNet's deformable convolution out, one phrase each: detectron2 computes these kinds on GPUs
+    only, and verify compares the conversion with detectron2 on the CPU."""
+    kinds = {"DEFORM_MODULATED": (False, "modulated deformable convolution"),
+             "DEFORM_NUM_GROUPS": (1, "deformable convolution with more than one offset group")}
+    return [f"MODEL.RESNETS.{key}={resnets[key]!r} ({kind}: detectron2 computes it on GPUs only, so verify could "
+            "not compare the conversion with detectron2)" for key, (value, kind) in kinds.items()
+            if resnets[key] != value]
 
 
 def _pooler(cfg, head, problems):
@@ -271,9 +292,6 @@ def _pooler(cfg, head, problems):
 def _refused_family(cfg):
     """The reason a config of a family d2tf cannot convert is refused, or None: said once, where listing its keys
     would not tell the user why."""
-    if any(cfg.MODEL.RESNETS.DEFORM_ON_PER_STAGE):
-        return ("deformable convolution (MODEL.RESNETS.DEFORM_ON_PER_STAGE): no ONNX or TensorFlow op computes it, "
-                "and detectron2's own kernel is not in this install")
     if cfg.MODEL.LOAD_PROPOSALS:
         return ("MODEL.LOAD_PROPOSALS=True: a Fast R-CNN that reads precomputed proposals beside each image, "
                 "which a graph on the image alone cannot take")
@@ -295,8 +313,11 @@ def _graph_keys(cfg, arch):
         skip.add("MODEL.ROI_BOX_CASCADE_HEAD")
     if arch.backbone != "FPN":
         skip.add("MODEL.FPN")
+    if arch.backbone == "C4":  # Res5ROIHeads pools masks with the box head's pooler
+        skip.update(f"MODEL.ROI_MASK_HEAD.{key}" for key in _POOLER_KEYS)
     for key, value in _leaves(cfg.MODEL, "MODEL"):
-        if key.split(".")[-1] in _TRAINING_ONLY or key in _CARRIED or any(key.startswith(s + ".") for s in skip):
+        if key.split(".")[-1] in _TRAINING_ONLY or key in _CARRIED or key in skip \
+                or any(key.startswith(s + ".") for s in skip):
             continue
         yield key, value
 

@@ -7,9 +7,9 @@ import warnings
 import onnx
 import torch
 
-from core.contract import INPUT
+from core.contract import INPUT, RPN_OUTPUTS
 from core.metadata import write_info
-from export import keypoint_inference, per_class_nms, retinanet_inference
+from export import deform_conv, keypoint_inference, per_class_nms, retinanet_inference
 from export.model import ExportWrapper
 
 OPSET = 16
@@ -17,13 +17,15 @@ OPSET = 16
 
 def trace_to_onnx(model, image):
     """ONNX ModelProto of `model` traced on `image` ([H, W, 3] float32), with H, W and N left dynamic."""
+    from detectron2.layers import deform_conv as d2_deform_conv
     from detectron2.modeling.meta_arch import dense_detector, retinanet
     from detectron2.modeling.roi_heads import fast_rcnn, keypoint_head
 
     wrapper = ExportWrapper(model)
     outputs = wrapper.outputs
     dynamic = {INPUT: {0: "height", 1: "width"}}
-    dynamic.update({name: {0: "detections"} for name in outputs if name != "sem_seg"})
+    dynamic.update({name: {0: "proposals" if name in RPN_OUTPUTS else "detections"} for name in outputs
+                    if name != "sem_seg"})
     if "sem_seg" in outputs:
         dynamic["sem_seg"] = {1: "height", 2: "width"}
     buf = io.BytesIO()
@@ -33,7 +35,8 @@ def trace_to_onnx(model, image):
             _patched(dense_detector.DenseDetector, "_decode_per_level_predictions",
                      retinanet_inference.decode_per_level_predictions), \
             _patched(retinanet.RetinaNet, "inference_single_image", retinanet_inference.inference_single_image), \
-            _patched(keypoint_head, "heatmaps_to_keypoints", keypoint_inference.heatmaps_to_keypoints):
+            _patched(keypoint_head, "heatmaps_to_keypoints", keypoint_inference.heatmaps_to_keypoints), \
+            _patched(d2_deform_conv, "deform_conv", deform_conv.deform_conv):
         warnings.simplefilter("ignore")  # the tracer warns about every Python int it freezes; tests check results
         torch.onnx.export(
             wrapper,

@@ -61,6 +61,9 @@ def draw(seed):
         _rcnn(rng, settings, backbone, head)
         put("MODEL.PROPOSAL_GENERATOR.MIN_SIZE", rng.choice((0, 0, 2)))  # px: smaller proposals dropped
     put("MODEL.RESNETS.STEM_OUT_CHANNELS", rng.choice((64, 64, 32)))
+    if depth >= 50:  # last, so that the BasicBlock draws (the suite's DRAWN_SEEDS) stay as they are
+        stages = [rng.random() < 0.25 for _ in range(3)]  # res3-res5; C4's res5 head has none (detectron2 asserts)
+        put("MODEL.RESNETS.DEFORM_ON_PER_STAGE", [False, *stages[:2], stages[2] and backbone != "C4"])
     overrides = [item for pair in settings.items() for item in pair]
     return BASES[backbone, head], overrides, describe(backbone, head, settings)
 

@@ -22,9 +22,8 @@ def test_every_zoo_model_config_has_a_row():
 
 
 @pytest.mark.parametrize("zoo_config, reason", [
-    ("Misc/mask_rcnn_R_50_FPN_1x_dconv_c3-c5.yaml", "deformable convolution (MODEL.RESNETS.DEFORM_ON_PER_STAGE): no "
-     "ONNX or TensorFlow op computes it"),
-    ("Misc/cascade_mask_rcnn_X_152_32x8d_FPN_IN5k_gn_dconv.yaml", "deformable convolution"),
+    ("Misc/panoptic_fpn_R_101_dconv_cascade_gn_3x.yaml", "MODEL.ROI_HEADS.NAME='CascadeROIHeads' (the R101-FPN "
+     "Panoptic FPN, GN d2tf converts has 'StandardROIHeads')"),
     ("COCO-Detection/fast_rcnn_R_50_FPN_1x.yaml", "MODEL.LOAD_PROPOSALS=True: a Fast R-CNN that reads precomputed "
      "proposals"),
 ])
@@ -37,6 +36,16 @@ def test_configs_sharing_a_suite_architecture_say_which():
     assert row("Cityscapes/mask_rcnn_R_50_FPN.yaml")[1:3] == (
         "pb, npz", "R50-FPN Mask R-CNN: graph-changing keys equal those of `mask_rcnn_R_50_FPN_3x`")
     assert row("COCO-Detection/faster_rcnn_R_50_C4_3x.yaml")[2] == "R50-C4 Faster R-CNN: converted in the suite"
+
+
+def test_a_config_tuned_as_a_suite_config_is_checked_as_that_one():
+    """The zoo's 1x deformable model has the suite's 3x one's graph, both R50-FPN Mask R-CNN with
+    DEFORM_ON_PER_STAGE tuned; R101-DC5 Faster R-CNN is R50-DC5 Faster R-CNN with its depth tuned."""
+    assert row("Misc/mask_rcnn_R_50_FPN_1x_dconv_c3-c5.yaml")[1:3] == (
+        "pb", "R50-FPN Mask R-CNN: graph-changing keys equal those of `mask_rcnn_R_50_FPN_3x_dconv_c3-c5`. No npz: "
+        "MODEL.RESNETS.DEFORM_ON_PER_STAGE=[False,True,True,True]: tensorpack's ResNet has no deformable convolution")
+    assert row("COCO-Detection/faster_rcnn_R_101_DC5_3x.yaml")[2].startswith(
+        "R101-DC5 Faster R-CNN: graph-changing keys those of `faster_rcnn_R_50_DC5_3x` but tuned MODEL.RESNETS.DEPTH")
 
 
 def test_lvis_models_are_checked_as_the_suites_lvis_model_of_their_architecture():

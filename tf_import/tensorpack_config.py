@@ -224,6 +224,7 @@ _TUNED = {
     "MODEL.PROPOSAL_GENERATOR.MIN_SIZE": "d2tf sets tensorpack's RPN.MIN_SIZE to drop empty proposals only, as "
                                          "detectron2 does at MIN_SIZE 0",
     "MODEL.RESNETS.STEM_OUT_CHANNELS": "tensorpack's stem has 64 channels",
+    "MODEL.RESNETS.DEFORM_ON_PER_STAGE": "tensorpack's ResNet has no deformable convolution",
     # Never reached: check_expressible refuses keypoint heads, semantic heads and RetinaNet first.
     **{f"MODEL.ROI_KEYPOINT_HEAD.{key}": "tensorpack's FasterRCNN has no keypoint head"
        for key in ("CONV_DIMS", "POOLER_RESOLUTION", "POOLER_SAMPLING_RATIO", "POOLER_TYPE")},

@@ -21,6 +21,7 @@ CHUNKS, ROI_ALIGN_OPS = "tests/test_roi_chunks.py", "tests/tf_import/ops/test_ro
 PHOTOS = "tests/test_verify_images.py"
 GATE, LOWERED = "tests/test_verify_gate.py", "tests/test_lowered.py"
 CONFIGS, CHECKPOINTS = "tests/test_config_safety.py", "tests/test_checkpoint.py"
+DEFORM = ["tests/test_export.py", "-k", "traced_deformable"]
 MUTATIONS = [
     ("matching: labels ignored", "core/matching.py",
      "    iou = np.where(same, iou, -1.0)\n", "", [MATCHING]),
@@ -113,6 +114,10 @@ MUTATIONS = [
      '(side["classes"][indices, None] == side["classes"][None, :])', "True", [KEPT]),
     ("gate: kept at the NMS threshold beside a worse detection", "verify/agreement.py",
      '& (side["scores"][None, :] > side["scores"][indices, None])', "", [KEPT]),
+    ("deformable conv: each tap's y offset read from its x", "export/deform_conv.py",
+     "tap_y[:, None, None] + offset[:, 0]", "tap_y[:, None, None] + offset[:, 1]", DEFORM),
+    ("deformable conv: corners outside the map read the edge", "export/deform_conv.py",
+     "* torch.where(valid, weight, 0.0)", "* weight", DEFORM),
     ("gate: every proposal kept on one side taken for a near-tie", "verify/agreement.py",
      "    explained = _explained(*rpn, match.pairs, kept, objectness_tolerance)\n",
      '    explained = [np.setdiff1d(np.arange(len(s["scores"])), match.pairs[:, c]) for c, s in enumerate(rpn)]\n',

@@ -23,6 +23,8 @@ _BINARY = {
     "Equal": tf.math.equal,
     "Greater": tf.math.greater,
     "Less": tf.math.less,
+    "GreaterOrEqual": tf.math.greater_equal,
+    "LessOrEqual": tf.math.less_equal,
     "And": tf.math.logical_and,
     "Or": tf.math.logical_or,
 }

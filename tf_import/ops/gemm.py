@@ -1,4 +1,5 @@
-"""Gemm: the fully connected layers of the box heads."""
+"""Gemm: the fully connected layers of the box heads; MatMul: the deformable convolution's columns times its
+weights (export/deform_conv.py)."""
 
 import numpy as np
 import tensorflow as tf
@@ -24,3 +25,11 @@ def gemm(node, inputs, attrs):
     if c is not None:
         y = y + (c.onnx * beta if beta != 1.0 else c.onnx)
     return y
+
+
+@handles("MatMul")
+def matmul(node, inputs, attrs):
+    a, b = inputs
+    if a.onnx.shape.rank is None or b.onnx.shape.rank is None or min(a.onnx.shape.rank, b.onnx.shape.rank) < 2:
+        raise refuse(node, "an operand of unknown rank or a vector (numpy's matmul promotes vectors; TF's does not)")
+    return tf.linalg.matmul(a.onnx, b.onnx)  # batch dims broadcast, as ONNX's do

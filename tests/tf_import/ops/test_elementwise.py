@@ -22,6 +22,8 @@ CASES = [
     one_op("equal_int64", "Equal", {"a": ints([1, 2, 3, 4]), "b": ints([1, 0, 3, 0])}),
     one_op("greater", "Greater", {"a": X, "b": np.float32(0)}),
     one_op("less_broadcast", "Less", {"a": X, "b": floats(3, 1)}),
+    one_op("greater_or_equal", "GreaterOrEqual", {"a": ints([1, 2, 3]), "b": ints([2, 2, 2])}),
+    one_op("less_or_equal_broadcast", "LessOrEqual", {"a": np.float32([[0.5], [1.0]]), "b": np.float32([0.5, 1.0])}),
     one_op("and", "And", {"a": np.array([True, True, False]), "b": np.array([True, False, False])}),
     one_op("or", "Or", {"a": np.array([[True], [False]]), "b": np.array([True, False, False])}),
     one_op("clip_min_max", "Clip", {"x": X}, {"lo": np.float32(-0.5), "hi": np.float32(0.7)}),

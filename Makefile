@@ -15,7 +15,7 @@ EVALUATE_ARG := $(if $(EVALUATE),--evaluate "$(EVALUATE)")
 FOLDBN_ARG := $(if $(FOLDBN),--fold-batchnorm)
 TENSORPACK_ARG := $(if $(TENSORPACK),--tensorpack "$(TENSORPACK)")
 SAVED_MODEL_ARG := $(if $(NO_SAVED_MODEL),--no-saved-model)
-TFLITE_ARG := $(if $(NO_TFLITE),--no-tflite)
+TFLITE_ARG := $(if $(NO_TFLITE),--no-tflite) $(foreach v,$(subst $(comma), ,$(TFLITE_VARIANTS)),--tflite-variant $(v))
 VERIFY_IMAGES_ARG := $(if $(VERIFY_IMAGES),--verify-images $(patsubst %,"%",$(VERIFY_IMAGES)))
 CLASS_NAMES_ARG := $(if $(CLASS_NAMES),--class-names "$(CLASS_NAMES)")
 STAGE ?= graphfix
@@ -28,7 +28,8 @@ setup:
 	@bash tools/setup_venv.sh
 
 # export -> graphfix -> tf_import -> verify; OUT gets model.onnx, model.fixed.onnx, model.pb, model.npz,
-# saved_model (unless NO_SAVED_MODEL=1), model.tflite (unless NO_TFLITE=1), flags.txt, tensorpack_config.py,
+# saved_model (unless NO_SAVED_MODEL=1), model.tflite (unless NO_TFLITE=1; TFLITE_VARIANTS=float16,int8 adds
+# model.float16.tflite and model.int8.tflite, measured by verify), flags.txt, tensorpack_config.py,
 # report.md (and model.json, verify.png), or nothing new if any stage fails.
 # TENSORPACK=DIR (a tensorpack examples/FasterRCNN checkout): verify also runs tensorpack's own model on the npz.
 # VERIFY_IMAGES="a.jpg b.png": verify runs every stage and the SavedModel on these photos too, beside its synthetic

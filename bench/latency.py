@@ -5,11 +5,13 @@ The load time includes importing the runtime's library, as a fresh process of a 
 Each runtime runs in a process of its own, as a user's would (PyTorch and TensorFlow cannot share one), on the
 converted directory OUT: detectron2 (the config and weights model.json records), onnxruntime on model.onnx, the pb
 (tf.compat.v1 Session, by default and with runners.pb_runner.fast_start_config()) and the SavedModel's `tensorpack`
-signature, the pb's interface with the weights as variables, and model.tflite in tf.lite.Interpreter (as many
-threads as cores; its first run includes sizing its tensors to the image). The first run includes what each
+signature, the pb's interface with the weights as variables, and model.tflite and its smaller variants
+(tflite_float16, tflite_int8, where written) in tf.lite.Interpreter (as many threads as cores; its first run
+includes sizing its tensors to the image). The first run includes what each
 runtime does on first use (TensorFlow's graph optimisation).
 """
 
+import functools
 import json
 import os
 import sys
@@ -57,15 +59,17 @@ def saved_model(out):
     return lambda image: {k: v.numpy() for k, v in function(**{contract.INPUT: tf.constant(image)}).items()}
 
 
-def tflite(out):
+def tflite(out, name=contract.TFLITE):
     from runners import tflite_runner
 
-    run = tflite_runner.signature(os.path.join(out, contract.TFLITE), threads=os.cpu_count())
+    run = tflite_runner.signature(os.path.join(out, name), threads=os.cpu_count())
     return lambda image: tflite_runner.detections(run, image)
 
 
 RUNTIMES = {"detectron2": detectron2, "onnxruntime": onnxruntime, "pb": pb, "pb_fast_start": pb_fast_start,
-            "saved_model": saved_model, "tflite": tflite}
+            "saved_model": saved_model, "tflite": tflite,
+            **{f"tflite_{variant}": functools.partial(tflite, name=name)
+               for variant, name in contract.TFLITE_VARIANTS.items()}}
 
 
 def measure(runtime, out, image, runs):

@@ -5,9 +5,9 @@ first inference and steady latency on one image.
 
 Each stage runs as the user runs it (`python -m ...` in its own process, tensorpack RoIAlign mode). Each runtime
 runs in a process of its own (bench/latency.py): detectron2, onnxruntime on model.onnx, the pb (by default and with
-the fast-start config docs/benchmarks.md shows), the SavedModel and the TFLite model; the steady latency is the
-median of the runs after the first. Each stage's and runtime's peak resident memory is its process's (the
-kernel's count). Writes <out>/bench.md and prints it.
+the fast-start config docs/benchmarks.md shows), the SavedModel, the TFLite model and its smaller variants (tf_import
+writes every one here); the steady latency is the median of the runs after the first. Each stage's and runtime's
+peak resident memory is its process's (the kernel's count). Writes <out>/bench.md and prints it.
 """
 
 import json
@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from bench.latency import RUNTIMES
-from core import D2TFError, cli, zoo
+from core import D2TFError, cli, contract, zoo
 from core.cli import parse_size
 from core.process import stopped_by_signal, wait_with_peak
 from core.synthetic import synthetic_image
@@ -77,7 +77,8 @@ def _size_mib(path):
 
 
 # The file of each runtime that tf_import may not write (a model whose outputs are more than detections).
-_READS = {"saved_model": "saved_model", "tflite": "model.tflite"}
+_READS = {"saved_model": "saved_model", "tflite": contract.TFLITE,
+          **{f"tflite_{variant}": name for variant, name in contract.TFLITE_VARIANTS.items()}}
 
 
 def bench(config, size, runs, out):
@@ -90,9 +91,11 @@ def bench(config, size, runs, out):
     stages = {"architecture": zoo.short_name(config)}
     for stage, args in (("export", ["--config", config, "--weights", weights, "--out", work]),
                         ("graphfix", [os.path.join(work, "model.onnx")]),
-                        ("tf_import", [os.path.join(work, "model.fixed.onnx"), "--out", work])):
+                        ("tf_import", [os.path.join(work, "model.fixed.onnx"), "--out", work,
+                                       *(arg for variant in contract.TFLITE_VARIANTS
+                                         for arg in ("--tflite-variant", variant))])):
         stages[f"{stage} s"], stages[f"{stage} peak GiB"], _ = run("-m", stage, *args)
-    for name in ("model.onnx", "model.pb", "saved_model", "model.tflite"):
+    for name in ("model.onnx", "model.pb", "saved_model", contract.TFLITE, *contract.TFLITE_VARIANTS.values()):
         path = os.path.join(work, name)
         stages[f"{name} MiB"] = _size_mib(path) if os.path.exists(path) else "not written"
     image_npy = os.path.join(work, "image.npy")

@@ -25,6 +25,8 @@ import numpy as np
 ONNX, MODEL_JSON = "model.onnx", "model.json"  # export: the traced graph and a readable copy of its model info
 FIXED_ONNX = "model.fixed.onnx"  # graphfix
 PB, SAVED_MODEL, TFLITE = "model.pb", "saved_model", "model.tflite"  # tf_import
+# tf_import, on request: model.tflite's smaller variants (tf_import/tflite.py), by --tflite-variant
+TFLITE_VARIANTS = {"float16": "model.float16.tflite", "int8": "model.int8.tflite"}
 NPZ, FLAGS, TENSORPACK_CONFIG = "model.npz", "flags.txt", "tensorpack_config.py"  # tf_import, for tensorpack
 TENSORPACK_FILES = (NPZ, FLAGS, TENSORPACK_CONFIG)  # written together, or none of them
 REPORT, VERIFY_PNG = "report.md", "verify.png"  # verify
@@ -121,7 +123,8 @@ TENSORPACK_SIGNATURE = "tensorpack"  # the SavedModel's second signature: the pb
 # A detector's score threshold is the `score_threshold` input of its box head's NMS (export/per_class_nms.py; RetinaNet
 # thresholds nowhere else either), and stays that input in every form: ONNX NonMaxSuppression, TF's
 # NonMaxSuppressionV3 and TFLite's NON_MAX_SUPPRESSION_V4 all take it at this index. An NMS that thresholds nothing (an
-# RPN's) has none there, or a value at or below NO_SCORE_THRESHOLD (-inf; TFLite's lowest float).
+# RPN's) has none there, or a value at or below NO_SCORE_THRESHOLD (-inf; TFLite's lowest float; in float16 storage,
+# float16's lowest).
 SCORE_THRESHOLD_INPUT, NO_SCORE_THRESHOLD = 4, -3.0e38
 # verify runs every stage with its score threshold lowered to this (runners/lowered.py), so that each compares the
 # detections the per-image cap lets through whatever the model's threshold; the threshold is checked on its own.

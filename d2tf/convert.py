@@ -15,6 +15,7 @@ from core.files import hidden_work_dir
 from core.process import run_module
 from d2tf.publish import EVERY, MANIFEST, claimed, keep_failed, publish
 from graphfix.passes import DEFAULT, WITH_FOLDBN
+from tf_import.cli import TFLITE_VARIANT_HELP
 from verify.photos import check_photos
 from verify.run import (
     DEFAULT_SIZES,
@@ -28,10 +29,13 @@ from verify.run import (
 
 def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), verify_sizes=DEFAULT_SIZES,
             coco_dir=None, fold_batchnorm=False, verify_work_dir=None, tensorpack_dir=None, saved_model=True,
-            tflite=True, verify_images=None, class_names=None, measure_noise=False):
+            tflite=True, verify_images=None, class_names=None, measure_noise=False, tflite_variants=()):
     """Runs every stage; on success OUT holds FILES and what tf_import wrote: the pb, the SavedModel if
-    `saved_model` and the TFLite model if `tflite` unless they cannot express the model, and the tensorpack files
-    unless tensorpack cannot. Returns the tensorpack flags line, or None without them."""
+    `saved_model` and the TFLite model if `tflite` (with its `tflite_variants`) unless they cannot express the
+    model, and the tensorpack files unless tensorpack cannot. Returns the tensorpack flags line, or None without
+    them."""
+    if tflite_variants and not tflite:
+        raise D2TFError("--tflite-variant needs the TFLite model: drop --no-tflite")
     weights, out = os.path.abspath(weights), os.path.abspath(out)
     if os.path.isfile(config):  # the model info records it; `make verify` may run from elsewhere
         config = os.path.abspath(config)
@@ -59,7 +63,8 @@ def convert(config, weights, out, roialign="tensorpack", trace_size=(512, 640), 
                           "--roialign", roialign, "--passes", ",".join(WITH_FOLDBN if fold_batchnorm else DEFAULT)]),
             ("tf_import", [os.path.join(staging, contract.FIXED_ONNX), "--out", staging,
                            "--manifest", os.path.join(staging, MANIFEST),
-                           *([] if saved_model else ["--no-saved-model"]), *([] if tflite else ["--no-tflite"])]),
+                           *([] if saved_model else ["--no-saved-model"]), *([] if tflite else ["--no-tflite"]),
+                           *(argument for variant in tflite_variants for argument in ("--tflite-variant", variant))]),
         )
         for i, (stage, args) in enumerate(stages, start=1):
             with cli.step(f"stage {i}/4: {stage}"):
@@ -124,6 +129,8 @@ def main(argv=None):
                         "and verify's check of it on photos; the pb and npz are unchanged)")
     parser.add_argument("--no-tflite", action="store_true", help=f"write no {contract.TFLITE} (skips its conversion, "
                         "about a minute, and verify's check of it)")
+    parser.add_argument("--tflite-variant", action="append", choices=sorted(contract.TFLITE_VARIANTS), default=[],
+                        help=TFLITE_VARIANT_HELP)
     parser.add_argument("--measure-noise", action="store_true", help="verify: " + MEASURE_NOISE_HELP)
     args = parser.parse_args(argv)
     # SIGTERM (e.g. `kill`, a CI timeout) unwinds like Ctrl-C, so the staging directory is removed. SIGINT is set
@@ -133,7 +140,7 @@ def main(argv=None):
         signal.signal(sig, signal.default_int_handler)
     line = convert(args.config, args.weights, args.out, args.roialign, args.trace_size, args.verify_sizes,
                    args.evaluate, args.fold_batchnorm, args.verify_work_dir, args.tensorpack, not args.no_saved_model,
-                   not args.no_tflite, args.verify_images, args.class_names, args.measure_noise)
+                   not args.no_tflite, args.verify_images, args.class_names, args.measure_noise, args.tflite_variant)
     files = ", ".join(f for f in EVERY if os.path.lexists(os.path.join(args.out, f)))
     if line is None:
         cli.log(f"[d2tf] done: {args.out} holds {files} (no tensorpack npz: see above)")

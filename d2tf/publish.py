@@ -20,7 +20,7 @@ from core.files import HIDDEN, remove_abandoned
 FILES = (contract.ONNX, contract.MODEL_JSON, contract.FIXED_ONNX, contract.REPORT, contract.VERIFY_PNG)
 # tf_import's: the pb, and what the model, the options and tensorpack allow of the others. tf_import lists those it
 # wrote in MANIFEST, in the staging directory (its --manifest).
-TF_IMPORT = (contract.PB, contract.SAVED_MODEL, contract.TFLITE, *TENSORPACK_FILES)
+TF_IMPORT = (contract.PB, contract.SAVED_MODEL, contract.TFLITE, *contract.TFLITE_VARIANTS.values(), *TENSORPACK_FILES)
 MANIFEST = "tf_import.manifest"
 EVERY = FILES + TF_IMPORT  # what any conversion may write
 CURRENT = "current"  # OUT/.d2tf/current -> set-<random>, the published set; OUT/<file> -> .d2tf/current/<file>

@@ -24,17 +24,22 @@ ARGUMENT_HELP = ("check that the model's score threshold is FROM (the model info
 
 
 def check(found, expected, what):
-    """Raises D2TFError unless thresholds were `found` and each equals `expected` in float32."""
+    """Raises D2TFError unless thresholds were `found` and each equals `expected` in float32 (in float16 for one
+    stored so: a numpy float16)."""
     if not found:
         raise D2TFError(f"{what} has no score threshold at its NMS, where the model info says {expected:g}")
-    wrong = sorted({float(value) for value in found if np.float32(value) != np.float32(expected)})
+    stored = [np.float16 if isinstance(value, np.float16) else np.float32 for value in found]
+    wrong = sorted({float(value) for value, kind in zip(found, stored) if kind(value) != kind(expected)})
     if wrong:
         raise D2TFError(f"{what} thresholds scores at {', '.join(f'{value:g}' for value in wrong)}, not at the "
                         f"model info's {expected:g}")
 
 
 def _thresholds(threshold):
-    return float(np.asarray(threshold).reshape(-1)[0]) > NO_SCORE_THRESHOLD
+    """Whether an NMS's score threshold thresholds: above NO_SCORE_THRESHOLD, and above the lowest value of its
+    type (float16's -65504 in model.float16.tflite, where the converter stored -inf so)."""
+    value = np.asarray(threshold).reshape(-1)[0]
+    return float(value) > max(NO_SCORE_THRESHOLD, float(np.finfo(value.dtype).min))
 
 
 def onnx_model(model, expected, what, value=LOWERED_SCORE_THRESHOLD):
@@ -117,26 +122,42 @@ def tflite_model(content, expected, what, value=LOWERED_SCORE_THRESHOLD):
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(np.float32(value).tobytes(), np.uint8)
     model.buffers.append(buffer)
+    dequantize = {index for index, code in enumerate(model.operatorCodes)
+                  if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DEQUANTIZE}
     found = []
     for subgraph in model.subgraphs:
         lowered = None  # this subgraph's new tensor, made when it is first needed
         for op in (op for op in subgraph.operators if op.opcodeIndex in nms):
-            tensor = subgraph.tensors[op.inputs[SCORE_THRESHOLD_INPUT]]
-            data = model.buffers[tensor.buffer].data
-            if data is None or not len(data):
+            current = _constant(model, subgraph, op.inputs[SCORE_THRESHOLD_INPUT], dequantize)
+            if current is None:
                 raise D2TFError(f"{what}: the score threshold of an NMS is computed, not a constant")
-            current = np.frombuffer(np.asarray(data, np.uint8).tobytes(), np.float32)
             if not _thresholds(current):
                 continue
-            found.append(float(current[0]))
+            found.append(current[0])
             if lowered is None:
-                new = copy.deepcopy(tensor)
+                new = copy.deepcopy(subgraph.tensors[op.inputs[SCORE_THRESHOLD_INPUT]])  # float32, as NMS reads it
                 new.buffer, new.name = len(model.buffers) - 1, NAME.encode()
                 subgraph.tensors.append(new)
                 lowered = len(subgraph.tensors) - 1
             op.inputs[SCORE_THRESHOLD_INPUT] = lowered
     check(found, expected, what)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+_STORED = {0: np.float32, 1: np.float16}  # TFLite's TensorType FLOAT32, FLOAT16
+
+
+def _constant(model, subgraph, index, dequantize):
+    """The values of a TFLite tensor held in a buffer, as stored (float32, or float16), or of the one a DEQUANTIZE
+    reads (a float16 model's constants: model.float16.tflite); None for a tensor computed otherwise."""
+    tensor = subgraph.tensors[index]
+    data = model.buffers[tensor.buffer].data
+    if data is not None and len(data) and tensor.type in _STORED:
+        return np.frombuffer(np.asarray(data, np.uint8).tobytes(), _STORED[tensor.type])
+    source = next((op for op in subgraph.operators if index in op.outputs), None)
+    if source is not None and source.opcodeIndex in dequantize:
+        return _constant(model, subgraph, source.inputs[0], ())
+    return None
 
 
 def detectron2_model(model, value):

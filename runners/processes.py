@@ -2,6 +2,8 @@
 images, each runtime in its own process (PyTorch and TensorFlow crash when they share one). All return {image key:
 outputs} with detectron2's 0-based `classes`."""
 
+import os
+
 from core.contract import labels_to_classes
 from core.files import load_outputs
 from core.process import run_module
@@ -39,8 +41,9 @@ def pb_on_images(pb_path, images_npz, out_npz, lower_from=None):
 
 
 def tflite_on_images(path, images_npz, out_npz, lower_from=None):
-    """OUT/model.tflite in tf.lite.Interpreter (TensorFlow)."""
-    return _labelled("runners.tflite_runner", [path, images_npz, out_npz], "model.tflite (TFLite)", lower_from)
+    """OUT/model.tflite (or a smaller variant of it) in tf.lite.Interpreter (TensorFlow)."""
+    return _labelled("runners.tflite_runner", [path, images_npz, out_npz], f"{os.path.basename(path)} (TFLite)",
+                     lower_from)
 
 
 def tensorpack_on_images(client_dir, out_dir, images_npz, out_npz, lower_from=None):

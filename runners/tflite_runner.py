@@ -52,7 +52,8 @@ def main(argv=None):
     parser.add_argument("out", help="npz to write, entries <image key>/<output>")
     parser.add_argument(lowered.ARGUMENT, type=float, metavar="FROM", dest="lower_from", help=lowered.ARGUMENT_HELP)
     args = parser.parse_args(argv)
-    on_npz(args.images, args.out, "the TFLite model", lambda images: predict(args.tflite, images, args.lower_from))
+    on_npz(args.images, args.out, f"{os.path.basename(args.tflite)} (TFLite)",
+           lambda images: predict(args.tflite, images, args.lower_from))
 
 
 if __name__ == "__main__":

@@ -94,6 +94,15 @@ def test_a_commands_errors_are_one_line(args, expected, tmp_path):
     assert result.stderr.strip().splitlines() == [expected.format(tmp=tmp_path)]
 
 
+@pytest.mark.parametrize("command", ["convert", "tf_import"])
+def test_a_smaller_tflite_variant_without_the_tflite_model_is_one_line(command, tmp_path):
+    args = ["--config", "c.yaml", "--weights", "w.pkl", "--out", str(tmp_path)] if command == "convert" else [
+        str(tmp_path / "model.fixed.onnx")]
+    result = d2tf(command, *args, "--no-tflite", "--tflite-variant", "float16")
+    (line,) = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "--tflite-variant needs the TFLite model: drop --no-tflite" in line, line
+
+
 def test_only_the_chosen_commands_module_is_imported():
     """`d2tf --help` and `d2tf zoo --help` load neither PyTorch nor TensorFlow (they crash in one process) nor
     another command's module."""

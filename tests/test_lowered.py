@@ -75,7 +75,7 @@ def test_a_computed_onnx_threshold_is_refused():
 
 def test_pb_and_tflite_lowering_change_the_thresholding_nms_only():
     """The same two NMS calls as TensorFlow and TFLite hold them (tests/children/lowered_tf.py): the box head's
-    threshold a Reshape of a Const, the RPN's -inf."""
+    threshold a Reshape of a Const, the RPN's -inf; and as the float16 TFLite variant holds them."""
     result = run_python(os.path.join(CHILDREN, "lowered_tf.py"))
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -83,6 +83,12 @@ def test_pb_and_tflite_lowering_change_the_thresholding_nms_only():
         assert report[form] == [[0, 1, 2, 3], [0, 2]], form  # sorted: the RPN's, then the head's
         assert report[f"{form}_lowered"] == [[0, 1, 2], [0, 1, 2, 3]], form
         assert report[f"{form}_wrong"] == f"{name} thresholds scores at 0.05, not at the model info's 0.5"
+    # model.float16.tflite: the threshold read from its float16 constant through the DEQUANTIZE (0.05 so stored is
+    # 0.0499878), the RPN's -inf stored as float16's lowest, -65504, which thresholds nothing either
+    assert report["tflite_float16"] == [[0, 1, 2, 3], [0, 2]]
+    assert report["tflite_float16_lowered"] == [[0, 1, 2], [0, 1, 2, 3]]
+    assert report["tflite_float16_wrong"] == ("model.float16.tflite thresholds scores at 0.0499878, not at the model "
+                                              "info's 0.5")
 
 
 def test_a_detectron2_models_thresholds_are_set_and_returned():

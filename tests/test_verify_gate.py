@@ -13,6 +13,7 @@ import pytest
 
 import core
 from core import D2TFError
+from core.contract import TFLITE
 from core.metadata import record_passes, write_info
 from tests.model_infos import model_info
 from tests.processes import run_python
@@ -451,3 +452,46 @@ def test_report_states_detectron2s_spread_and_the_tolerances_it_sets():
                                           "| masks | 0 | 0.0001 | 0.0001 |", ""]
     assert lines[2].startswith("Every check marked *exact* below passed (every detection matched at IoU >= 0.99 "
                                "with its label, boxes within 0.2 px, scores within 0.0005, masks within 0.0001,")
+
+
+def test_mask_iou_is_the_mean_over_matched_detections_of_masks_above_one_half():
+    """Two matched detections: masks of 4 and 2 pixels above 0.5 sharing 2 (IoU 0.5), and equal ones (IoU 1): 0.75.
+    An unmatched detection (another class) counts nothing; without masks there is nothing to measure."""
+    boxes = np.float32([[0, 0, 10, 10], [20, 0, 30, 10]])
+    masks = np.zeros((2, 4, 4), np.float32)
+    masks[0, :2, :2] = 0.9
+    masks[1, 0, 0] = 0.7
+    other = masks.copy()
+    other[0, 1, :2] = 0.5  # not above 0.5: two of the four pixels
+    reference = {"a": {"boxes": boxes, "scores": np.float32([0.9, 0.8]), "classes": np.int64([1, 1]), "masks": masks}}
+    candidate = {"a": {"boxes": boxes, "scores": np.float32([0.9, 0.8]), "classes": np.int64([1, 2]),
+                       "masks": other}}
+    assert agreement.mask_iou(reference, candidate) == 0.5
+    candidate["a"]["classes"] = np.int64([1, 1])
+    assert agreement.mask_iou(reference, candidate) == 0.75
+    assert agreement.mask_iou({"a": {k: v for k, v in reference["a"].items() if k != "masks"}}, candidate) is None
+
+
+def test_a_smaller_tflite_model_is_measured_against_detectron2_and_gates_nothing(tmp_path):
+    """model.float16.tflite with one of six boxes 10 px off (IoU 30/50 = 0.6: matched at 0.5, not at 0.9) and one
+    mask changed: its row in the report, beside its size and model.tflite's; the verification still passes."""
+    outputs = _outputs("exact")
+    smaller = {key: {name: value.copy() for name, value in image.items()} for key, image in
+               outputs["detectron2"].items()}
+    smaller["synthetic1_256x320"]["boxes"][0] += np.float32([10, 0, 10, 0])
+    smaller["synthetic2_300x452"]["masks"][1, :2] = 0.9  # 8 pixels above 0.5 against none: IoU 0
+    outputs["model.float16.tflite"] = smaller
+    (tmp_path / "model.tflite").write_bytes(bytes(2**21))
+    (tmp_path / "model.float16.tflite").write_bytes(bytes(2**20))
+    outputs[TFLITE] = outputs["detectron2"]
+    float32, row = run._smaller_tflite(outputs, tmp_path)
+    assert (float32["model"], float32["variant"], float32["matched90"], float32["mask_iou"]) == (TFLITE, "float32",
+                                                                                                  1.0, 1.0)
+    assert row == {"model": "model.float16.tflite", "variant": "float16", "mib": 1.0, "float32_mib": 2.0,
+                   "matched50": 1.0, "matched90": 5 / 6, "ap": row["ap"], "ap50": 1.0, "mask_iou": 5 / 6,
+                   "score": 0.0}
+    figures = _figures(outputs, "exact")
+    figures["smaller_tflite"] = [float32, row]
+    text = report.render(INFO, "exact", figures)
+    assert "| model.float16.tflite | 1 (model.tflite 2) | 100.0% | 83.3% | " in text and not figures["failures"]
+    assert run._smaller_tflite({**_outputs("exact"), TFLITE: smaller}, tmp_path) == []  # no smaller one written

@@ -13,6 +13,11 @@ from core.metadata import read_info
 from tf_import import tensorpack_config as tpc
 
 
+TFLITE_VARIANT_HELP = ("also write a smaller TFLite model (repeatable): float16 (model.float16.tflite, weights in "
+                       "half precision) or int8 (model.int8.tflite, weights quantised to int8, activations float); "
+                       "verify measures what each costs against detectron2")
+
+
 def main(argv=None):
     parser = cli.ArgumentParser(
         prog="d2tf tf_import",
@@ -31,6 +36,8 @@ def main(argv=None):
                         "left as it is, and named)")
     parser.add_argument("--no-tflite", action="store_true", help="write no model.tflite (one already in OUT is left "
                         "as it is, and named)")
+    parser.add_argument("--tflite-variant", action="append", choices=sorted(contract.TFLITE_VARIANTS), default=[],
+                        help=TFLITE_VARIANT_HELP)
     parser.add_argument("--manifest", metavar="FILE", help="also write the names of the files and directories this "
                         "run wrote into OUT to FILE, one per line (d2tf convert publishes what it lists)")
     parser.add_argument("--list-ops", action="store_true", help="list the ONNX ops with a handler and exit")
@@ -43,16 +50,18 @@ def main(argv=None):
         return
     if not args.model:
         parser.error("the model.fixed.onnx to translate is required")
+    if args.no_tflite and args.tflite_variant:
+        parser.error("--tflite-variant needs the TFLite model: drop --no-tflite")
     written = convert(args.model, args.out or os.path.dirname(os.path.abspath(args.model)), not args.no_saved_model,
-                      not args.no_tflite)
+                      not args.no_tflite, args.tflite_variant)
     if args.manifest:
         write_atomic(args.manifest, "".join(f"{name}\n" for name in written).encode())
 
 
-def convert(src, out_dir, with_saved_model=True, with_tflite=True):
+def convert(src, out_dir, with_saved_model=True, with_tflite=True, tflite_variants=()):
     """Writes model.pb, saved_model if `with_saved_model`, model.tflite if `with_tflite` unless TFLite's builtin ops
-    cannot express the model, and the tensorpack files unless tensorpack cannot, once all are computed; returns the
-    names written. The flags line, if any, goes to stdout. Reads nothing but `src`: the model info is in its
+    cannot express the model (with its `tflite_variants`, contract.TFLITE_VARIANTS' keys), and the tensorpack files
+    unless tensorpack cannot, once all are computed; returns the names written. The flags line, if any, goes to stdout. Reads nothing but `src`: the model info is in its
     metadata, and the checkpoint's tensors are its initializers."""
     from tf_import.freeze import frozen_graph_def
     from tf_import.serving import saved_model
@@ -69,7 +78,7 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True):
                 f"{info.architecture.name}'s {' and '.join(beyond)} have no place there")
         with_tflite = with_saved_model = False
     if with_tflite:
-        files.update(tflite_file(model, info.test.detections_per_image))
+        files.update(tflite_files(model, info.test.detections_per_image, tflite_variants))
     os.makedirs(out_dir, exist_ok=True)
     for name, content in files.items():
         write_atomic(os.path.join(out_dir, name), content)
@@ -82,7 +91,7 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True):
             + (f", {SAVED_MODEL}" if with_saved_model else "") + (f", {TFLITE}" if TFLITE in files else "")
             + (f", {', '.join(TENSORPACK_FILES)}" if line else ""))
     # Files of the kinds this run did not write are someone's: an earlier run's, or the user's own. Never removed.
-    left = [name for name in (SAVED_MODEL, TFLITE, *TENSORPACK_FILES)
+    left = [name for name in (SAVED_MODEL, TFLITE, *contract.TFLITE_VARIANTS.values(), *TENSORPACK_FILES)
             if name not in files and not (name == SAVED_MODEL and with_saved_model)
             and os.path.lexists(os.path.join(out_dir, name))]
     if left:
@@ -93,13 +102,14 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True):
     return [PB, *([SAVED_MODEL] if with_saved_model else []), *files]
 
 
-def tflite_file(model, detections):
-    """{TFLITE: bytes}, or {} with the reason logged."""
+def tflite_files(model, detections, variants=()):
+    """{TFLITE: bytes, and each of `variants`' file: bytes}, or {} with the reason logged."""
     from tf_import.tflite import NotConvertible, tflite_bytes
 
+    names = ", ".join([TFLITE, *(contract.TFLITE_VARIANTS[variant] for variant in variants)])
     try:
-        with cli.step(f"converting to TFLite ({TFLITE})"):
-            return {TFLITE: tflite_bytes(model, detections)}
+        with cli.step(f"converting to TFLite ({names})"):
+            return tflite_bytes(model, detections, variants)
     except NotConvertible as e:
         cli.log(f"[d2tf] no {TFLITE}: {e}")
         return {}

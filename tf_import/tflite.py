@@ -8,21 +8,28 @@ Builtin only, because TF's pip packages have run no TF select ("Flex") ops in tf
 model that needs one loads and then fails on its first run. Where the pb uses an op TFLite lacks, the handlers build
 a builtin form when translating for TFLite (tf_import.ops.for_tflite): RoIAlign's CropAndResize as gathers, convs'
 explicit padding as a Pad, int64 division in int32, NMS padded and cut to its count (the converter's own form of
-TF's NMS loses the count), ScatterND as a select. A model that still needs select ops is refused, naming them."""
+TF's NMS loses the count), ScatterND as a select. A model that still needs select ops is refused, naming them.
+
+Smaller models, on request (`--tflite-variant`, contract.TFLITE_VARIANTS): the converter's post-training
+quantisations that keep builtin ops, from the same translated function: `float16` stores the weights in half
+precision (computed in float32 after loading), `int8` quantises the weights of convolutions and fully connected
+layers to int8 with a scale per channel (dynamic range: activations stay float). verify measures what each costs
+against detectron2; none is gated."""
 
 import re
 
 from core import D2TFError
-from core.contract import NUM_DETECTIONS, TFLITE_SIGNATURE
+from core.contract import NUM_DETECTIONS, TFLITE, TFLITE_SIGNATURE, TFLITE_VARIANTS
 
 
 class NotConvertible(D2TFError):
     pass
 
 
-def tflite_bytes(model, detections):
-    """The flatbuffer of the graphfix'ed ONNX `model`, translated for TFLite, its outputs padded to `detections`
-    rows (the model's detections per image, which it never exceeds)."""
+def tflite_bytes(model, detections, variants=()):
+    """{file name: flatbuffer}: model.tflite, the graphfix'ed ONNX `model` translated for TFLite, its outputs padded
+    to `detections` rows (the model's detections per image, which it never exceeds), and each of `variants`
+    (TFLITE_VARIANTS' keys) of it."""
     import tensorflow as tf
 
     from tf_import.freeze import interface_function
@@ -38,7 +45,9 @@ def tflite_bytes(model, detections):
         result[NUM_DETECTIONS] = tf.reshape(count, [1])
         return result
 
-    return converted(padded.get_concrete_function())
+    function = padded.get_concrete_function()
+    return {TFLITE: converted(function), **{TFLITE_VARIANTS[variant]: converted(function, variant)
+                                             for variant in variants}}
 
 
 def _padded(value, count, rows):
@@ -52,9 +61,10 @@ def _padded(value, count, rows):
     return tf.reshape(tf.pad(value, pads), shape)
 
 
-def converted(function):
+def converted(function, variant=None):
     """The flatbuffer of a concrete function translated for TFLite, in builtin ops only, with the signature
-    serving_default: the function's inputs by their placeholders' names, its outputs by their keys."""
+    serving_default: the function's inputs by their placeholders' names, its outputs by their keys; `variant`: one
+    of TFLITE_VARIANTS' quantisations."""
     import tensorflow as tf
 
     # Without a trackable object the converter takes the function's graph as it is; with one it would first write
@@ -68,6 +78,10 @@ def converted(function):
     finally:
         logging.set_verbosity(verbosity)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # alone: int8 weights, dynamic range
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
     try:
         flatbuffer = converter.convert()
     except Exception as e:  # the converter raises its ConverterError with the MLIR diagnostics

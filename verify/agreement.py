@@ -303,6 +303,21 @@ def _sem_seg_diff(reference, candidate):
     return diff, float(np.mean(reference.argmax(0) == candidate.argmax(0)))
 
 
+def mask_iou(reference, candidate, iou_threshold=0.5):
+    """The mean IoU of the masks (probabilities on each box's grid, taken above 0.5) of the detections matched at
+    `iou_threshold` over images ({key: outputs}); None where no matched pair has masks."""
+    ious = []
+    for key, ref in reference.items():
+        cand = candidate[key]
+        if "masks" not in ref or "masks" not in cand:
+            continue
+        for i, j in match_detections(ref, cand, iou_threshold).pairs:
+            a, b = ref["masks"][i] > 0.5, cand["masks"][j] > 0.5
+            union = np.sum(a | b)
+            ious.append(float(np.sum(a & b) / union) if union else 1.0)
+    return float(np.mean(ious)) if ious else None
+
+
 def agreement_ap(reference, candidate):
     """(AP, AP50) of `candidate` with `reference`'s detections as ground truth, or (None, None) if it has none."""
     from pycocotools.coco import COCO

@@ -79,6 +79,7 @@ def render(info, mode, figures, evaluation=None):
         "",
         *_tensorpack_section(figures.get("tensorpack"), info.architecture.backbone, len(figures["images"])),
         *_serving_section(figures["serving"]),
+        *_smaller_tflite_section(figures.get("smaller_tflite")),
         *_noise_section(figures.get("noise"), figures["tolerance"]),
         *_images_section(figures),
         f"![detectron2 (left) and model.pb (right) on {shown_image(figures)}](verify.png)",
@@ -93,6 +94,27 @@ def render(info, mode, figures, evaluation=None):
 def shown_image(figures):
     """The image verify.png shows: the first photo, else the first image."""
     return next(iter(figures["files"]), next(iter(figures["images"])))
+
+
+def _smaller_tflite_section(rows):
+    """The smaller TFLite models (--tflite-variant) against detectron2: measured, not gated."""
+    if not rows:
+        return []
+    return [
+        "## Smaller TFLite models, measured only",
+        "",
+        "Each runs in tf.lite.Interpreter as model.tflite does, and is measured against detectron2 as model.tflite",
+        "is in the first row (detections matched by label at IoU >= 0.5 and >= 0.9; masks above 0.5 on each box's",
+        "grid, the mean IoU of the pairs matched at 0.5): what its precision costs is its row against that one.",
+        "Nothing here is gated.",
+        "",
+        "| model | size (MiB) | matched IoU>=0.5 | matched IoU>=0.9 | agreement AP | AP50 | mask IoU | max score diff |",
+        "|---|---|---|---|---|---|---|---|",
+        *(f"| {r['model']} | {r['mib']:.0f} (model.tflite {r['float32_mib']:.0f}) | {r['matched50']:.1%} | "
+          f"{r['matched90']:.1%} | {_optional(r['ap'], '.4f')} | {_optional(r['ap50'], '.4f')} | "
+          f"{_optional(r['mask_iou'], '.4f')} | {r['score']:.2e} |" for r in rows),
+        "",
+    ]
 
 
 def _tflite_note(stages):

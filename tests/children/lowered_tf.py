@@ -51,6 +51,12 @@ def main():
     report["tflite"] = run_tflite(flatbuffer)
     report["tflite_wrong"] = errors(lambda: lowered.tflite_model(flatbuffer, 0.5, "model.tflite"))
     report["tflite_lowered"] = run_tflite(lowered.tflite_model(flatbuffer, 0.05, "model.tflite"))
+
+    converter.optimizations, converter.target_spec.supported_types = [tf.lite.Optimize.DEFAULT], [tf.float16]
+    half = converter.convert()  # the threshold a float16 constant, DEQUANTIZE'd (model.float16.tflite)
+    report["tflite_float16"] = run_tflite(half)
+    report["tflite_float16_wrong"] = errors(lambda: lowered.tflite_model(half, 0.5, "model.float16.tflite"))
+    report["tflite_float16_lowered"] = run_tflite(lowered.tflite_model(half, 0.05, "model.float16.tflite"))
     print(json.dumps(report))
 
 

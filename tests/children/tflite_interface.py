@@ -9,13 +9,14 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from core.contract import TFLITE
 from core.files import load_onnx
 from runners.tflite_runner import detections
 from tf_import.tflite import tflite_bytes
 
 
 def main(path, rows):
-    flatbuffer = tflite_bytes(load_onnx(path), int(rows))
+    flatbuffer = tflite_bytes(load_onnx(path), int(rows))[TFLITE]
     run = tf.lite.Interpreter(model_content=flatbuffer).get_signature_runner()
     two = np.zeros((4, 5, 3), np.float32)
     two[1, 2, 0], two[3, 4, 2] = 2.0, 7.0

@@ -61,8 +61,9 @@ def main(argv=None):
 def convert(src, out_dir, with_saved_model=True, with_tflite=True, tflite_variants=()):
     """Writes model.pb, saved_model if `with_saved_model`, model.tflite if `with_tflite` unless TFLite's builtin ops
     cannot express the model (with its `tflite_variants`, contract.TFLITE_VARIANTS' keys), and the tensorpack files
-    unless tensorpack cannot, once all are computed; returns the names written. The flags line, if any, goes to stdout. Reads nothing but `src`: the model info is in its
-    metadata, and the checkpoint's tensors are its initializers."""
+    unless tensorpack cannot, once all are computed; returns the names written. The flags line, if any, goes to
+    stdout. Reads nothing but `src`: the model info is in its metadata, and the checkpoint's tensors are its
+    initializers."""
     from tf_import.freeze import frozen_graph_def
     from tf_import.serving import saved_model
 

@@ -108,7 +108,8 @@ def _smaller_tflite_section(rows):
         "grid, the mean IoU of the pairs matched at 0.5): what its precision costs is its row against that one.",
         "Nothing here is gated.",
         "",
-        "| model | size (MiB) | matched IoU>=0.5 | matched IoU>=0.9 | agreement AP | AP50 | mask IoU | max score diff |",
+        "| model | size (MiB) | matched IoU>=0.5 | matched IoU>=0.9 | agreement AP | AP50 | mask IoU "
+        "| max score diff |",
         "|---|---|---|---|---|---|---|---|",
         *(f"| {r['model']} | {r['mib']:.0f} (model.tflite {r['float32_mib']:.0f}) | {r['matched50']:.1%} | "
           f"{r['matched90']:.1%} | {_optional(r['ap'], '.4f')} | {_optional(r['ap50'], '.4f')} | "

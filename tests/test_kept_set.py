@@ -4,6 +4,7 @@ the RPN's decisions kept on one side only), on hand-built detection sets. Everyt
 exact check."""
 
 import numpy as np
+import pytest
 
 from core.model_info import TestSettings
 from tests.model_infos import model_info
@@ -138,10 +139,11 @@ def detected(*boxes):
 
 def test_a_detection_after_a_proposal_the_rpns_near_tie_kept_on_one_side_only_is_at_the_edge():
     reference = two_stage(detected(FAR[0], D), [FAR[0], P], [5.0, 2.0])
-    candidate = two_stage(detected(FAR[0]), [FAR[0], Q], [5.0, 2.00005])
+    candidate = two_stage(detected(FAR[0]), [FAR[0], Q], [5.00002, 2.00005])
     figures = row(reference, candidate, TWO_STAGE)
     assert (figures["strict_matched"], figures["at_the_edge"], figures["after_proposal_ties"]) == (1, 1, 1)
     assert (figures["proposals_alone"], figures["proposals_swapped"]) == (2, 2) and inexact(figures) == []
+    assert figures["objectness"] == pytest.approx(2e-5, rel=0.05)  # the matched proposal's (FAR[0]), in float32
 
 
 def test_a_proposal_kept_at_the_rpns_cap_explains_what_follows_from_it():
@@ -180,8 +182,8 @@ def test_a_proposal_tie_explains_only_the_detections_that_overlap_it():
 def test_swapped_proposals_are_the_explained_ones_of_either_side():
     reference = two_stage({}, [FAR[0], P, FAR[1]], [5.0, 2.0, 1.0])
     candidate = two_stage({}, [FAR[0], Q], [5.0, 2.00005])
-    boxes, alone = swapped_proposals(reference, candidate, KeptSet(nms_thresh=0.7, cap=4))
-    assert alone == 3 and boxes.tolist() == [P, Q]  # FAR[1]: below the cap of 4 on its side, no tie: not explained
+    boxes, alone, objectness = swapped_proposals(reference, candidate, KeptSet(nms_thresh=0.7, cap=4))
+    assert alone == 3 and boxes.tolist() == [P, Q] and objectness == 0.0  # FAR[0]'s, matched  # FAR[1]: below the cap of 4 on its side, no tie: not explained
 
 
 # A and C: 30x10 boxes 10 px apart, IoU 200 / 400 = 0.5, the NMS threshold of KEPT: round-off of a box decides whether

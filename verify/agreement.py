@@ -102,7 +102,8 @@ def measure(reference, candidate, kept=None, threshold=None, tolerance=EXACT):
     row = compare(reference, candidate, tolerance=tolerance)
     strict = compare(reference, candidate, STRICT_IOU, kept, threshold, tolerance)
     row["strict_matched"], row["strict_agreement"] = strict["matched"], strict["agreement"]
-    for key in ("at_the_edge", "after_proposal_ties", "threshold_flips", "proposals_alone", "proposals_swapped"):
+    for key in ("at_the_edge", "after_proposal_ties", "threshold_flips", "objectness", "proposals_alone",
+                "proposals_swapped"):
         row[key] = strict[key]
     row["tolerance"] = dict(tolerance)
     return row
@@ -142,9 +143,9 @@ def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None, 
     many unmatched ones `kept` (a KeptSet) explains (at_the_edge, after_proposal_ties of them through a two-stage
     detector's proposals) and how many matched ones a score `threshold` puts on different sides (threshold_flips),
     scores `tolerance`["score"] apart counting as round-off; sem_seg: the largest logit difference and the least
-    share of pixels whose argmax is equal; a two-stage detector's proposals: the largest objectness difference of
-    matched ones, how many one side kept alone (proposals_alone) and how many of those the RPN's KeptSet explains
-    (proposals_swapped)."""
+    share of pixels whose argmax is equal; given the RPN's KeptSet (kept.proposals), a two-stage detector's
+    proposals matched at STRICT_IOU: the largest objectness difference of matched ones, how many one side kept
+    alone (proposals_alone) and how many of those the RPN's KeptSet explains (proposals_swapped)."""
     score_tolerance = tolerance["score"]
     totals = dict(detections=False, reference=0, candidate=0, matched=0, at_the_edge=0, after_proposal_ties=0,
                   threshold_flips=0, box=0.0, score=0.0, mask=None, sem_seg=None, sem_seg_argmax=None, keypoint=None,
@@ -160,13 +161,11 @@ def compare(reference, candidate, iou_threshold=0.9, kept=None, threshold=None, 
             continue
         totals["detections"] = True
         swapped = None
-        if "boxes" in ref and "proposals" in ref and "proposals" in cand:  # a two-stage detector's
-            rpn = match_detections(proposals_as_detections(ref), proposals_as_detections(cand), iou_threshold)
-            totals["objectness"] = max(totals["objectness"] or 0.0, rpn.max_score_diff)
-            if kept and kept.proposals:
-                swapped, alone = swapped_proposals(ref, cand, kept.proposals, tolerance["objectness"])
-                totals["proposals_alone"] = (totals["proposals_alone"] or 0) + alone
-                totals["proposals_swapped"] = (totals["proposals_swapped"] or 0) + len(swapped)
+        if kept and kept.proposals and "proposals" in ref and "proposals" in cand:  # a two-stage detector's
+            swapped, alone, objectness = swapped_proposals(ref, cand, kept.proposals, tolerance["objectness"])
+            totals["objectness"] = max(totals["objectness"] or 0.0, objectness)
+            totals["proposals_alone"] = (totals["proposals_alone"] or 0) + alone
+            totals["proposals_swapped"] = (totals["proposals_swapped"] or 0) + len(swapped)
         ref, cand = as_detections(ref), as_detections(cand)
         match = match_detections(ref, cand, iou_threshold)
         totals["reference"] += match.num_reference
@@ -201,14 +200,16 @@ def at_the_edge(ref, cand, pairs, kept, score_tolerance=EXACT["score"], swapped=
 
 
 def swapped_proposals(ref, cand, kept, objectness_tolerance=EXACT["objectness"]):
-    """(boxes [K, 4], n) of two outputs of a two-stage detector: n proposals are kept by one side's RPN alone (not
-    matched at STRICT_IOU), and K of them, whose boxes these are, `kept` (the RPN's KeptSet) explains, objectness
-    logits `objectness_tolerance` apart counting as round-off."""
+    """(boxes [K, 4], n, d) of two outputs of a two-stage detector: n proposals are kept by one side's RPN alone
+    (not matched at STRICT_IOU), and K of them, whose boxes these are, `kept` (the RPN's KeptSet) explains,
+    objectness logits `objectness_tolerance` apart counting as round-off; d: the largest objectness difference of
+    the matched ones."""
     rpn = [proposals_as_detections(side) for side in (ref, cand)]
     match = match_detections(*rpn, STRICT_IOU)
     explained = _explained(*rpn, match.pairs, kept, objectness_tolerance)
     boxes = [np.asarray(side["boxes"], np.float64).reshape(-1, 4)[index] for side, index in zip(rpn, explained)]
-    return np.concatenate(boxes), match.num_reference + match.num_candidate - 2 * len(match.pairs)
+    alone = match.num_reference + match.num_candidate - 2 * len(match.pairs)
+    return np.concatenate(boxes), alone, match.max_score_diff
 
 
 def _explained(ref, cand, pairs, kept, score_tolerance, swapped=None):

@@ -266,7 +266,7 @@ def test_a_failed_conversion_leaves_out_as_it_was(existing, stages, weights, tmp
 @pytest.mark.parametrize("adds, message", [
     (("notes.txt",), "tf_import's tf_import.manifest lists model.pb, saved_model, model.tflite, model.npz, "
      "flags.txt, tensorpack_config.py, notes.txt: expected model.pb and any of saved_model, model.tflite, "
-     "model.npz, flags.txt, tensorpack_config.py"),
+     "model.float16.tflite, model.int8.tflite, model.npz, flags.txt, tensorpack_config.py"),
     (("../escape",), "tf_import's tf_import.manifest lists .*, ../escape: expected"),
     (None, "tf_import wrote no tf_import.manifest: it did not finish"),
 ], ids=["a name tf_import does not write", "a path out of OUT", "no manifest"])

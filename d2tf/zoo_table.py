@@ -39,10 +39,10 @@ def row(config, recorded=None):
         arch, tuned = check_supported(cfg)
     except D2TFError as e:
         return config, "refused", _short(str(e)), ""
-    tested = zoo.suite_config(config, arch.reference_config)
-    if tested == arch.reference_config and config not in zoo.SUITE_ARCHITECTURES:
+    tested, equal = zoo.suite_config(config, arch.reference_config), not tuned
+    if tested == arch.reference_config and config not in zoo.SUITE_ARCHITECTURES and tuned:
         tested = _suite_graphs().get(_graph(arch, tuned), tested)  # a suite config tuned as this one is
-    equal = not tuned or tested != arch.reference_config
+        equal = tested != arch.reference_config
     tested = zoo.short_name(tested)
     why = f"{arch.name}: " + ("converted in the suite" if config in zoo.SUITE_ARCHITECTURES
                               else "the suite converts no model of this architecture (docs/zoo.md says how it was "

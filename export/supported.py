@@ -315,6 +315,8 @@ def _graph_keys(cfg, arch):
         skip.add("MODEL.FPN")
     if arch.backbone == "C4":  # Res5ROIHeads pools masks with the box head's pooler
         skip.update(f"MODEL.ROI_MASK_HEAD.{key}" for key in _POOLER_KEYS)
+    if not any(cfg.MODEL.RESNETS.DEFORM_ON_PER_STAGE):  # the kind of deformable convolution, with none
+        skip.update({"MODEL.RESNETS.DEFORM_MODULATED", "MODEL.RESNETS.DEFORM_NUM_GROUPS"})
     for key, value in _leaves(cfg.MODEL, "MODEL"):
         if key.split(".")[-1] in _TRAINING_ONLY or key in _CARRIED or key in skip \
                 or any(key.startswith(s + ".") for s in skip):

@@ -54,7 +54,7 @@ def predictor(client_dir, out_dir, lower_from=None):
         raise D2TFError("tensorpack's SmartInit: " + "; ".join(m[:300] for m in mismatch.messages))
     from config import config as cfg  # the client's, configured by settings.predictor
 
-    outputs = contract.pb_outputs(contract.onnx_outputs(mask=cfg.MODE_MASK))
+    outputs = contract.pb_outputs(contract.served_outputs(contract.onnx_outputs(mask=cfg.MODE_MASK)))
     return lambda image: dict(zip(outputs, model(image)))
 
 

@@ -89,7 +89,8 @@ def convert(src, out_dir, with_saved_model=True, with_tflite=True, tflite_varian
         with cli.step("writing the SavedModel"):
             saved_model.write(graph_def, info, os.path.join(out_dir, SAVED_MODEL))
     cli.log(f"[d2tf] wrote {path} ({os.path.getsize(path) / 2**20:.0f} MiB, {len(graph_def.node)} nodes)"
-            + (f", {SAVED_MODEL}" if with_saved_model else "") + (f", {TFLITE}" if TFLITE in files else "")
+            + (f", {SAVED_MODEL}" if with_saved_model else "")
+            + "".join(f", {name}" for name in (TFLITE, *contract.TFLITE_VARIANTS.values()) if name in files)
             + (f", {', '.join(TENSORPACK_FILES)}" if line else ""))
     # Files of the kinds this run did not write are someone's: an earlier run's, or the user's own. Never removed.
     left = [name for name in (SAVED_MODEL, TFLITE, *contract.TFLITE_VARIANTS.values(), *TENSORPACK_FILES)
@@ -107,7 +108,7 @@ def tflite_files(model, detections, variants=()):
     """{TFLITE: bytes, and each of `variants`' file: bytes}, or {} with the reason logged."""
     from tf_import.tflite import NotConvertible, tflite_bytes
 
-    names = ", ".join([TFLITE, *(contract.TFLITE_VARIANTS[variant] for variant in variants)])
+    names = ", ".join([TFLITE, *(contract.TFLITE_VARIANTS[variant] for variant in dict.fromkeys(variants))])
     try:
         with cli.step(f"converting to TFLite ({names})"):
             return tflite_bytes(model, detections, variants)

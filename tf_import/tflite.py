@@ -18,7 +18,7 @@ against detectron2; none is gated."""
 
 import re
 
-from core import D2TFError
+from core import D2TFError, cli
 from core.contract import NUM_DETECTIONS, TFLITE, TFLITE_SIGNATURE, TFLITE_VARIANTS
 
 
@@ -29,7 +29,7 @@ class NotConvertible(D2TFError):
 def tflite_bytes(model, detections, variants=()):
     """{file name: flatbuffer}: model.tflite, the graphfix'ed ONNX `model` translated for TFLite, its outputs padded
     to `detections` rows (the model's detections per image, which it never exceeds), and each of `variants`
-    (TFLITE_VARIANTS' keys) of it."""
+    (TFLITE_VARIANTS' keys) of it; a variant the converter cannot make in builtin ops is left out, said why."""
     import tensorflow as tf
 
     from tf_import.freeze import interface_function
@@ -46,8 +46,13 @@ def tflite_bytes(model, detections, variants=()):
         return result
 
     function = padded.get_concrete_function()
-    return {TFLITE: converted(function), **{TFLITE_VARIANTS[variant]: converted(function, variant)
-                                             for variant in variants}}
+    files = {TFLITE: converted(function)}
+    for variant in dict.fromkeys(variants):
+        try:
+            files[TFLITE_VARIANTS[variant]] = converted(function, variant)
+        except NotConvertible as e:
+            cli.log(f"[d2tf] no {TFLITE_VARIANTS[variant]}: {e}")
+    return files
 
 
 def _padded(value, count, rows):

@@ -114,10 +114,8 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
             serving_row = serving.row(on_photos, {key: list(photo.shape[:2]) for key, photo in photos.items()},
                                       exact=mode == "exact" or not pooled, kept=kept_set(info),
                                       tolerance=noise_tolerance(noise or {})) if served else None
-            figures = _figures(outputs, mode, other, shapes, info.architecture.backbone, serving_row, pooled, kept,
-                               files, threshold, noise)
-            figures["smaller_tflite"] = _smaller_tflite(outputs, out_dir)
-            return figures
+            return _figures(outputs, mode, other, shapes, info.architecture.backbone, serving_row, pooled, kept,
+                            files, threshold, noise)
 
         figures = judged(None)
         if measure_noise or (figures["failures"] and _count(outputs["detectron2"]) != 0):
@@ -125,6 +123,7 @@ def verify(out_dir, sizes=DEFAULT_SIZES, coco_dir=None, work_dir=None, tensorpac
                                          lower_from=threshold, native=True)
             # on every image: the scale of a model's outputs, and of their round-off, may differ between images
             figures = judged(measure(outputs["detectron2"], again, kept))
+        figures["smaller_tflite"] = _smaller_tflite(outputs, out_dir)
         evaluation = _evaluate(out_dir, coco_dir, work) if coco_dir else None
     first = report.shown_image(figures)
     panels = [("detectron2", outputs["detectron2"][first]), (f"model.pb ({mode})", outputs["model.pb"][first])]
@@ -209,11 +208,10 @@ def _run_all(out_dir, info, fixed, other, images, photos_npz, work, tensorpack_d
                       os.path.join(work, "saved_model.npz"))
             start("model.pb", pb_on_images, os.path.join(out_dir, contract.PB), images_npz,
                   os.path.join(work, "model.pb.npz"), lower_from)
-            for name in (TFLITE, *TFLITE_VARIANTS.values()):
-                if os.path.isfile(os.path.join(out_dir, name)):
-                    needs.setdefault(name, needs[TFLITE])
-                    start(name, tflite_on_images, os.path.join(out_dir, name), images_npz,
-                          os.path.join(work, f"{name}.npz"), lower_from)
+            for name in tflite_models(out_dir):
+                needs.setdefault(name, needs[TFLITE])
+                start(name, tflite_on_images, os.path.join(out_dir, name), images_npz,
+                      os.path.join(work, f"{name}.npz"), lower_from)
             if tensorpack_dir:
                 start("tensorpack", tensorpack_on_images, tensorpack_dir, out_dir, images_npz,
                       os.path.join(work, "tensorpack.npz"), lower_from)
@@ -326,6 +324,18 @@ def _figures(outputs, mode, other, shapes, backbone, serving_row, pooled=True, k
                    serving=[serving_row] if serving_row else [])
     figures["failures"] = _failures(figures, _count(outputs["detectron2"]))
     return figures
+
+
+def tflite_models(out_dir):
+    """The TFLite models of OUT to run: model.tflite, if there is one, and the smaller variants written with it
+    (contract.TFLITE_VARIANTS), not older than it: tf_import writes them after it, and leaves an earlier run's or a
+    user's as they were, which are not this model's."""
+    path = os.path.join(out_dir, TFLITE)
+    if not os.path.isfile(path):
+        return []
+    written = os.path.getmtime(path)
+    variants = [os.path.join(out_dir, name) for name in TFLITE_VARIANTS.values()]
+    return [TFLITE, *(os.path.basename(p) for p in variants if os.path.isfile(p) and os.path.getmtime(p) >= written)]
 
 
 def _smaller_tflite(outputs, out_dir):

@@ -116,14 +116,11 @@ def tflite_model(content, expected, what, value=LOWERED_SCORE_THRESHOLD):
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    nms_codes = (schema.BuiltinOperator.NON_MAX_SUPPRESSION_V4, schema.BuiltinOperator.NON_MAX_SUPPRESSION_V5)
-    nms = {index for index, code in enumerate(model.operatorCodes)
-           if max(code.builtinCode, code.deprecatedBuiltinCode) in nms_codes}
+    nms = _opcodes(model, schema.BuiltinOperator.NON_MAX_SUPPRESSION_V4, schema.BuiltinOperator.NON_MAX_SUPPRESSION_V5)
+    dequantize = _opcodes(model, schema.BuiltinOperator.DEQUANTIZE)
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(np.float32(value).tobytes(), np.uint8)
     model.buffers.append(buffer)
-    dequantize = {index for index, code in enumerate(model.operatorCodes)
-                  if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DEQUANTIZE}
     found = []
     for subgraph in model.subgraphs:
         lowered = None  # this subgraph's new tensor, made when it is first needed
@@ -142,6 +139,12 @@ def tflite_model(content, expected, what, value=LOWERED_SCORE_THRESHOLD):
             op.inputs[SCORE_THRESHOLD_INPUT] = lowered
     check(found, expected, what)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _opcodes(model, *builtins):
+    """The indices of a TFLite model's operator codes that are any of `builtins` (BuiltinOperator values)."""
+    return {index for index, code in enumerate(model.operatorCodes)
+            if max(code.builtinCode, code.deprecatedBuiltinCode) in builtins}
 
 
 _STORED = {0: np.float32, 1: np.float16}  # TFLite's TensorType FLOAT32, FLOAT16
